@@ -1,0 +1,125 @@
+//! The Rust SDK for Sluice gateway plugins.
+//!
+//! A plugin is a type implementing [`Plugin`], exported with [`export_plugin!`], built for
+//! `wasm32-wasip2`. Every hook has a default (`continue`), so a plugin writes only the hooks
+//! it needs and lists them in [`Plugin::HOOKS`]:
+//!
+//! ```ignore
+//! use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, RequestHead, RequestVerdict};
+//!
+//! struct AddHeader;
+//!
+//! impl Plugin for AddHeader {
+//!     const NAME: &'static str = "add-header";
+//!     const HOOKS: &'static [Hook] = &[Hook::RequestHeaders];
+//!
+//!     fn new(_config: Config) -> Result<Self, String> {
+//!         Ok(AddHeader)
+//!     }
+//!
+//!     fn on_request_headers(&mut self, _req: &RequestHead) -> RequestVerdict {
+//!         Edits::new().set("x-hello", "world").into()
+//!     }
+//! }
+//!
+//! sluice_plugin_sdk::export_plugin!(AddHeader);
+//! ```
+//!
+//! The host interfaces (log, metrics, clock, kv, cache, redis, postgres, http-client, gpu) are
+//! re-exported as modules of the same names; a call to one the plugin's config does not grant
+//! returns [`HostError::Denied`].
+
+mod config;
+mod plugin;
+mod request;
+mod verdict;
+
+/// The bindings generated from the `sluice:plugin@0.1.0` world. Most plugins need only the
+/// re-exports at the crate root.
+#[allow(missing_docs, unsafe_code, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_sluice_world",
+        default_bindings_module: "::sluice_plugin_sdk::bindings",
+    });
+}
+
+pub use bindings::sluice::plugin::types::{
+    CacheSpec, CoalesceSpec, Encoding, EncodingSpec, HeaderEdits, Hook, HostError, LocalResponse,
+    LogEntry, PluginInfo, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict,
+    UpstreamChoice,
+};
+pub use bindings::sluice::plugin::{
+    cache, clock, gpu, http_client, kv, log, metrics, postgres, redis,
+};
+pub use config::Config;
+pub use plugin::{Plugin, describe};
+pub use request::{Headers, RequestExt};
+pub use verdict::{Edits, Response};
+
+/// Exports a [`Plugin`] type as the component's `sluice:plugin` world.
+///
+/// Use it once per plugin crate, at the crate root. The generated glue keeps one value of the
+/// type per instance: `init` builds it with [`Plugin::new`], and each hook borrows it.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            struct SluiceGuest;
+
+            ::std::thread_local! {
+                static INSTANCE: ::std::cell::RefCell<::core::option::Option<$plugin>> =
+                    const { ::std::cell::RefCell::new(::core::option::Option::None) };
+            }
+
+            fn with_instance<R>(default: R, hook: impl FnOnce(&mut $plugin) -> R) -> R {
+                INSTANCE.with(|cell| match cell.borrow_mut().as_mut() {
+                    ::core::option::Option::Some(plugin) => hook(plugin),
+                    ::core::option::Option::None => default,
+                })
+            }
+
+            impl $crate::bindings::Guest for SluiceGuest {
+                fn describe() -> $crate::PluginInfo {
+                    $crate::describe::<$plugin>()
+                }
+
+                fn init(config: ::std::string::String) -> ::core::result::Result<(), ::std::string::String> {
+                    let plugin = <$plugin as $crate::Plugin>::new($crate::Config::new(config))?;
+                    INSTANCE.with(|cell| *cell.borrow_mut() = ::core::option::Option::Some(plugin));
+                    ::core::result::Result::Ok(())
+                }
+
+                fn on_request_headers(req: $crate::RequestHead) -> $crate::RequestVerdict {
+                    with_instance($crate::RequestVerdict::Continue, |p| {
+                        $crate::Plugin::on_request_headers(p, &req)
+                    })
+                }
+
+                fn on_request_body(req: $crate::RequestHead, body: ::std::vec::Vec<u8>) -> $crate::RequestVerdict {
+                    with_instance($crate::RequestVerdict::Continue, |p| {
+                        $crate::Plugin::on_request_body(p, &req, &body)
+                    })
+                }
+
+                fn on_response_headers(
+                    req: $crate::RequestHead,
+                    resp: $crate::ResponseHead,
+                ) -> $crate::ResponseVerdict {
+                    with_instance($crate::ResponseVerdict::Continue, |p| {
+                        $crate::Plugin::on_response_headers(p, &req, &resp)
+                    })
+                }
+
+                fn on_log(entry: $crate::LogEntry) {
+                    with_instance((), |p| $crate::Plugin::on_log(p, &entry))
+                }
+            }
+
+            $crate::bindings::__export_sluice_world!(SluiceGuest with_types_in $crate::bindings);
+        };
+    };
+}

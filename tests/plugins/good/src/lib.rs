@@ -1,0 +1,109 @@
+//! A well-behaved plugin that exercises the host: header edits and chain context on requests,
+//! edits on responses, kv, cache, metrics, log, and reading the body. Its config:
+//! `{"tag": "a", "reject": false}`; `reject: true` or an unknown field fails `init`.
+
+use serde::Deserialize;
+use sluice_plugin_sdk::{
+    Config, Edits, Hook, LogEntry, Plugin, RequestExt, RequestHead, RequestVerdict, Response,
+    ResponseHead, ResponseVerdict, cache, clock, kv, log, metrics,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default = "default_tag")]
+    tag: String,
+    #[serde(default)]
+    reject: bool,
+}
+
+fn default_tag() -> String {
+    "good".into()
+}
+
+struct Good {
+    tag: String,
+    served: u64,
+}
+
+impl Plugin for Good {
+    const NAME: &'static str = "good";
+    const HOOKS: &'static [Hook] = &[
+        Hook::RequestHeaders,
+        Hook::RequestBody,
+        Hook::ResponseHeaders,
+        Hook::Log,
+    ];
+    const MAX_BODY_BYTES: Option<u32> = Some(64);
+
+    fn new(config: Config) -> Result<Self, String> {
+        let settings: Settings = config.parse()?;
+        if settings.reject {
+            return Err("reject is true: this config is refused on purpose".into());
+        }
+        Ok(Good { tag: settings.tag, served: 0 })
+    }
+
+    fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {
+        self.served += 1;
+        let _ = metrics::counter_add("requests", 1);
+        let chain = match req.header("x-chain") {
+            Some(prev) => format!("{prev},{}", self.tag),
+            None => self.tag.clone(),
+        };
+        let seen_before = req.context("seen-by").unwrap_or("").to_string();
+        let mut edits = Edits::new()
+            .set("x-chain", &chain)
+            .set("x-served-by-instance", self.served.to_string())
+            .context("seen-by", &format!("{seen_before}{}", self.tag));
+        if !seen_before.is_empty() {
+            edits = edits.set("x-seen-before", &seen_before);
+        }
+        match req.path_only() {
+            "/body" => return RequestVerdict::NeedBody(16),
+            "/kv" => {
+                let n = kv::increment("hits", 1, None).unwrap_or(-1);
+                edits = edits.set("x-kv-hits", n.to_string());
+            }
+            "/cache" => {
+                let hit = cache::lookup("page").ok().flatten();
+                if hit.is_none() {
+                    let now = clock::now_ms();
+                    let stored = cache::CachedResponse {
+                        status: 200,
+                        headers: vec![],
+                        body: b"cached".to_vec(),
+                        stored_at_ms: now,
+                        expires_at_ms: now + 60_000,
+                        tags: vec!["t".into()],
+                    };
+                    let _ = cache::insert("page", &stored);
+                }
+                edits = edits.set("x-cache-hit", if hit.is_some() { "1" } else { "0" });
+            }
+            "/respond" => {
+                log::write(log::Level::Info, "answering locally");
+                return Response::json(418, format!("{{\"tag\":\"{}\"}}", self.tag)).into();
+            }
+            _ => {}
+        }
+        edits.into()
+    }
+
+    fn on_request_body(&mut self, _req: &RequestHead, body: &[u8]) -> RequestVerdict {
+        Edits::new().set("x-body-len", body.len().to_string()).into()
+    }
+
+    fn on_response_headers(&mut self, _req: &RequestHead, resp: &ResponseHead) -> ResponseVerdict {
+        Edits::new()
+            .append("x-resp-chain", &self.tag)
+            .set("x-upstream-status", resp.status.to_string())
+            .into()
+    }
+
+    fn on_log(&mut self, entry: &LogEntry) {
+        let _ = metrics::histogram_record("duration_us", entry.duration_us as f64);
+    }
+}
+
+sluice_plugin_sdk::export_plugin!(Good);
