@@ -87,7 +87,9 @@ macro_rules! export_plugin {
                     $crate::describe::<$plugin>()
                 }
 
-                fn init(config: ::std::string::String) -> ::core::result::Result<(), ::std::string::String> {
+                fn init(
+                    config: ::std::string::String,
+                ) -> ::core::result::Result<(), ::std::string::String> {
                     let plugin = <$plugin as $crate::Plugin>::new($crate::Config::new(config))?;
                     INSTANCE.with(|cell| *cell.borrow_mut() = ::core::option::Option::Some(plugin));
                     ::core::result::Result::Ok(())
@@ -99,7 +101,10 @@ macro_rules! export_plugin {
                     })
                 }
 
-                fn on_request_body(req: $crate::RequestHead, body: ::std::vec::Vec<u8>) -> $crate::RequestVerdict {
+                fn on_request_body(
+                    req: $crate::RequestHead,
+                    body: ::std::vec::Vec<u8>,
+                ) -> $crate::RequestVerdict {
                     with_instance($crate::RequestVerdict::Continue, |p| {
                         $crate::Plugin::on_request_body(p, &req, &body)
                     })
@@ -119,7 +124,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::bindings::__export_sluice_world!(SluiceGuest with_types_in $crate::bindings);
+    $crate::bindings::__export_sluice_world!(SluiceGuest with_types_in $crate::bindings);
         };
     };
 }

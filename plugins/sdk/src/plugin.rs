@@ -1,8 +1,7 @@
 //! The [`Plugin`] trait: one method per hook, each with a default.
 
 use crate::{
-    Config, Hook, LogEntry, PluginInfo, RequestHead, RequestVerdict, ResponseHead,
-    ResponseVerdict,
+    Config, Hook, LogEntry, PluginInfo, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict,
 };
 
 /// A Sluice plugin. One value lives in each instance the host creates; the host may run many

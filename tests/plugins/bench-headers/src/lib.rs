@@ -19,9 +19,7 @@ impl Plugin for BenchHeaders {
         let now = clock::now_ms();
         let _ = metrics::counter_add("seen", 1);
         let agent = req.header("user-agent").unwrap_or("-").len();
-        Edits::new()
-            .set("x-bench", format!("{now}:{agent}"))
-            .into()
+        Edits::new().set("x-bench", format!("{now}:{agent}")).into()
     }
 }
 

@@ -41,7 +41,10 @@ impl Plugin for Good {
         if settings.reject {
             return Err("reject is true: this config is refused on purpose".into());
         }
-        Ok(Good { tag: settings.tag, served: 0 })
+        Ok(Good {
+            tag: settings.tag,
+            served: 0,
+        })
     }
 
     fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {
@@ -91,7 +94,9 @@ impl Plugin for Good {
     }
 
     fn on_request_body(&mut self, _req: &RequestHead, body: &[u8]) -> RequestVerdict {
-        Edits::new().set("x-body-len", body.len().to_string()).into()
+        Edits::new()
+            .set("x-body-len", body.len().to_string())
+            .into()
     }
 
     fn on_response_headers(&mut self, _req: &RequestHead, resp: &ResponseHead) -> ResponseVerdict {

@@ -40,11 +40,14 @@ impl Plugin for Ungranted {
                 timeout_ms: None,
             })
             .map(drop),
-            "/gpu" => gpu::release(1, gpu::Usage {
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                success: true,
-            }),
+            "/gpu" => gpu::release(
+                1,
+                gpu::Usage {
+                    prompt_tokens: 0,
+                    completion_tokens: 0,
+                    success: true,
+                },
+            ),
             _ => return Edits::new().set("x-ungranted", "ok").into(),
         };
         Response::new(200).body(describe(outcome)).into()

@@ -1,0 +1,104 @@
+//! The host side of every WIT interface a plugin imports, one module per interface, each of
+//! the same shape: the generated `Host` trait implemented for [`HostState`], a grant check at
+//! the top of every call, and (where there is one) a backend type.
+//!
+//! log, metrics and clock are always granted. kv and cache run in memory (moka). redis,
+//! postgres, http-client and gpu are checked against the grant and then answer
+//! `not-configured` until their backends exist.
+
+mod cache;
+mod clock;
+mod gpu;
+mod http;
+mod kv;
+mod log;
+mod metrics;
+mod postgres;
+mod redis;
+
+use std::sync::Arc;
+
+use crate::config::Grants;
+use crate::runtime::bindings::HostError;
+use crate::runtime::state::HostState;
+use crate::telemetry::metrics::Registry;
+
+pub use cache::ResponseCache;
+pub use kv::KvStore;
+pub use metrics::PluginMetrics;
+
+/// Backends shared by every plugin of a gateway.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// The in-memory key/value store behind `kv`.
+    pub kv: Arc<KvStore>,
+    /// The in-memory response cache behind `cache`.
+    pub cache: Arc<ResponseCache>,
+    /// The gateway's metrics registry.
+    pub metrics: Arc<Registry>,
+}
+
+impl Capabilities {
+    /// In-memory backends with default sizes (64 MiB kv, 256 MiB cache) and a new registry.
+    pub fn in_memory() -> Self {
+        Capabilities {
+            kv: Arc::new(KvStore::new(64 << 20)),
+            cache: Arc::new(ResponseCache::new(256 << 20)),
+            metrics: Arc::new(Registry::new()),
+        }
+    }
+}
+
+/// What one configured plugin may use: its name, grants and handles to the backends.
+#[derive(Debug)]
+pub struct PluginContext {
+    /// The plugin's name (the `[plugins.NAME]` key).
+    pub name: Arc<str>,
+    /// What the config grants it.
+    pub grants: Grants,
+    /// The shared backends.
+    pub caps: Capabilities,
+    /// The plugin's own metric series.
+    pub metrics: PluginMetrics,
+}
+
+impl PluginContext {
+    /// A context for plugin `name` with `grants` over `caps`.
+    pub fn new(name: &str, grants: Grants, caps: Capabilities) -> Self {
+        let name: Arc<str> = Arc::from(name);
+        let metrics = PluginMetrics::new(name.clone(), caps.metrics.clone());
+        PluginContext {
+            name,
+            grants,
+            caps,
+            metrics,
+        }
+    }
+
+    /// `Ok` when `granted`, otherwise the `denied` error naming the plugin and `capability`.
+    pub(crate) fn require(&self, granted: bool, capability: &str) -> Result<(), HostError> {
+        if granted {
+            Ok(())
+        } else {
+            Err(HostError::Denied(format!(
+                "{capability}: plugin '{}' is not granted {capability} (add it to the plugin's grants)",
+                self.name
+            )))
+        }
+    }
+
+    /// The `not-configured` error for `capability`, naming the plugin.
+    pub(crate) fn not_configured(&self, capability: &str) -> HostError {
+        HostError::NotConfigured(format!(
+            "{capability}: no {capability} backend is configured on this gateway (plugin '{}')",
+            self.name
+        ))
+    }
+
+    /// The `invalid` error for `capability`, naming the plugin.
+    pub(crate) fn invalid(&self, capability: &str, why: impl std::fmt::Display) -> HostError {
+        HostError::Invalid(format!("{capability}: {why} (plugin '{}')", self.name))
+    }
+}
+
+impl crate::runtime::bindings::sluice::plugin::types::Host for HostState {}

@@ -1,0 +1,55 @@
+//! `http-client`: grant checks now; the pooled outbound client comes with the
+//! host-capabilities work. Until then every granted call answers `not-configured`.
+
+use crate::runtime::bindings::HostError;
+use crate::runtime::bindings::sluice::plugin::http_client::{Host, Request, Response};
+use crate::runtime::state::HostState;
+
+/// The `host` or `host:port` part of an absolute http(s) URL.
+fn authority(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    (!authority.is_empty() && !authority.contains('@')).then_some(authority)
+}
+
+impl Host for HostState {
+    async fn send(&mut self, request: Request) -> Result<Response, HostError> {
+        let p = &self.plugin;
+        let grant = p.grants.http.as_ref();
+        p.require(grant.is_some(), "http-client")?;
+        let Some(authority) = authority(&request.url) else {
+            return Err(p.invalid(
+                "http-client",
+                format_args!("'{}' is not an absolute http(s) URL", request.url),
+            ));
+        };
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        let granted = grant.is_some_and(|g| g.hosts.iter().any(|h| h == authority || h == host));
+        if !granted {
+            return Err(HostError::Denied(format!(
+                "http-client: host '{authority}' is not granted to plugin '{}'",
+                p.name
+            )));
+        }
+        Err(p.not_configured("http-client"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authority;
+
+    #[test]
+    fn authority_is_taken_from_absolute_urls_only() {
+        assert_eq!(
+            authority("http://a.example:8080/x?y"),
+            Some("a.example:8080")
+        );
+        assert_eq!(authority("https://b.example"), Some("b.example"));
+        assert_eq!(authority("http://user@evil.example/"), None);
+        assert_eq!(authority("/relative"), None);
+    }
+}

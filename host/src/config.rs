@@ -1,0 +1,179 @@
+//! The gateway's configuration: one TOML file, parsed with unknown fields rejected and
+//! validated as a whole before anything is built from it.
+
+mod plugin;
+mod runtime;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use plugin::{
+    ChainEntry, FailPolicy, Grants, HttpGrant, InstanceMode, Limits, LimitsOverride, PluginDef,
+    PoolSettings, PostgresGrant, RedisGrant,
+};
+pub use runtime::RuntimeSettings;
+
+/// A whole gateway configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Plugin runtime settings (`[runtime]`).
+    #[serde(default)]
+    pub runtime: RuntimeSettings,
+    /// Plugin definitions by name (`[plugins.NAME]`).
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginDef>,
+    /// Routes, each with an ordered plugin chain (`[[routes]]`).
+    #[serde(default)]
+    pub routes: Vec<RouteDef>,
+    /// The directory relative paths in this config resolve against (the config file's
+    /// directory); not part of the file.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// One route: a name and the plugins its requests pass through, in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDef {
+    /// The route's name, unique in the config; shown to plugins as `request-head.route`.
+    pub name: String,
+    /// The plugin chain: request hooks run in this order, response hooks in reverse.
+    #[serde(default)]
+    pub plugins: Vec<ChainEntry>,
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or did not match the schema.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file (or `<inline>`).
+        path: PathBuf,
+        /// 1-based line of the offending item.
+        line: usize,
+        /// 1-based column of the offending item.
+        column: usize,
+        /// What was wrong.
+        message: String,
+    },
+    /// The config parsed but is inconsistent.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file (or `<inline>`).
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl GatewayConfig {
+    /// Reads, parses and validates the config at `path`; relative paths in it resolve against
+    /// the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Self::parse(&text, path, base)
+    }
+
+    /// Parses and validates `text`; `path` names it in errors, `base_dir` anchors relative
+    /// paths.
+    pub fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<Self, ConfigError> {
+        let mut config: GatewayConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        config.base_dir = base_dir;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Resolves a path from the config against [`GatewayConfig::base_dir`].
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.runtime.validate()?;
+        for (name, def) in &self.plugins {
+            def.validate().map_err(|e| format!("plugins.{name}: {e}"))?;
+            self.check_memory(def.limits.memory_mb, &format!("plugins.{name}"))?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for route in &self.routes {
+            if !seen.insert(route.name.as_str()) {
+                return Err(format!("route '{}' is defined twice", route.name));
+            }
+            for entry in &route.plugins {
+                if !self.plugins.contains_key(&entry.plugin) {
+                    return Err(format!(
+                        "route '{}' uses plugin '{}', which no [plugins.{}] section defines",
+                        route.name, entry.plugin, entry.plugin
+                    ));
+                }
+                entry.validate().map_err(|e| {
+                    format!("route '{}', plugin '{}': {e}", route.name, entry.plugin)
+                })?;
+                if let Some(memory_mb) = entry.limits.and_then(|l| l.memory_mb) {
+                    self.check_memory(
+                        memory_mb,
+                        &format!("route '{}', plugin '{}'", route.name, entry.plugin),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GatewayConfig {
+    fn check_memory(&self, memory_mb: u32, at: &str) -> Result<(), String> {
+        if memory_mb > self.runtime.max_memory_mb {
+            return Err(format!(
+                "{at}: limits.memory_mb = {memory_mb} is above runtime.max_memory_mb = {}",
+                self.runtime.max_memory_mb
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Converts a byte offset into a 1-based line and column.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,427 @@
+//! A plugin as configured on one route: its component, config, limits and failure policy,
+//! and the instances that run its hooks (a pool of reused instances, or a fresh one per
+//! call).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use super::bindings::{
+    Hook, LogEntry, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict,
+};
+use super::engine::EpochTicker;
+use super::failure::{FailureKind, PluginFailure};
+use super::loader::LoadedPlugin;
+use super::state::HostState;
+use super::verdict;
+use crate::capability::PluginContext;
+use crate::config::{FailPolicy, InstanceMode, Limits, PoolSettings};
+use crate::telemetry::metrics::Counter;
+
+/// A live instance and how often it has served.
+struct Slot {
+    store: Store<HostState>,
+    bindings: Plugin,
+    uses: u64,
+}
+
+/// The settings of one configured plugin on one route.
+#[derive(Debug, Clone)]
+pub struct InstanceSettings {
+    /// The plugin config passed to `init`, as JSON.
+    pub config_json: String,
+    /// CPU and memory limits.
+    pub limits: Limits,
+    /// Pooled or fresh instances.
+    pub mode: InstanceMode,
+    /// Pool tuning.
+    pub pool: PoolSettings,
+    /// What a failure does to the request.
+    pub fail: FailPolicy,
+}
+
+/// Counters of one configured plugin.
+struct InstanceMetrics {
+    created: Arc<Counter>,
+    recycled: Arc<Counter>,
+}
+
+/// A configured plugin: runs hooks on pooled or fresh instances under its limits, and turns
+/// every way a call can go wrong into a [`PluginFailure`].
+pub struct PluginInstance {
+    loaded: Arc<LoadedPlugin>,
+    context: Arc<PluginContext>,
+    settings: InstanceSettings,
+    engine: Engine,
+    ticker: Arc<EpochTicker>,
+    idle: Mutex<Vec<Slot>>,
+    metrics: InstanceMetrics,
+    hooks: [bool; 4],
+}
+
+impl std::fmt::Debug for PluginInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginInstance")
+            .field("plugin", &self.context.name)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+fn hook_index(hook: Hook) -> usize {
+    match hook {
+        Hook::RequestHeaders => 0,
+        Hook::RequestBody => 1,
+        Hook::ResponseHeaders => 2,
+        Hook::Log => 3,
+    }
+}
+
+/// One hook call's arguments.
+enum Call<'a> {
+    RequestHeaders(&'a RequestHead),
+    RequestBody(&'a RequestHead, &'a [u8]),
+    ResponseHeaders(&'a RequestHead, &'a ResponseHead),
+    Log(&'a LogEntry),
+}
+
+impl Call<'_> {
+    fn hook_name(&self) -> &'static str {
+        match self {
+            Call::RequestHeaders(_) => "on-request-headers",
+            Call::RequestBody(..) => "on-request-body",
+            Call::ResponseHeaders(..) => "on-response-headers",
+            Call::Log(_) => "on-log",
+        }
+    }
+}
+
+/// One hook call's result.
+enum Reply {
+    Request(RequestVerdict),
+    Response(ResponseVerdict),
+    Unit,
+}
+
+impl PluginInstance {
+    /// Configures `loaded` with `settings` and the capability `context`.
+    pub(crate) fn new(
+        loaded: Arc<LoadedPlugin>,
+        context: Arc<PluginContext>,
+        settings: InstanceSettings,
+        engine: Engine,
+        ticker: Arc<EpochTicker>,
+    ) -> Self {
+        let registry = &context.caps.metrics;
+        let labels = [("plugin", &*context.name)];
+        let metrics = InstanceMetrics {
+            created: registry.counter("sluice_plugin_instances_created_total", &labels),
+            recycled: registry.counter("sluice_plugin_instances_recycled_total", &labels),
+        };
+        let mut hooks = [false; 4];
+        for hook in &loaded.info.hooks {
+            hooks[hook_index(*hook)] = true;
+        }
+        PluginInstance {
+            loaded,
+            context,
+            settings,
+            engine,
+            ticker,
+            idle: Mutex::new(Vec::new()),
+            metrics,
+            hooks,
+        }
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.context.name
+    }
+
+    /// The failure policy.
+    pub fn fail_policy(&self) -> FailPolicy {
+        self.settings.fail
+    }
+
+    /// Whether the plugin implements `hook` (the host calls only those it does).
+    pub fn has_hook(&self, hook: Hook) -> bool {
+        self.hooks[hook_index(hook)]
+    }
+
+    /// The most body bytes the plugin declared it may ask for.
+    pub fn max_body_bytes(&self) -> Option<u32> {
+        self.loaded.info.max_body_bytes
+    }
+
+    /// Idle instances in the pool now.
+    pub fn idle_instances(&self) -> usize {
+        self.idle.lock().len()
+    }
+
+    /// Creates one instance and runs `init` on it, so that a config the plugin rejects is
+    /// found at load time; for pooled plugins the instance then waits in the pool.
+    pub(crate) async fn warm_up(&self) -> Result<(), PluginFailure> {
+        let slot = self.instantiate().await?;
+        if self.settings.mode == InstanceMode::Pooled {
+            self.idle.lock().push(slot);
+        }
+        Ok(())
+    }
+
+    /// Runs `on-request-headers`; the verdict is checked before it is returned.
+    pub async fn on_request_headers(
+        &self,
+        req: &RequestHead,
+    ) -> Result<RequestVerdict, PluginFailure> {
+        match self
+            .invoke(&req.request_id, Call::RequestHeaders(req))
+            .await?
+        {
+            Reply::Request(v) => self.check_request_verdict(v, "on-request-headers"),
+            _ => unreachable!("request hooks reply with request verdicts"),
+        }
+    }
+
+    /// Runs `on-request-body` with the buffered `body`.
+    pub async fn on_request_body(
+        &self,
+        req: &RequestHead,
+        body: &[u8],
+    ) -> Result<RequestVerdict, PluginFailure> {
+        match self
+            .invoke(&req.request_id, Call::RequestBody(req, body))
+            .await?
+        {
+            Reply::Request(v) => self.check_request_verdict(v, "on-request-body"),
+            _ => unreachable!("request hooks reply with request verdicts"),
+        }
+    }
+
+    /// Runs `on-response-headers`; the verdict is checked before it is returned.
+    pub async fn on_response_headers(
+        &self,
+        req: &RequestHead,
+        resp: &ResponseHead,
+    ) -> Result<ResponseVerdict, PluginFailure> {
+        match self
+            .invoke(&req.request_id, Call::ResponseHeaders(req, resp))
+            .await?
+        {
+            Reply::Response(v) => self.check_response_verdict(v),
+            _ => unreachable!("response hooks reply with response verdicts"),
+        }
+    }
+
+    /// Runs `on-log`.
+    pub async fn on_log(&self, entry: &LogEntry) -> Result<(), PluginFailure> {
+        self.invoke(&entry.request.request_id, Call::Log(entry))
+            .await
+            .map(drop)
+    }
+
+    fn failure(&self, hook: &'static str, kind: FailureKind, message: String) -> PluginFailure {
+        PluginFailure {
+            plugin: self.context.name.clone(),
+            hook,
+            kind,
+            message,
+            memory_bytes: 0,
+        }
+    }
+
+    fn check_request_verdict(
+        &self,
+        v: RequestVerdict,
+        hook: &'static str,
+    ) -> Result<RequestVerdict, PluginFailure> {
+        let checked = match &v {
+            RequestVerdict::Continue | RequestVerdict::Coalesce(_) => Ok(()),
+            RequestVerdict::Edit(e) => verdict::check_edits(e),
+            RequestVerdict::Respond(r) => verdict::check_local(r),
+            RequestVerdict::RouteTo(c) => verdict::check_edits(&c.edits),
+            RequestVerdict::NeedBody(n) => match self.max_body_bytes() {
+                Some(max) if *n <= max => Ok(()),
+                Some(max) => Err(format!(
+                    "need-body({n}) is above the {max} bytes it declared in describe"
+                )),
+                None => Err(format!(
+                    "need-body({n}) from a plugin that declared no body needs in describe"
+                )),
+            },
+        };
+        checked
+            .map(|()| v)
+            .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))
+    }
+
+    fn check_response_verdict(&self, v: ResponseVerdict) -> Result<ResponseVerdict, PluginFailure> {
+        let checked = match &v {
+            ResponseVerdict::Edit(e) => verdict::check_edits(e),
+            ResponseVerdict::Replace(r) => verdict::check_local(r),
+            _ => Ok(()),
+        };
+        checked
+            .map(|()| v)
+            .map_err(|why| self.failure("on-response-headers", FailureKind::InvalidVerdict, why))
+    }
+
+    /// Takes an instance (pooled or new), runs one hook under the CPU deadline, and returns
+    /// the instance to the pool when it may serve again.
+    async fn invoke(&self, request_id: &str, call: Call<'_>) -> Result<Reply, PluginFailure> {
+        let hook = call.hook_name();
+        let pooled = self.settings.mode == InstanceMode::Pooled;
+        let reused = if pooled { self.idle.lock().pop() } else { None };
+        let mut slot = match reused {
+            Some(slot) => slot,
+            None => self.instantiate().await.map_err(|mut f| {
+                f.hook = hook;
+                f
+            })?,
+        };
+        let budget = Duration::from_millis(self.settings.limits.cpu_ms.into());
+        slot.store.data_mut().begin_call(request_id, budget);
+        slot.store.set_epoch_deadline(self.ticker.ticks_for(budget));
+        let store = &mut slot.store;
+        let result = match call {
+            Call::RequestHeaders(req) => slot
+                .bindings
+                .call_on_request_headers(store, req)
+                .await
+                .map(Reply::Request),
+            Call::RequestBody(req, body) => slot
+                .bindings
+                .call_on_request_body(store, req, body)
+                .await
+                .map(Reply::Request),
+            Call::ResponseHeaders(req, resp) => slot
+                .bindings
+                .call_on_response_headers(store, req, resp)
+                .await
+                .map(Reply::Response),
+            Call::Log(entry) => slot
+                .bindings
+                .call_on_log(store, entry)
+                .await
+                .map(|()| Reply::Unit),
+        };
+        match result {
+            Ok(reply) => {
+                slot.uses += 1;
+                if pooled {
+                    self.give_back(slot);
+                }
+                Ok(reply)
+            }
+            Err(error) => {
+                self.metrics.recycled.add(1);
+                Err(self.classify(hook, &slot.store, error))
+            }
+        }
+    }
+
+    /// Returns a healthy instance to the pool unless it is due for replacement.
+    fn give_back(&self, slot: Slot) {
+        let limiter = &slot.store.data().limiter;
+        let recycle_at = self
+            .settings
+            .pool
+            .recycle_memory_mb
+            .map_or(limiter.limit() / 2, |mb| (mb as usize) << 20);
+        if slot.uses >= self.settings.pool.max_uses || limiter.used() > recycle_at {
+            self.metrics.recycled.add(1);
+            return;
+        }
+        let mut idle = self.idle.lock();
+        if idle.len() < self.settings.pool.max_idle {
+            idle.push(slot);
+        }
+    }
+
+    /// Names what went wrong in a failed call: the deadline, the memory limit, or a trap.
+    fn classify(
+        &self,
+        hook: &'static str,
+        store: &Store<HostState>,
+        error: wasmtime::Error,
+    ) -> PluginFailure {
+        let state = store.data();
+        let (kind, message) = if state.deadline_hit {
+            (
+                FailureKind::Timeout,
+                format!(
+                    "ran past its CPU budget of {} ms",
+                    self.settings.limits.cpu_ms
+                ),
+            )
+        } else if state.limiter.refused() {
+            (
+                FailureKind::Memory,
+                format!(
+                    "needed more than its memory limit of {} MiB ({error})",
+                    self.settings.limits.memory_mb
+                ),
+            )
+        } else {
+            (FailureKind::Trap, format!("{error:#}"))
+        };
+        PluginFailure {
+            memory_bytes: state.limiter.used(),
+            ..self.failure(hook, kind, message)
+        }
+    }
+
+    /// Creates a new instance under the plugin's limits and runs `init` on it.
+    async fn instantiate(&self) -> Result<Slot, PluginFailure> {
+        let limits = self.settings.limits;
+        let memory = (limits.memory_mb as usize) << 20;
+        let mut store = Store::new(&self.engine, HostState::new(self.context.clone(), memory));
+        store.limiter(|s| &mut s.limiter);
+        let ticker = self.ticker.clone();
+        store.epoch_deadline_callback(move |mut ctx| {
+            let state = ctx.data_mut();
+            let used = state.cpu_used();
+            if used >= state.cpu_budget {
+                state.deadline_hit = true;
+                return Err(wasmtime::format_err!(
+                    "CPU budget of {:?} exhausted",
+                    state.cpu_budget
+                ));
+            }
+            // Not yet: let other tasks run, then look again when the rest is spent.
+            Ok(UpdateDeadline::Yield(
+                ticker.ticks_for(state.cpu_budget - used),
+            ))
+        });
+        let budget = Duration::from_millis(limits.init_ms.into());
+        store.data_mut().begin_call("-", budget);
+        store.set_epoch_deadline(self.ticker.ticks_for(budget));
+        let bindings = match self.loaded.pre.instantiate_async(&mut store).await {
+            Ok(b) => b,
+            Err(e) => {
+                let kind = if store.data().limiter.refused() {
+                    FailureKind::Memory
+                } else {
+                    FailureKind::Instantiate
+                };
+                return Err(self.failure("instantiate", kind, format!("{e:#}")));
+            }
+        };
+        match bindings
+            .call_init(&mut store, &self.settings.config_json)
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return Err(self.failure("init", FailureKind::Init, message)),
+            Err(e) => return Err(self.classify("init", &store, e)),
+        }
+        self.metrics.created.add(1);
+        Ok(Slot {
+            store,
+            bindings,
+            uses: 0,
+        })
+    }
+}

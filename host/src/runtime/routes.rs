@@ -1,0 +1,113 @@
+//! Building the route table from a config: every plugin loaded, configured per route and
+//! warmed, or an error and nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::Runtime;
+use super::chain::Chain;
+use super::instance::{InstanceSettings, PluginInstance};
+use super::loader::{LoadError, LoadedPlugin};
+use crate::capability::PluginContext;
+use crate::config::GatewayConfig;
+
+/// The chains of every route, by route name. Immutable once built; a reload builds a new one.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    chains: HashMap<String, Arc<Chain>>,
+    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+}
+
+impl RouteTable {
+    /// The chain of route `name`.
+    pub fn chain(&self, name: &str) -> Option<&Arc<Chain>> {
+        self.chains.get(name)
+    }
+
+    /// The loaded plugins, by config name.
+    pub fn plugins(&self) -> &BTreeMap<String, Arc<LoadedPlugin>> {
+        &self.plugins
+    }
+
+    /// The number of routes.
+    pub fn len(&self) -> usize {
+        self.chains.len()
+    }
+
+    /// Whether there are no routes.
+    pub fn is_empty(&self) -> bool {
+        self.chains.is_empty()
+    }
+}
+
+/// Converts a TOML plugin config into the JSON text `init` receives.
+fn config_json(value: Option<&toml::Value>) -> String {
+    value.map_or_else(
+        || "{}".to_string(),
+        |v| serde_json::to_string(v).unwrap_or_else(|_| "{}".into()),
+    )
+}
+
+pub(super) async fn build(
+    runtime: &Runtime,
+    config: &GatewayConfig,
+) -> Result<RouteTable, LoadError> {
+    let mut plugins = BTreeMap::new();
+    for route in &config.routes {
+        for entry in &route.plugins {
+            if plugins.contains_key(&entry.plugin) {
+                continue;
+            }
+            let def = &config.plugins[&entry.plugin];
+            let loaded = runtime
+                .load_plugin(&entry.plugin, &config.resolve(&def.module))
+                .await?;
+            plugins.insert(entry.plugin.clone(), loaded);
+        }
+    }
+
+    let mut chains = HashMap::new();
+    for route in &config.routes {
+        let mut chain = Vec::with_capacity(route.plugins.len());
+        for entry in &route.plugins {
+            let def = &config.plugins[&entry.plugin];
+            let loaded = plugins[&entry.plugin].clone();
+            let grants = entry.grants.clone().unwrap_or_else(|| def.grants.clone());
+            let context = Arc::new(PluginContext::new(
+                &entry.plugin,
+                grants,
+                runtime.capabilities().clone(),
+            ));
+            let settings = InstanceSettings {
+                config_json: config_json(entry.config.as_ref().or(def.config.as_ref())),
+                limits: def.limits.with(entry.limits),
+                mode: def.instance,
+                pool: def.pool,
+                fail: entry.fail.unwrap_or(def.fail),
+            };
+            let instance = PluginInstance::new(
+                loaded.clone(),
+                context,
+                settings,
+                runtime.engine().clone(),
+                runtime.ticker().clone(),
+            );
+            instance.warm_up().await.map_err(|failure| LoadError {
+                plugin: entry.plugin.clone(),
+                file: loaded.file.clone(),
+                reason: format!(
+                    "on route '{}': {}",
+                    route.name,
+                    failure.message_for_operator()
+                ),
+            })?;
+            chain.push(Arc::new(instance));
+        }
+        let metrics = runtime.capabilities().metrics.clone();
+        chains.insert(
+            route.name.clone(),
+            Arc::new(Chain::new(&route.name, chain, metrics)),
+        );
+    }
+    Ok(RouteTable { chains, plugins })
+}

@@ -1,0 +1,153 @@
+//! The data each plugin instance's `Store` carries: WASI context, the memory limiter, the
+//! plugin's capability context, and the bookkeeping of the hook call in progress.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::limiter::MemoryLimiter;
+use crate::capability::PluginContext;
+
+/// The store data of one plugin instance.
+pub struct HostState {
+    /// The plugin this instance belongs to.
+    pub plugin: Arc<PluginContext>,
+    /// The request the current hook call serves ("-" outside a request).
+    pub request_id: String,
+    /// Sums the instance's memories against the plugin's limit.
+    pub limiter: MemoryLimiter,
+    /// When the current hook call started.
+    pub call_started: Instant,
+    /// Time the current call spent awaiting host capabilities, which is not the plugin's CPU.
+    pub host_wait: Duration,
+    /// The CPU budget of the current call.
+    pub cpu_budget: Duration,
+    /// Set when the epoch callback ended the call for running past its budget.
+    pub deadline_hit: bool,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl HostState {
+    /// State for a new instance of `plugin` limited to `memory_bytes`.
+    pub fn new(plugin: Arc<PluginContext>, memory_bytes: usize) -> Self {
+        let stderr = GuestOutput {
+            plugin: plugin.name.clone(),
+        };
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stdout(stderr.clone())
+            .stderr(stderr)
+            .build();
+        HostState {
+            plugin,
+            request_id: String::from("-"),
+            limiter: MemoryLimiter::new(memory_bytes),
+            call_started: Instant::now(),
+            host_wait: Duration::ZERO,
+            cpu_budget: Duration::ZERO,
+            deadline_hit: false,
+            wasi,
+            table: ResourceTable::new(),
+        }
+    }
+
+    /// Resets the per-call bookkeeping before a hook call with `budget` of CPU.
+    pub fn begin_call(&mut self, request_id: &str, budget: Duration) {
+        request_id.clone_into(&mut self.request_id);
+        self.call_started = Instant::now();
+        self.host_wait = Duration::ZERO;
+        self.cpu_budget = budget;
+        self.deadline_hit = false;
+    }
+
+    /// CPU time the current call has used: wall time less time spent in host calls.
+    pub fn cpu_used(&self) -> Duration {
+        self.call_started.elapsed().saturating_sub(self.host_wait)
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A guest's stdout and stderr: each line becomes a `warn` log line tagged with the plugin.
+/// Writes always succeed, so a chatty plugin never traps on a full pipe.
+#[derive(Clone)]
+struct GuestOutput {
+    plugin: Arc<str>,
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineLogger {
+            plugin: self.plugin.clone(),
+            line: Vec::new(),
+        })
+    }
+}
+
+/// The longest line kept from guest output; the rest of a longer line is dropped.
+const MAX_LINE: usize = 4096;
+
+struct LineLogger {
+    plugin: Arc<str>,
+    line: Vec<u8>,
+}
+
+impl LineLogger {
+    fn emit(&mut self) {
+        if !self.line.is_empty() {
+            let text = String::from_utf8_lossy(&self.line);
+            tracing::warn!(plugin = &*self.plugin, "plugin output: {}", text.trim_end());
+            self.line.clear();
+        }
+    }
+}
+
+impl AsyncWrite for LineLogger {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        for chunk in buf.split_inclusive(|b| *b == b'\n') {
+            let room = MAX_LINE.saturating_sub(self.line.len());
+            self.line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if chunk.ends_with(b"\n") {
+                self.emit();
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.emit();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineLogger {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}

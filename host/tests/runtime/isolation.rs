@@ -1,0 +1,250 @@
+//! One test per misbehaving plugin: the failure is contained (deadline, memory cap, trap,
+//! refused verdict), the failure policy applies, it is counted, and the next request to the
+//! same route is served normally.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sluice::runtime::{NoBody, RequestOutcome, RouteTable};
+use sluice_artifacts as wasm;
+
+use super::support::{header, plugin, request, route, table};
+
+/// Runs the request chain of `route` for `path`.
+async fn run(
+    table: &RouteTable,
+    route: &str,
+    path: &str,
+) -> (RequestOutcome, Vec<(String, Vec<u8>)>) {
+    let mut head = request(route, path);
+    let outcome = table
+        .chain(route)
+        .unwrap()
+        .on_request(&mut head, &mut NoBody)
+        .await;
+    (outcome, head.headers)
+}
+
+/// The JSON body of a local response outcome, with its status.
+fn answered(outcome: &RequestOutcome) -> (u16, Value) {
+    match outcome {
+        RequestOutcome::Respond { response, .. } => (
+            response.status,
+            serde_json::from_slice(&response.body).unwrap(),
+        ),
+        other => panic!("expected a local response, got {other:?}"),
+    }
+}
+
+fn failures(h: &super::support::Harness, plugin: &str, kind: &str, policy: &str) -> u64 {
+    h.runtime
+        .capabilities()
+        .metrics
+        .counter(
+            "sluice_plugin_failures_total",
+            &[("plugin", plugin), ("kind", kind), ("policy", policy)],
+        )
+        .get()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_infinite_loop_is_stopped_at_its_cpu_deadline() {
+    let cpu_ms = 20;
+    let (h, table) = table(&format!(
+        "{}{}",
+        plugin(
+            "spin",
+            wasm::SPIN_LOOP,
+            &format!("limits = {{ cpu_ms = {cpu_ms} }}\nfail = \"closed\"")
+        ),
+        route("r", &["plugin = \"spin\""])
+    ))
+    .await;
+
+    let started = Instant::now();
+    let (outcome, _) = run(&table, "r", "/loop").await;
+    let elapsed = started.elapsed();
+    let (status, body) = answered(&outcome);
+    assert_eq!(status, 503);
+    assert_eq!(body["plugin"], "spin");
+    assert_eq!(body["kind"], "timeout");
+    assert_eq!(body["request_id"], "req-/loop");
+    // Never before the budget is spent. The upper bound only guards against a deadline that
+    // does not fire; the precise overshoot (≤ one 1 ms tick) is measured by the benchmark.
+    assert!(
+        elapsed >= Duration::from_millis(cpu_ms),
+        "stopped early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(cpu_ms + 1 + 500),
+        "deadline did not fire: {elapsed:?}"
+    );
+    assert_eq!(failures(&h, "spin", "timeout", "closed"), 1);
+
+    let (outcome, headers) = run(&table, "r", "/ok").await;
+    assert!(matches!(outcome, RequestOutcome::Forward(_)));
+    assert_eq!(header(&headers, "x-spin").as_deref(), Some("ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_bomb_stays_under_its_limit() {
+    let (h, table) = table(&format!(
+        "{}{}",
+        plugin(
+            "bomb",
+            wasm::MEMORY_BOMB,
+            "limits = { memory_mb = 8 }\nfail = \"closed\""
+        ),
+        route("r", &["plugin = \"bomb\""])
+    ))
+    .await;
+
+    let mut head = super::support::request("r", "/bomb");
+    let chain = table.chain("r").unwrap();
+    let failure = chain.plugins()[0]
+        .on_request_headers(&head)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.kind,
+        sluice::runtime::FailureKind::Memory,
+        "{failure}"
+    );
+    assert!(
+        failure.memory_bytes <= 8 << 20,
+        "held {} bytes",
+        failure.memory_bytes
+    );
+    assert!(
+        failure.memory_bytes > 4 << 20,
+        "the bomb should have grown close to the cap"
+    );
+
+    let outcome = chain.on_request(&mut head, &mut NoBody).await;
+    let (status, body) = answered(&outcome);
+    assert_eq!((status, body["kind"].as_str()), (503, Some("memory")));
+    assert_eq!(failures(&h, "bomb", "memory", "closed"), 1);
+
+    let (outcome, headers) = run(&table, "r", "/ok").await;
+    assert!(matches!(outcome, RequestOutcome::Forward(_)));
+    assert_eq!(header(&headers, "x-bomb").as_deref(), Some("ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_fails_open_and_the_rest_of_the_chain_runs() {
+    let (h, table) = table(&format!(
+        "{}{}{}",
+        plugin("panicker", wasm::PANICKER, "fail = \"open\""),
+        plugin("good", wasm::GOOD, ""),
+        route("r", &["plugin = \"panicker\"", "plugin = \"good\""])
+    ))
+    .await;
+
+    let (outcome, headers) = run(&table, "r", "/panic").await;
+    assert!(matches!(outcome, RequestOutcome::Forward(_)), "{outcome:?}");
+    assert_eq!(header(&headers, "x-panicker"), None);
+    assert_eq!(
+        header(&headers, "x-chain").as_deref(),
+        Some("good"),
+        "the next plugin ran"
+    );
+    assert_eq!(failures(&h, "panicker", "trap", "open"), 1);
+
+    let (_, headers) = run(&table, "r", "/ok").await;
+    assert_eq!(header(&headers, "x-panicker").as_deref(), Some("ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_fails_closed_with_500_naming_the_plugin() {
+    let (_h, table) = table(&format!(
+        "{}{}",
+        plugin("panicker", wasm::PANICKER, "fail = \"closed\""),
+        route("r", &["plugin = \"panicker\""])
+    ))
+    .await;
+    let (outcome, _) = run(&table, "r", "/panic").await;
+    let (status, body) = answered(&outcome);
+    assert_eq!(status, 500);
+    assert_eq!(body["error"], "plugin_failed");
+    assert_eq!(body["plugin"], "panicker");
+    assert_eq!(body["kind"], "trap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_verdicts_are_refused_whole() {
+    let (h, table) = table(&format!(
+        "{}{}{}",
+        // A generous budget: lifting 10,000 headers in an unoptimised test build is slow.
+        plugin(
+            "bad",
+            wasm::BAD_VERDICT,
+            "fail = \"closed\"\nlimits = { cpu_ms = 2000 }"
+        ),
+        plugin(
+            "bad_open",
+            wasm::BAD_VERDICT,
+            "fail = \"open\"\nlimits = { cpu_ms = 2000 }"
+        ),
+        route("closed", &["plugin = \"bad\""]) + &route("open", &["plugin = \"bad_open\""])
+    ))
+    .await;
+
+    for path in ["/bad-name", "/bad-value", "/many", "/huge", "/bad-status"] {
+        let (outcome, _) = run(&table, "closed", path).await;
+        let (status, body) = answered(&outcome);
+        assert_eq!(
+            (status, body["kind"].as_str()),
+            (500, Some("invalid_verdict")),
+            "{path}"
+        );
+
+        let (outcome, headers) = run(&table, "open", path).await;
+        assert!(
+            matches!(outcome, RequestOutcome::Forward(_)),
+            "{path}: {outcome:?}"
+        );
+        assert!(
+            headers
+                .iter()
+                .all(|(n, _)| !n.starts_with("x-h") && n != "x-huge" && n != "bad name"),
+            "{path}"
+        );
+    }
+    assert_eq!(failures(&h, "bad", "invalid_verdict", "closed"), 5);
+    assert_eq!(failures(&h, "bad_open", "invalid_verdict", "open"), 5);
+
+    let (_, headers) = run(&table, "closed", "/ok").await;
+    assert_eq!(header(&headers, "x-bad-verdict").as_deref(), Some("ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ungranted_capabilities_answer_denied_and_the_plugin_keeps_serving() {
+    let (_h, table) = table(&format!(
+        "{}{}",
+        plugin("ungranted", wasm::UNGRANTED, ""),
+        route("r", &["plugin = \"ungranted\""])
+    ))
+    .await;
+    for (path, capability) in [
+        ("/kv", "kv"),
+        ("/cache", "cache"),
+        ("/redis", "redis"),
+        ("/postgres", "postgres"),
+        ("/http", "http-client"),
+        ("/gpu", "gpu"),
+    ] {
+        let (outcome, _) = run(&table, "r", path).await;
+        let RequestOutcome::Respond { response, .. } = outcome else {
+            panic!("{path}: no answer")
+        };
+        let text = String::from_utf8(response.body).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "denied: {capability}: plugin 'ungranted' is not granted {capability} (add it to the plugin's grants)"
+            ),
+        );
+    }
+    let (_, headers) = run(&table, "r", "/ok").await;
+    assert_eq!(header(&headers, "x-ungranted").as_deref(), Some("ok"));
+}
