@@ -153,9 +153,7 @@ impl Host for HostState {
     async fn invalidate_tag(&mut self, tag: String) -> Result<u64, HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
-        Ok(p.caps
-            .cache
-            .invalidate_where(|_, r| r.tags.iter().any(|t| *t == tag)))
+        Ok(p.caps.cache.invalidate_where(|_, r| r.tags.contains(&tag)))
     }
 }
 

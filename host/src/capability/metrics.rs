@@ -72,7 +72,10 @@ impl PluginMetrics {
         match self.series(name, |r, n, p| {
             Series::Counter(r.counter(n, &[("plugin", p)]))
         })? {
-            Series::Counter(c) => Ok(c.add(value)),
+            Series::Counter(c) => {
+                c.add(value);
+                Ok(())
+            }
             _ => Err(self.kind_clash(name, "counter")),
         }
     }
@@ -80,7 +83,10 @@ impl PluginMetrics {
     /// Sets gauge `name`.
     pub fn gauge_set(&self, name: &str, value: f64) -> Result<(), HostError> {
         match self.series(name, |r, n, p| Series::Gauge(r.gauge(n, &[("plugin", p)])))? {
-            Series::Gauge(g) => Ok(g.set(value)),
+            Series::Gauge(g) => {
+                g.set(value);
+                Ok(())
+            }
             _ => Err(self.kind_clash(name, "gauge")),
         }
     }
@@ -90,7 +96,10 @@ impl PluginMetrics {
         match self.series(name, |r, n, p| {
             Series::Histogram(r.histogram(n, &[("plugin", p)]))
         })? {
-            Series::Histogram(h) => Ok(h.record(value)),
+            Series::Histogram(h) => {
+                h.record(value);
+                Ok(())
+            }
             _ => Err(self.kind_clash(name, "histogram")),
         }
     }

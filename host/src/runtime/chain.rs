@@ -242,10 +242,11 @@ impl Chain {
     /// counted only: the client has its answer already.
     pub async fn on_log(&self, entry: &LogEntry) {
         for plugin in &self.plugins {
-            if plugin.has_hook(Hook::Log) {
-                if let Err(failure) = plugin.on_log(entry).await {
-                    self.record(&failure, &entry.request.request_id, "log");
-                }
+            if !plugin.has_hook(Hook::Log) {
+                continue;
+            }
+            if let Err(failure) = plugin.on_log(entry).await {
+                self.record(&failure, &entry.request.request_id, "log");
             }
         }
     }
