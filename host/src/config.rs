@@ -3,6 +3,8 @@
 
 mod plugin;
 mod runtime;
+mod server;
+mod upstream;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,11 +16,22 @@ pub use plugin::{
     PoolSettings, PostgresGrant, RedisGrant,
 };
 pub use runtime::RuntimeSettings;
+pub use server::{AdminSettings, ServerSettings, TlsSettings};
+pub use upstream::{Balance, UpstreamDef};
 
 /// A whole gateway configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
+    /// The public listener (`[server]`).
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// The admin listener (`[admin]`).
+    #[serde(default)]
+    pub admin: AdminSettings,
+    /// Upstreams by name (`[upstreams.NAME]`).
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamDef>,
     /// Plugin runtime settings (`[runtime]`).
     #[serde(default)]
     pub runtime: RuntimeSettings,
@@ -34,15 +47,44 @@ pub struct GatewayConfig {
     pub base_dir: PathBuf,
 }
 
-/// One route: a name and the plugins its requests pass through, in order.
+/// One route: what requests it matches, the plugins they pass through in order, and the
+/// upstream they go to. Routes are tried in config order; the first match wins.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteDef {
     /// The route's name, unique in the config; shown to plugins as `request-head.route`.
     pub name: String,
+    /// What the route matches; an empty match takes every request.
+    #[serde(default, rename = "match")]
+    pub matcher: RouteMatch,
+    /// The `[upstreams.NAME]` requests go to; without one, only plugin answers are sent
+    /// (a request that reaches the end of the chain gets 502).
+    #[serde(default)]
+    pub upstream: Option<String>,
     /// The plugin chain: request hooks run in this order, response hooks in reverse.
     #[serde(default)]
     pub plugins: Vec<ChainEntry>,
+}
+
+/// What a route matches. Every condition given must hold.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteMatch {
+    /// The request's host (the `Host` header or `:authority`, without the port), exactly.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// A path prefix, on segment boundaries: `/api` matches `/api` and `/api/x`, not `/apix`.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// An exact path (without the query).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Methods, upper case; any method when empty.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Headers that must be present with exactly these values.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// Why a config could not be used.
@@ -124,6 +166,11 @@ impl GatewayConfig {
 
     fn validate(&self) -> Result<(), String> {
         self.runtime.validate()?;
+        self.server.validate()?;
+        for (name, def) in &self.upstreams {
+            def.validate()
+                .map_err(|e| format!("upstreams.{name}: {e}"))?;
+        }
         for (name, def) in &self.plugins {
             def.validate().map_err(|e| format!("plugins.{name}: {e}"))?;
             self.check_memory(def.limits.memory_mb, &format!("plugins.{name}"))?;
@@ -132,6 +179,25 @@ impl GatewayConfig {
         for route in &self.routes {
             if !seen.insert(route.name.as_str()) {
                 return Err(format!("route '{}' is defined twice", route.name));
+            }
+            if let Some(up) = &route.upstream
+                && !self.upstreams.contains_key(up)
+            {
+                return Err(format!(
+                    "route '{}' sends to upstream '{up}', which no [upstreams.{up}] section defines",
+                    route.name
+                ));
+            }
+            for p in [&route.matcher.path_prefix, &route.matcher.path]
+                .into_iter()
+                .flatten()
+            {
+                if !p.starts_with('/') {
+                    return Err(format!(
+                        "route '{}': paths start with '/', got '{p}'",
+                        route.name
+                    ));
+                }
             }
             for entry in &route.plugins {
                 if !self.plugins.contains_key(&entry.plugin) {

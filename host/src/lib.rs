@@ -4,8 +4,16 @@
 //! - [`runtime`]: the wasmtime host: engine, component cache, instance pools, limits, chains.
 //! - [`capability`]: the host side of each WIT interface plugins import, with grant checks.
 //! - [`telemetry`]: metrics shared by the host and plugins.
+//! - [`gateway`]: the live routing state and hot reload.
+//! - [`proxy`]: the request path: routing, chain, upstream, response.
+//! - [`server`]: listeners, limits, graceful shutdown; [`admin`]: the admin API.
 
+pub mod admin;
+pub mod app;
 pub mod capability;
 pub mod config;
+pub mod gateway;
+pub mod proxy;
 pub mod runtime;
+pub mod server;
 pub mod telemetry;

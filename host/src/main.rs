@@ -1,11 +1,14 @@
-//! The `sluice` command: `sluice check [CONFIG]` validates a config and loads its plugins.
+//! The `sluice` command: `sluice run` serves, `sluice check` validates a config and loads its
+//! plugins, `sluice version` prints the versions.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sluice::app::RunningGateway;
 use sluice::capability::Capabilities;
 use sluice::config::GatewayConfig;
+use sluice::gateway::ConfigSource;
 use sluice::runtime::Runtime;
 
 /// The config `sluice` uses when no file is given.
@@ -21,6 +24,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve: the public listener, the admin API, hot reload on file change, SIGHUP or
+    /// `POST /admin/reload`; SIGTERM or SIGINT drain in-flight requests and stop.
+    Run {
+        /// The config file; the embedded default config when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the version of Sluice, of wasmtime and of the plugin WIT package.
+    Version,
     /// Validate a config (file:line errors), load and compile its plugins, run each plugin's
     /// `init` with its route config, and print what would run. Exits 1 on any error.
     Check {
@@ -38,6 +50,24 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<GatewayConfig> {
             PathBuf::from("."),
         )?,
     })
+}
+
+async fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let source = match path {
+        Some(path) => ConfigSource::File(path),
+        None => ConfigSource::Embedded(DEFAULT_CONFIG),
+    };
+    let gateway = RunningGateway::start(source)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "sluice {} listening on http://{} (admin http://{})",
+        env!("CARGO_PKG_VERSION"),
+        gateway.addr,
+        gateway.admin_addr
+    );
+    gateway.run_until_signalled().await?;
+    Ok(())
 }
 
 async fn check(path: Option<&Path>) -> anyhow::Result<()> {
@@ -85,6 +115,16 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check { config } => check(config.as_deref()).await,
+            Command::Run { config } => run(config).await,
+            Command::Version => {
+                println!(
+                    "sluice {}\nwasmtime 48.0.8\nplugin world {}@{}",
+                    env!("CARGO_PKG_VERSION"),
+                    sluice::runtime::WIT_PACKAGE,
+                    sluice::runtime::WIT_VERSION
+                );
+                Ok(())
+            }
         }
     });
     match result {

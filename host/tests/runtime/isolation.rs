@@ -93,7 +93,7 @@ async fn a_memory_bomb_stays_under_its_limit() {
         plugin(
             "bomb",
             wasm::MEMORY_BOMB,
-            "limits = { memory_mb = 8 }\nfail = \"closed\""
+            "limits = { memory_mb = 8, cpu_ms = 2000 }\nfail = \"closed\""
         ),
         route("r", &["plugin = \"bomb\""])
     ))

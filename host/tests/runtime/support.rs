@@ -14,9 +14,16 @@ pub(crate) struct Harness {
     pub(crate) _dir: tempfile::TempDir,
 }
 
-/// `[plugins.NAME]` for a test plugin's wasm `path` with extra TOML lines.
+/// `[plugins.NAME]` for a test plugin's wasm `path` with extra TOML lines. Unless `extra`
+/// sets limits, the CPU budget is a generous 1 s: these tests run an unoptimised host on
+/// busy machines, and only the deadline tests are about time.
 pub(crate) fn plugin(name: &str, path: &str, extra: &str) -> String {
-    format!("[plugins.{name}]\nmodule = {path:?}\n{extra}\n")
+    let limits = if extra.contains("limits") {
+        ""
+    } else {
+        "limits = { cpu_ms = 1000 }\n"
+    };
+    format!("[plugins.{name}]\nmodule = {path:?}\n{limits}{extra}\n")
 }
 
 /// A route `name` whose chain is `plugins` (each `plugin = "..."` plus extra inline fields).

@@ -1,0 +1,144 @@
+//! Running a whole gateway: the public and admin listeners over one [`GatewayState`], signal
+//! handling (SIGTERM/SIGINT drain and stop, SIGHUP reloads) and reload on config file change.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::capability::Capabilities;
+use crate::gateway::{ConfigSource, GatewayState};
+use crate::proxy::handler::{ConnInfo, handle};
+use crate::runtime::Runtime;
+use crate::{admin, server};
+
+/// How often the config file's modification time is checked.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A gateway serving in the background.
+#[derive(Debug)]
+pub struct RunningGateway {
+    /// The shared state (for reloads and inspection).
+    pub state: Arc<GatewayState>,
+    /// Where the public listener is bound.
+    pub addr: SocketAddr,
+    /// Where the admin listener is bound.
+    pub admin_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningGateway {
+    /// Loads the config from `source`, compiles its plugins, binds both listeners (port 0
+    /// picks a free port) and starts serving.
+    pub async fn start(source: ConfigSource) -> Result<Self, String> {
+        let config = source.load()?;
+        let runtime =
+            Runtime::for_config(&config, Capabilities::in_memory()).map_err(|e| e.to_string())?;
+        let state = GatewayState::start(runtime, source.clone()).await?;
+        let settings = state.current().config.clone();
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        };
+        let public = bind(settings.server.listen).await?;
+        let admin_listener = bind(settings.admin.listen).await?;
+        let addr = public.local_addr().map_err(|e| e.to_string())?;
+        let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+        let (shutdown, rx) = watch::channel(false);
+        let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
+
+        let proxy_state = state.clone();
+        let proxy = server::serve(
+            public,
+            server::builder(&settings.server),
+            move |req, peer| {
+                handle(
+                    proxy_state.clone(),
+                    req,
+                    ConnInfo {
+                        peer,
+                        scheme: "http",
+                    },
+                )
+            },
+            rx.clone(),
+            grace,
+        );
+        let admin_state = state.clone();
+        let admin = server::serve(
+            admin_listener,
+            server::builder(&Default::default()),
+            move |req, _peer| admin::handle(admin_state.clone(), req),
+            rx.clone(),
+            grace,
+        );
+        let mut tasks = vec![tokio::spawn(proxy), tokio::spawn(admin)];
+        if let ConfigSource::File(path) = &source {
+            tasks.push(tokio::spawn(watch_file(state.clone(), path.clone(), rx)));
+        }
+        tracing::info!(%addr, %admin_addr, "sluice is serving");
+        Ok(RunningGateway {
+            state,
+            addr,
+            admin_addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops accepting, drains in-flight requests (up to the configured grace) and returns
+    /// when both listeners are done.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT (then drains and returns); SIGHUP reloads the config.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => { let _ = self.state.reload("signal").await; }
+            }
+        }
+        tracing::info!("shutting down: draining in-flight requests");
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Reloads when the config file's modification time changes.
+async fn watch_file(
+    state: Arc<GatewayState>,
+    path: std::path::PathBuf,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut last = modified(&path);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(WATCH_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = modified(&path);
+        if now != last {
+            last = now;
+            let _ = state.reload("file").await;
+        }
+    }
+}

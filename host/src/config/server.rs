@@ -1,0 +1,129 @@
+//! `[server]` (the public listener) and `[admin]` (the admin listener).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The public listener: address, protocol limits and timeouts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// TLS certificate and key files; plain HTTP (with h2c by prior knowledge) when absent.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+    /// The largest request header section in bytes (431 beyond it). Default 16 KiB.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// The most request header fields (431 beyond it). Default 100.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
+    /// The largest request body in bytes (413 beyond it). Default 10 MiB.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// Time a client has to send a complete request head. Default 10 s.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// How long shutdown waits for in-flight requests to finish. Default 30 s.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+    /// Requests slower than this are logged at warn. Default 1 s.
+    #[serde(default = "default_slow_request_ms")]
+    pub slow_request_ms: u64,
+    /// Whether to write one access-log line per request. Default true.
+    #[serde(default = "default_true")]
+    pub access_log: bool,
+}
+
+/// Certificate and key files (PEM).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Address of the admin API, never the public one. Default `127.0.0.1:9901`.
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+    /// A bearer token every admin request must carry, when set.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9901))
+}
+fn default_max_header_bytes() -> usize {
+    16 << 10
+}
+fn default_max_headers() -> usize {
+    100
+}
+fn default_max_body_bytes() -> u64 {
+    10 << 20
+}
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_shutdown_grace_ms() -> u64 {
+    30_000
+}
+fn default_slow_request_ms() -> u64 {
+    1_000
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: default_listen(),
+            tls: None,
+            max_header_bytes: default_max_header_bytes(),
+            max_headers: default_max_headers(),
+            max_body_bytes: default_max_body_bytes(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            shutdown_grace_ms: default_shutdown_grace_ms(),
+            slow_request_ms: default_slow_request_ms(),
+            access_log: true,
+        }
+    }
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            listen: default_admin_listen(),
+            token: None,
+        }
+    }
+}
+
+impl ServerSettings {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if !(1024..=1 << 20).contains(&self.max_header_bytes) {
+            return Err("server.max_header_bytes must be 1024..=1048576".into());
+        }
+        if !(1..=1000).contains(&self.max_headers) {
+            return Err("server.max_headers must be 1..=1000".into());
+        }
+        if self.header_read_timeout_ms == 0 {
+            return Err("server.header_read_timeout_ms must be at least 1".into());
+        }
+        Ok(())
+    }
+}

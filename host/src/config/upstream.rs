@@ -1,0 +1,73 @@
+//! `[upstreams.NAME]`: where routes send requests, and how.
+
+use serde::Deserialize;
+
+/// An upstream: one or more targets behind a pooled client.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamDef {
+    /// Targets as `host:port` (plain HTTP/1.1 or h2c) or `http://host:port` base URLs.
+    pub targets: Vec<String>,
+    /// How requests spread over targets. Default `round_robin`.
+    #[serde(default)]
+    pub balance: Balance,
+    /// Time to establish a connection. Default 2 s (502 when it fails).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Time for the response head to arrive. Default 30 s (504 after it).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Idle keep-alive connections kept per target. Default 64.
+    #[serde(default = "default_max_idle")]
+    pub max_idle_per_target: usize,
+    /// How long an idle connection is kept. Default 90 s.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Speak HTTP/2 (prior knowledge) to the targets. Default false.
+    #[serde(default)]
+    pub http2: bool,
+}
+
+/// Load balancing over an upstream's targets.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Each target in turn.
+    #[default]
+    RoundRobin,
+    /// The target with the fewest requests in flight.
+    LeastInFlight,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_max_idle() -> usize {
+    64
+}
+fn default_idle_timeout_ms() -> u64 {
+    90_000
+}
+
+impl UpstreamDef {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.targets.is_empty() {
+            return Err("targets must name at least one target".into());
+        }
+        for t in &self.targets {
+            let hostport = t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/');
+            if hostport.is_empty() || hostport.contains('/') || !hostport.contains(':') {
+                return Err(format!(
+                    "target '{t}' must be host:port or http://host:port"
+                ));
+            }
+        }
+        if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {
+            return Err("timeouts must be at least 1 ms".into());
+        }
+        Ok(())
+    }
+}

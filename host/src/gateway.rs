@@ -1,0 +1,213 @@
+//! The gateway's live state: the routing table (routes, chains, upstreams) behind an atomic
+//! pointer, and hot reload that builds a whole new table off the request path and swaps it
+//! in only when every part of it loaded.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use crate::config::GatewayConfig;
+use crate::proxy::{Route, Router, Upstream};
+use crate::runtime::{Chain, RouteTable, Runtime};
+use crate::telemetry::metrics::Registry;
+
+/// One complete, immutable routing state. Requests hold an `Arc` of the one they started
+/// with, so a reload never changes a request in flight.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The config it was built from.
+    pub config: Arc<GatewayConfig>,
+    /// Routes in match order.
+    pub router: Router,
+    /// Chains and loaded plugins.
+    pub table: RouteTable,
+    /// Upstreams by name.
+    pub upstreams: BTreeMap<String, Arc<Upstream>>,
+}
+
+impl Gateway {
+    /// Builds a gateway from `config`, reusing the connection pools of `previous` for
+    /// upstreams whose settings did not change.
+    pub async fn build(
+        runtime: &Runtime,
+        config: GatewayConfig,
+        previous: Option<&Gateway>,
+    ) -> Result<Self, String> {
+        let table = runtime
+            .build_routes(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut upstreams = BTreeMap::new();
+        for (name, def) in &config.upstreams {
+            let reused = previous.and_then(|p| {
+                (p.config.upstreams.get(name) == Some(def))
+                    .then(|| p.upstreams.get(name).cloned())
+                    .flatten()
+            });
+            upstreams.insert(
+                name.clone(),
+                reused.unwrap_or_else(|| Arc::new(Upstream::new(name, def))),
+            );
+        }
+        let metrics = runtime.capabilities().metrics.clone();
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| {
+                let chain = table
+                    .chain(&r.name)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Chain::new(&r.name, Vec::new(), metrics.clone())));
+                let upstream = r.upstream.as_ref().and_then(|u| upstreams.get(u).cloned());
+                Route::new(&r.name, r.matcher.clone(), chain, upstream)
+            })
+            .collect();
+        Ok(Gateway {
+            config: Arc::new(config),
+            router: Router::new(routes),
+            table,
+            upstreams,
+        })
+    }
+}
+
+/// Where the config comes from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// A file, re-read on every reload.
+    File(PathBuf),
+    /// The config embedded in the binary.
+    Embedded(&'static str),
+}
+
+impl ConfigSource {
+    /// Reads and validates the config.
+    pub fn load(&self) -> Result<GatewayConfig, String> {
+        match self {
+            ConfigSource::File(path) => GatewayConfig::load(path).map_err(|e| e.to_string()),
+            ConfigSource::Embedded(text) => GatewayConfig::parse(
+                text,
+                std::path::Path::new("<embedded sluice.toml>"),
+                PathBuf::from("."),
+            )
+            .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The outcome of the last reload.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadStatus {
+    /// When it happened (seconds since the Unix epoch).
+    pub at_unix: u64,
+    /// Whether the new config was installed.
+    pub ok: bool,
+    /// Why not, when it was not.
+    pub error: Option<String>,
+    /// What triggered it (`startup`, `admin`, `signal`, `file`).
+    pub trigger: String,
+}
+
+/// The shared state of a running gateway.
+pub struct GatewayState {
+    current: ArcSwap<Gateway>,
+    runtime: Runtime,
+    source: ConfigSource,
+    last_reload: Mutex<ReloadStatus>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for GatewayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayState")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl GatewayState {
+    /// Loads the config from `source`, builds the first gateway, and returns the state.
+    pub async fn start(runtime: Runtime, source: ConfigSource) -> Result<Arc<Self>, String> {
+        let config = source.load()?;
+        let gateway = Gateway::build(&runtime, config, None).await?;
+        Ok(Arc::new(GatewayState {
+            current: ArcSwap::from_pointee(gateway),
+            runtime,
+            source,
+            last_reload: Mutex::new(ReloadStatus {
+                at_unix: now_unix(),
+                ok: true,
+                error: None,
+                trigger: "startup".into(),
+            }),
+            reload_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The gateway requests should use now.
+    pub fn current(&self) -> Arc<Gateway> {
+        self.current.load_full()
+    }
+
+    /// The plugin runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Registry> {
+        &self.runtime.capabilities().metrics
+    }
+
+    /// The outcome of the last reload.
+    pub fn last_reload(&self) -> ReloadStatus {
+        self.last_reload.lock().clone()
+    }
+
+    /// Re-reads the config and, when it is valid and every plugin loads, swaps the new
+    /// gateway in. An invalid config changes nothing; the error is logged, counted and kept
+    /// for the admin API. Reloads run one at a time.
+    pub async fn reload(&self, trigger: &str) -> Result<(), String> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let previous = self.current();
+        let result = match self.source.load() {
+            Ok(config) => Gateway::build(&self.runtime, config, Some(&previous)).await,
+            Err(e) => Err(e),
+        };
+        let outcome = match result {
+            Ok(gateway) => {
+                self.current.store(Arc::new(gateway));
+                tracing::info!(trigger, "config reloaded");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(trigger, %error, "config reload failed; the previous config stays in place");
+                Err(error)
+            }
+        };
+        let ok = outcome.is_ok();
+        self.metrics()
+            .counter(
+                "sluice_config_reloads_total",
+                &[("result", if ok { "ok" } else { "error" })],
+            )
+            .add(1);
+        *self.last_reload.lock() = ReloadStatus {
+            at_unix: now_unix(),
+            ok,
+            error: outcome.as_ref().err().cloned(),
+            trigger: trigger.to_string(),
+        };
+        outcome
+    }
+}

@@ -1,0 +1,12 @@
+//! The request path: route matching, the plugin chain, the upstream call and the response.
+
+pub mod body;
+pub mod errors;
+pub mod handler;
+pub mod headers;
+pub mod router;
+pub mod upstream;
+
+pub use body::ProxyBody;
+pub use router::{Route, Router};
+pub use upstream::Upstream;

@@ -1,0 +1,369 @@
+//! One request through the gateway: id, route, request chain, upstream, response chain,
+//! common headers, access log and metrics, and on-log after the body was sent.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use tracing::Instrument;
+
+use super::body::{BoxError, Observed, ProxyBody, full};
+use super::errors::{json_error, json_error_with};
+use super::headers;
+use super::router::Route;
+use super::upstream::UpstreamError;
+use crate::gateway::{Gateway, GatewayState};
+use crate::runtime::bindings::{Hook, LogEntry, RequestHead, ResponseHead};
+use crate::runtime::{BodyError, BodySource, RequestOutcome};
+
+/// What the server knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+}
+
+/// Serves one request with the gateway current when it arrived.
+pub async fn handle(
+    state: Arc<GatewayState>,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let gateway = state.current();
+    let request_id = headers::request_id(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    let (mut resp, route) = proxy(&gateway, req, conn, &request_id)
+        .instrument(span.clone())
+        .await;
+
+    let elapsed = started.elapsed();
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}ms", elapsed.as_secs_f64() * 1000.0)) {
+        headers.insert("x-response-time", v);
+    }
+    let status = resp.status().as_u16();
+    let route_label = route.as_deref().unwrap_or("-");
+    let metrics = state.metrics();
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics
+        .counter(
+            "sluice_requests_total",
+            &[("route", route_label), ("status", class)],
+        )
+        .add(1);
+    metrics
+        .histogram("sluice_request_duration_seconds", &[("route", route_label)])
+        .record(elapsed.as_secs_f64());
+    let _entered = span.enter();
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    if elapsed.as_millis() as u64 >= gateway.config.server.slow_request_ms {
+        tracing::warn!(status, route = route_label, ms, client = %conn.peer.ip(), "slow request");
+    } else if gateway.config.server.access_log {
+        tracing::info!(status, route = route_label, ms, client = %conn.peer.ip(), "access");
+    }
+    Ok(resp)
+}
+
+fn content_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The request body: streamed to the upstream under the size limit, or buffered for a plugin.
+struct RequestBody {
+    incoming: Option<Incoming>,
+    buffered: Option<Bytes>,
+    max: u64,
+    exceeded: Arc<AtomicBool>,
+}
+
+impl BodySource for RequestBody {
+    async fn buffer(&mut self, limit: usize) -> Result<Vec<u8>, BodyError> {
+        if let Some(bytes) = &self.buffered {
+            return if bytes.len() > limit {
+                Err(BodyError::TooLarge(limit))
+            } else {
+                Ok(bytes.to_vec())
+            };
+        }
+        let Some(incoming) = self.incoming.take() else {
+            return Ok(Vec::new());
+        };
+        match Limited::new(incoming, limit).collect().await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                self.buffered = Some(bytes.clone());
+                Ok(bytes.to_vec())
+            }
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge(limit)),
+            Err(e) => Err(BodyError::Read(e.to_string())),
+        }
+    }
+}
+
+impl RequestBody {
+    fn into_body(self) -> ProxyBody {
+        if let Some(bytes) = self.buffered {
+            return full(bytes);
+        }
+        let Some(incoming) = self.incoming else {
+            return full(Bytes::new());
+        };
+        let exceeded = self.exceeded.clone();
+        Limited::new(incoming, self.max as usize)
+            .map_err(move |e: BoxError| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    exceeded.store(true, Ordering::Relaxed);
+                }
+                e
+            })
+            .boxed()
+    }
+}
+
+fn upstream_error(route: &Route, error: &UpstreamError, request_id: &str) -> Response<ProxyBody> {
+    let upstream = route.upstream.as_ref().map_or("-", |u| u.name.as_str());
+    tracing::warn!(upstream, %error, "upstream failed");
+    let (status, code) = match error {
+        UpstreamError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+        UpstreamError::Connect { .. } => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
+        UpstreamError::Failed { .. } => (StatusCode::BAD_GATEWAY, "upstream_failed"),
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert("upstream".into(), upstream.into());
+    json_error_with(status, code, &error.to_string(), request_id, extra)
+}
+
+fn response_from(head: ResponseHead, body: ProxyBody) -> Response<ProxyBody> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() =
+        StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.headers_mut() = headers::from_plugin(head.headers);
+    resp
+}
+
+/// Runs on-log for the chain once the body was sent (or the client went away).
+fn log_when_sent(
+    route: &Route,
+    head: RequestHead,
+    status: u16,
+    started: Instant,
+    body: ProxyBody,
+) -> ProxyBody {
+    if !route.chain.plugins().iter().any(|p| p.has_hook(Hook::Log)) {
+        return body;
+    }
+    let chain = route.chain.clone();
+    let upstream = route.upstream.as_ref().map(|u| u.name.clone());
+    Observed::new(body, move |bytes_sent, completed| {
+        let entry = LogEntry {
+            request: head,
+            status,
+            duration_us: started.elapsed().as_micros() as u64,
+            bytes_received: 0,
+            bytes_sent,
+            upstream,
+            error: (!completed)
+                .then(|| "the client went away before the response ended".to_string()),
+        };
+        tokio::spawn(async move { chain.on_log(&entry).await });
+    })
+    .boxed()
+}
+
+/// Everything between the id and the common response headers. Returns the response and the
+/// name of the route that matched.
+async fn proxy(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    request_id: &str,
+) -> (Response<ProxyBody>, Option<String>) {
+    let started = Instant::now();
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        });
+    let Some(route) = gw.router.find(
+        req.method(),
+        authority.as_deref(),
+        req.uri().path(),
+        req.headers(),
+    ) else {
+        let message = format!("no route matches {} {}", req.method(), req.uri().path());
+        return (
+            json_error(StatusCode::NOT_FOUND, "no_route", &message, request_id),
+            None,
+        );
+    };
+    let route_name = Some(route.name.clone());
+    let max_body = gw.config.server.max_body_bytes;
+    if content_length(&req).is_some_and(|len| len > max_body) {
+        let message = format!("the request body is larger than {max_body} bytes");
+        return (
+            json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                &message,
+                request_id,
+            ),
+            route_name,
+        );
+    }
+    let (mut parts, incoming) = req.into_parts();
+    let mut body = RequestBody {
+        incoming: Some(incoming),
+        buffered: None,
+        max: max_body,
+        exceeded: Arc::default(),
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+
+    // The request chain.
+    let chain = &route.chain;
+    let mut head = None;
+    let mut ran = 0;
+    if !chain.plugins().is_empty() {
+        let mut h = RequestHead {
+            method: parts.method.as_str().to_string(),
+            scheme: conn.scheme.to_string(),
+            authority: authority.clone().unwrap_or_default(),
+            path: path_and_query.clone(),
+            headers: headers::to_plugin(&parts.headers),
+            client_ip: conn.peer.ip().to_string(),
+            request_id: request_id.to_string(),
+            route: route.name.clone(),
+            context: Vec::new(),
+        };
+        match chain.on_request(&mut h, &mut body).await {
+            RequestOutcome::Respond { response, ran } => {
+                let mut resp_head = ResponseHead {
+                    status: response.status,
+                    headers: response.headers,
+                };
+                let outcome = chain.on_response(&h, &mut resp_head, ran).await;
+                let status = resp_head.status;
+                let body = full(outcome.body.unwrap_or(response.body));
+                let body = log_when_sent(route, h, status, started, body);
+                return (response_from(resp_head, body), route_name);
+            }
+            RequestOutcome::Forward(forward) => {
+                if forward.route_to.is_some() {
+                    let message = "a plugin chose a backend (route-to), which needs the GPU scheduler; it is not configured on this gateway";
+                    return (
+                        json_error(
+                            StatusCode::NOT_IMPLEMENTED,
+                            "route_to_unavailable",
+                            message,
+                            request_id,
+                        ),
+                        route_name,
+                    );
+                }
+                parts.headers = headers::from_plugin(h.headers.clone());
+                ran = chain.plugins().len();
+                head = Some(h);
+            }
+        }
+    }
+
+    // The upstream.
+    let Some(upstream) = &route.upstream else {
+        let message = format!(
+            "route '{}' has no upstream and no plugin answered",
+            route.name
+        );
+        return (
+            json_error(StatusCode::BAD_GATEWAY, "no_upstream", &message, request_id),
+            route_name,
+        );
+    };
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::add_forwarding(
+        &mut parts.headers,
+        conn.peer.ip(),
+        conn.scheme,
+        authority.as_deref(),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        parts.headers.insert("x-request-id", v);
+    }
+    parts.uri = path_and_query.parse().unwrap_or_default();
+    parts.version = hyper::Version::HTTP_11;
+    let exceeded = body.exceeded.clone();
+    let upstream_req = Request::from_parts(parts, body.into_body());
+    let resp = match upstream.send(upstream_req).await {
+        Ok(resp) => resp,
+        Err(_) if exceeded.load(Ordering::Relaxed) => {
+            let message = format!("the request body is larger than {max_body} bytes");
+            return (
+                json_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    &message,
+                    request_id,
+                ),
+                route_name,
+            );
+        }
+        Err(error) => return (upstream_error(route, &error, request_id), route_name),
+    };
+
+    // The response chain.
+    let (mut resp_parts, incoming) = resp.into_parts();
+    headers::strip_hop_by_hop(&mut resp_parts.headers);
+    let upstream_body: ProxyBody = incoming.map_err(|e| Box::new(e) as BoxError).boxed();
+    let Some(h) = head else {
+        return (Response::from_parts(resp_parts, upstream_body), route_name);
+    };
+    let mut resp_head = ResponseHead {
+        status: resp_parts.status.as_u16(),
+        headers: headers::to_plugin(&resp_parts.headers),
+    };
+    let outcome = chain.on_response(&h, &mut resp_head, ran).await;
+    let body = match outcome.body {
+        Some(replaced) => full(replaced),
+        None => upstream_body,
+    };
+    let status = resp_head.status;
+    (
+        response_from(resp_head, log_when_sent(route, h, status, started, body)),
+        route_name,
+    )
+}
