@@ -1,0 +1,137 @@
+//! Protocol limits and malformed requests: answered by the gateway, never forwarded.
+
+use sluice_e2e::{Upstream, full, raw, send, start_gateway};
+
+fn config(upstream: &Upstream) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax_header_bytes = 4096\nmax_headers = 20\nmax_body_bytes = 1000\nheader_read_timeout_ms = 500\n\
+         [upstreams.app]\ntargets = [\"{}\"]\n\
+         [[routes]]\nname = \"app\"\nupstream = \"app\"\n",
+        upstream.addr
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_too_many_headers_get_431() {
+    let upstream = Upstream::start().await;
+    let gw = start_gateway(&config(&upstream)).await;
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(8000)
+    );
+    assert!(
+        raw(gw.running.addr, big.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 431")
+    );
+    let many: String = (0..30).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    assert!(
+        raw(gw.running.addr, many.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 431")
+    );
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_get_413_declared_or_streamed() {
+    let upstream = Upstream::start().await;
+    let gw = start_gateway(&config(&upstream)).await;
+    let declared = send(
+        hyper::Request::post(gw.url("/"))
+            .body(full(vec![b'x'; 2000]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(declared.status, 413);
+    assert_eq!(declared.json()["error"], "body_too_large");
+    assert_eq!(upstream.hits(), 0);
+
+    let chunk = "a".repeat(600);
+    let chunked = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len(),
+        chunk.len()
+    );
+    let answer = raw(gw.running.addr, chunked.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    let small = send(
+        hyper::Request::post(gw.url("/"))
+            .body(full(vec![b'x'; 500]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(small.status, 200);
+    assert_eq!(small.json()["body_len"], 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400_and_are_never_forwarded() {
+    let upstream = Upstream::start().await;
+    let gw = start_gateway(&config(&upstream)).await;
+    let cases: [&[u8]; 5] = [
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n",
+        b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+    ];
+    for case in cases {
+        let answer = raw(gw.running.addr, case).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{:?} -> {answer:?}",
+            String::from_utf8_lossy(case)
+        );
+    }
+    assert_eq!(upstream.hits(), 0, "nothing malformed reached the upstream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_client_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = Upstream::start().await;
+    let gw = start_gateway(&config(&upstream)).await;
+    let mut stream = tokio::net::TcpStream::connect(gw.running.addr)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    // The head never completes: the 500 ms header-read timeout closes the connection.
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection was not closed");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_length_with_transfer_encoding_smuggles_nothing() {
+    let upstream = Upstream::start().await;
+    let gw = start_gateway(&config(&upstream)).await;
+    // The classic CL.TE smuggling attempt: a front end that trusted Content-Length would
+    // forward "GET /smuggled" as the start of the next request.
+    let attack = b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    let answer = raw(gw.running.addr, attack).await;
+    assert_eq!(
+        answer.matches("HTTP/1.1 ").count(),
+        1,
+        "only one response: {answer}"
+    );
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(!answer.contains("/smuggled"), "{answer}");
+    assert_eq!(
+        upstream.hits(),
+        1,
+        "the smuggled request never reached the upstream"
+    );
+}
