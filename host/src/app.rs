@@ -78,6 +78,18 @@ impl RunningGateway {
             grace,
         );
         let mut tasks = vec![tokio::spawn(proxy), tokio::spawn(admin)];
+        if let Some(demo) = &settings.demo {
+            let listener = bind(demo.listen).await?;
+            tracing::info!(addr = %demo.listen, "demo upstream serving");
+            let serve_demo = server::serve(
+                listener,
+                server::builder(&Default::default()),
+                move |req, _peer| crate::demo::handle(req),
+                rx.clone(),
+                grace,
+            );
+            tasks.push(tokio::spawn(serve_demo));
+        }
         if let ConfigSource::File(path) = &source {
             tasks.push(tokio::spawn(watch_file(state.clone(), path.clone(), rx)));
         }

@@ -29,6 +29,9 @@ pub struct GatewayConfig {
     /// The admin listener (`[admin]`).
     #[serde(default)]
     pub admin: AdminSettings,
+    /// The built-in demo upstream (`[demo]`), served only when configured.
+    #[serde(default)]
+    pub demo: Option<crate::demo::DemoSettings>,
     /// Upstreams by name (`[upstreams.NAME]`).
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamDef>,

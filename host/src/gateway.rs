@@ -63,12 +63,12 @@ impl Gateway {
                     .cloned()
                     .unwrap_or_else(|| Arc::new(Chain::new(&r.name, Vec::new(), metrics.clone())));
                 let upstream = r.upstream.as_ref().and_then(|u| upstreams.get(u).cloned());
-                Route::new(&r.name, r.matcher.clone(), chain, upstream)
+                Route::new(&r.name, r.matcher.clone(), chain, upstream, &metrics)
             })
             .collect();
         Ok(Gateway {
             config: Arc::new(config),
-            router: Router::new(routes),
+            router: Router::new(routes, &metrics),
             table,
             upstreams,
         })

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod app;
 pub mod capability;
 pub mod config;
+pub mod demo;
 pub mod gateway;
 pub mod proxy;
 pub mod runtime;

@@ -58,24 +58,10 @@ pub async fn handle(
         headers.insert("x-response-time", v);
     }
     let status = resp.status().as_u16();
-    let route_label = route.as_deref().unwrap_or("-");
-    let metrics = state.metrics();
-    let class = match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    metrics
-        .counter(
-            "sluice_requests_total",
-            &[("route", route_label), ("status", class)],
-        )
-        .add(1);
-    metrics
-        .histogram("sluice_request_duration_seconds", &[("route", route_label)])
-        .record(elapsed.as_secs_f64());
+    let route_label = route.map_or("-", |r| r.name.as_str());
+    route
+        .map_or(&gateway.router.unmatched, |r| &r.metrics)
+        .record(status, elapsed.as_secs_f64());
     let _entered = span.enter();
     let ms = elapsed.as_secs_f64() * 1000.0;
     if elapsed.as_millis() as u64 >= gateway.config.server.slow_request_ms {
@@ -235,12 +221,12 @@ fn log_when_sent(
 
 /// Everything between the id and the common response headers. Returns the response and the
 /// name of the route that matched.
-async fn proxy(
-    gw: &Gateway,
+async fn proxy<'g>(
+    gw: &'g Gateway,
     req: Request<Incoming>,
     conn: ConnInfo,
     request_id: &str,
-) -> (Response<ProxyBody>, Option<String>) {
+) -> (Response<ProxyBody>, Option<&'g Route>) {
     let started = Instant::now();
     let authority = req
         .uri()
@@ -264,7 +250,7 @@ async fn proxy(
             None,
         );
     };
-    let route_name = Some(route.name.clone());
+    let route_name = Some(route);
     if let Some(reject) = check_framing(&req, &gw.config.server, request_id) {
         return (reject, route_name);
     }

@@ -7,6 +7,35 @@ use hyper::{HeaderMap, Method};
 use super::upstream::Upstream;
 use crate::config::RouteMatch;
 use crate::runtime::Chain;
+use crate::telemetry::metrics::{Counter, Histogram, Registry};
+
+/// A route's request metrics, looked up once so the request path only touches atomics.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    by_class: [Arc<Counter>; 5],
+    duration: Arc<Histogram>,
+}
+
+impl RouteMetrics {
+    /// The series of route `name` (`-` for requests no route matched).
+    pub fn new(registry: &Registry, name: &str) -> Self {
+        let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| {
+            registry.counter(
+                "sluice_requests_total",
+                &[("route", name), ("status", class)],
+            )
+        });
+        let duration = registry.histogram("sluice_request_duration_seconds", &[("route", name)]);
+        RouteMetrics { by_class, duration }
+    }
+
+    /// Counts one request with `status` that took `seconds`.
+    pub fn record(&self, status: u16, seconds: f64) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.by_class[class].add(1);
+        self.duration.record(seconds);
+    }
+}
 
 /// A route ready to serve: its conditions, chain and upstream.
 #[derive(Debug)]
@@ -18,21 +47,26 @@ pub struct Route {
     pub chain: Arc<Chain>,
     /// Where requests go, when the chain does not answer.
     pub upstream: Option<Arc<Upstream>>,
+    /// The route's request metrics.
+    pub metrics: RouteMetrics,
 }
 
 impl Route {
-    /// A route from its config match, chain and upstream.
+    /// A route from its config match, chain and upstream, counting into `registry`.
     pub fn new(
         name: &str,
         matcher: RouteMatch,
         chain: Arc<Chain>,
         upstream: Option<Arc<Upstream>>,
+        registry: &Registry,
     ) -> Self {
+        let metrics = RouteMetrics::new(registry, name);
         Route {
             name: name.to_string(),
             matcher,
             chain,
             upstream,
+            metrics,
         }
     }
 
@@ -79,9 +113,11 @@ impl Route {
 }
 
 /// Routes in config order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Router {
     routes: Vec<Route>,
+    /// Metrics of requests no route matched.
+    pub unmatched: RouteMetrics,
 }
 
 /// The host of a request without the port.
@@ -96,8 +132,11 @@ pub fn host_of(authority: &str) -> &str {
 
 impl Router {
     /// A router over `routes`, tried in order.
-    pub fn new(routes: Vec<Route>) -> Self {
-        Router { routes }
+    pub fn new(routes: Vec<Route>, registry: &Registry) -> Self {
+        Router {
+            routes,
+            unmatched: RouteMetrics::new(registry, "-"),
+        }
     }
 
     /// The routes.
@@ -125,16 +164,13 @@ mod tests {
     use super::*;
 
     fn route(m: RouteMatch) -> Route {
-        let chain = Arc::new(Chain::new(
-            "r",
-            vec![],
-            Arc::new(crate::telemetry::metrics::Registry::new()),
-        ));
-        Route::new("r", m, chain, None)
+        let registry = Arc::new(Registry::new());
+        let chain = Arc::new(Chain::new("r", vec![], registry.clone()));
+        Route::new("r", m, chain, None, &registry)
     }
 
     fn hit(m: RouteMatch, method: &str, host: Option<&str>, path: &str) -> bool {
-        let r = Router::new(vec![route(m)]);
+        let r = Router::new(vec![route(m)], &Registry::new());
         r.find(&method.parse().unwrap(), host, path, &HeaderMap::new())
             .is_some()
     }
@@ -174,7 +210,7 @@ mod tests {
             headers: [("x-tenant".to_string(), "a".to_string())].into(),
             ..Default::default()
         };
-        let r = Router::new(vec![route(m)]);
+        let r = Router::new(vec![route(m)], &Registry::new());
         assert!(r.find(&Method::GET, None, "/", &headers).is_some());
         assert!(r.find(&Method::GET, None, "/", &HeaderMap::new()).is_none());
     }

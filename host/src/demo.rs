@@ -1,0 +1,129 @@
+//! A demo upstream the binary serves itself (`[demo]` in the config), so the embedded default
+//! config shows the gateway working with nothing else installed.
+//!
+//! - `GET /hello`: a JSON greeting;
+//! - `/echo` (any method): the request as the upstream received it, as JSON;
+//! - `GET /events`: three server-sent events, 500 ms apart;
+//! - `GET /status/CODE`: an empty answer with that status.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+
+use crate::proxy::ProxyBody;
+use crate::proxy::body::{BoxError, full};
+
+/// `[demo]`: where the demo upstream listens.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Address of the demo upstream.
+    pub listen: std::net::SocketAddr,
+}
+
+struct Events {
+    sent: u32,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl hyper::body::Body for Events {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.sent == 3 {
+            return Poll::Ready(None);
+        }
+        if self.sent > 0 {
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(500))));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.sleep = None;
+        }
+        self.sent += 1;
+        let event = format!("id: {0}\ndata: {{\"event\": {0}}}\n\n", self.sent);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
+    }
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<ProxyBody> {
+    let mut resp = Response::new(full(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().expect("static"));
+    resp
+}
+
+/// Answers one demo request.
+pub async fn handle(req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+    let path = req.uri().path().to_string();
+    let resp = match path.as_str() {
+        "/hello" => json(
+            StatusCode::OK,
+            serde_json::json!({ "message": "hello from the Sluice demo upstream" }),
+        ),
+        "/events" => {
+            let mut resp = Response::new(
+                Events {
+                    sent: 0,
+                    sleep: None,
+                }
+                .boxed(),
+            );
+            resp.headers_mut()
+                .insert("content-type", "text/event-stream".parse().expect("static"));
+            resp
+        }
+        p if p.starts_with("/status/") => {
+            let code = p["/status/".len()..]
+                .parse()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok());
+            let mut resp = Response::new(full(Bytes::new()));
+            *resp.status_mut() = code.unwrap_or(StatusCode::BAD_REQUEST);
+            resp
+        }
+        "/echo" => {
+            let method = req.method().to_string();
+            let uri = req.uri().to_string();
+            let headers: serde_json::Map<String, serde_json::Value> = req
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into(),
+                    )
+                })
+                .collect();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            json(
+                StatusCode::OK,
+                serde_json::json!({ "method": method, "uri": uri, "headers": headers, "body": String::from_utf8_lossy(&body) }),
+            )
+        }
+        _ => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({ "error": "not_found", "try": ["/hello", "/echo", "/events", "/status/418"] }),
+        ),
+    };
+    Ok(resp)
+}
