@@ -23,20 +23,14 @@ fn main() {
         .join("wasm-plugins");
 
     let mut consts = String::new();
-    let mut all = String::from(
-        "/// Every plugin built, as (crate name, path).\npub const ALL: &[(&str, &str)] = &[\n",
-    );
+    let mut all = String::from("/// Every plugin built, as (crate name, path).\npub const ALL: &[(&str, &str)] = &[\n");
     for workspace in WORKSPACES {
         let dir = root.join(workspace);
         watch(&dir);
         for (name, path) in build_workspace(&dir, &target_dir) {
             let ident = name.to_uppercase().replace('-', "_");
             let path = path.display().to_string();
-            writeln!(
-                consts,
-                "/// The `{name}` plugin, built from `{workspace}/`."
-            )
-            .unwrap();
+            writeln!(consts, "/// The `{name}` plugin, built from `{workspace}/`.").unwrap();
             writeln!(consts, "pub const {ident}: &str = {path:?};").unwrap();
             writeln!(all, "    ({name:?}, {path:?}),").unwrap();
         }
@@ -52,11 +46,7 @@ fn build_workspace(dir: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(dir)
-        .args([
-            "build",
-            "--release",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(["build", "--release", "--message-format=json-render-diagnostics"])
         .args(["--target", WASM_TARGET])
         .arg("--target-dir")
         .arg(target_dir)
@@ -92,10 +82,7 @@ fn build_workspace(dir: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
-        let name = msg["target"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let name = msg["target"]["name"].as_str().unwrap_or_default().to_string();
         let files = msg["filenames"].as_array().cloned().unwrap_or_default();
         for file in files.iter().filter_map(|f| f.as_str()) {
             if file.ends_with(".wasm") {

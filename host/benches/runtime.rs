@@ -71,10 +71,7 @@ fn table(tokio: &Tokio, dir: &Path) -> (Runtime, RouteTable) {
 }
 
 /// What the benchmark plugin does, in plain Rust: the baseline for the hook's overhead.
-fn native_hook(
-    req: &RequestHead,
-    counter: &sluice::telemetry::metrics::Counter,
-) -> Vec<(String, Vec<u8>)> {
+fn native_hook(req: &RequestHead, counter: &sluice::telemetry::metrics::Counter) -> Vec<(String, Vec<u8>)> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -162,27 +159,16 @@ fn loading(c: &mut Criterion) {
     group.sample_size(10);
     let uncached = Runtime::new(&settings, None, Capabilities::in_memory()).unwrap();
     group.bench_function("compile", |b| {
-        b.iter(|| {
-            wasmtime::component::Component::new(uncached.engine(), black_box(&bytes)).unwrap()
-        })
+        b.iter(|| wasmtime::component::Component::new(uncached.engine(), black_box(&bytes)).unwrap())
     });
     group.finish();
 
-    let cached = Runtime::new(
-        &settings,
-        Some(cache_dir.clone()),
-        Capabilities::in_memory(),
-    )
-    .unwrap();
+    let cached = Runtime::new(&settings, Some(cache_dir.clone()), Capabilities::in_memory()).unwrap();
     tokio.block_on(cached.load_plugin(PLUGIN, file)).unwrap();
     let cache = ComponentCache::new(Some(cache_dir));
     let mut group = c.benchmark_group("load");
     group.bench_function("aot_cache_hit", |b| {
-        b.iter(|| {
-            cache
-                .load_or_compile(cached.engine(), black_box(&bytes), &sha)
-                .unwrap()
-        })
+        b.iter(|| cache.load_or_compile(cached.engine(), black_box(&bytes), &sha).unwrap())
     });
     group.bench_function("plugin_from_cache", |b| {
         b.to_async(&tokio)

@@ -91,10 +91,7 @@ pub fn stats(state: &GatewayState) -> Value {
 }
 
 /// Serves one admin request.
-pub async fn handle(
-    state: Arc<GatewayState>,
-    req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+pub async fn handle(state: Arc<GatewayState>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
     if !authorized(&state, &req) {
         let mut resp = json_error(
             StatusCode::UNAUTHORIZED,
@@ -120,10 +117,8 @@ pub async fn handle(
         (&Method::GET, "/admin/stats") => json(StatusCode::OK, stats(&state)),
         (&Method::GET, "/metrics") => {
             let mut resp = Response::new(full(state.metrics().render_prometheus()));
-            resp.headers_mut().insert(
-                CONTENT_TYPE,
-                "text/plain; version=0.0.4".parse().expect("static"),
-            );
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, "text/plain; version=0.0.4".parse().expect("static"));
             resp
         }
         (&Method::POST, "/admin/reload") => match state.reload("admin").await {

@@ -36,8 +36,7 @@ impl RunningGateway {
     /// picks a free port) and starts serving.
     pub async fn start(source: ConfigSource) -> Result<Self, String> {
         let config = source.load()?;
-        let runtime =
-            Runtime::for_config(&config, Capabilities::in_memory()).map_err(|e| e.to_string())?;
+        let runtime = Runtime::for_config(&config, Capabilities::in_memory()).map_err(|e| e.to_string())?;
         let state = GatewayState::start(runtime, source.clone()).await?;
         let settings = state.current().config.clone();
         let bind = |addr: SocketAddr| async move {
@@ -52,20 +51,18 @@ impl RunningGateway {
         let (shutdown, rx) = watch::channel(false);
         let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
 
+        let tls = match &settings.server.tls {
+            Some(tls) => Some(crate::tls::acceptor(tls, |p| settings.resolve(p)).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let handshake_timeout = Duration::from_millis(settings.server.header_read_timeout_ms);
         let proxy_state = state.clone();
         let proxy = server::serve(
             public,
             server::builder(&settings.server),
-            move |req, peer| {
-                handle(
-                    proxy_state.clone(),
-                    req,
-                    ConnInfo {
-                        peer,
-                        scheme: "http",
-                    },
-                )
-            },
+            tls,
+            handshake_timeout,
+            move |req, peer, scheme| handle(proxy_state.clone(), req, ConnInfo { peer, scheme }),
             rx.clone(),
             grace,
         );
@@ -73,7 +70,9 @@ impl RunningGateway {
         let admin = server::serve(
             admin_listener,
             server::builder(&Default::default()),
-            move |req, _peer| admin::handle(admin_state.clone(), req),
+            None,
+            handshake_timeout,
+            move |req, _peer, _scheme| admin::handle(admin_state.clone(), req),
             rx.clone(),
             grace,
         );
@@ -84,7 +83,9 @@ impl RunningGateway {
             let serve_demo = server::serve(
                 listener,
                 server::builder(&Default::default()),
-                move |req, _peer| crate::demo::handle(req),
+                None,
+                handshake_timeout,
+                move |req, _peer, _scheme| crate::demo::handle(req),
                 rx.clone(),
                 grace,
             );
@@ -136,11 +137,7 @@ fn modified(path: &std::path::Path) -> Option<SystemTime> {
 }
 
 /// Reloads when the config file's modification time changes.
-async fn watch_file(
-    state: Arc<GatewayState>,
-    path: std::path::PathBuf,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn watch_file(state: Arc<GatewayState>, path: std::path::PathBuf, mut shutdown: watch::Receiver<bool>) {
     let mut last = modified(&path);
     loop {
         tokio::select! {

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use plugin::{
-    ChainEntry, FailPolicy, Grants, HttpGrant, InstanceMode, Limits, LimitsOverride, PluginDef,
-    PoolSettings, PostgresGrant, RedisGrant,
+    ChainEntry, FailPolicy, Grants, HttpGrant, InstanceMode, Limits, LimitsOverride, PluginDef, PoolSettings,
+    PostgresGrant, RedisGrant,
 };
 pub use runtime::RuntimeSettings;
 pub use server::{AdminSettings, ServerSettings, TlsSettings};
@@ -139,10 +139,7 @@ impl GatewayConfig {
     /// paths.
     pub fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<Self, ConfigError> {
         let mut config: GatewayConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|span| line_column(text, span.start))
-                .unwrap_or((1, 1));
+            let (line, column) = e.span().map(|span| line_column(text, span.start)).unwrap_or((1, 1));
             ConfigError::Parse {
                 path: path.to_path_buf(),
                 line,
@@ -171,8 +168,7 @@ impl GatewayConfig {
         self.runtime.validate()?;
         self.server.validate()?;
         for (name, def) in &self.upstreams {
-            def.validate()
-                .map_err(|e| format!("upstreams.{name}: {e}"))?;
+            def.validate().map_err(|e| format!("upstreams.{name}: {e}"))?;
         }
         for (name, def) in &self.plugins {
             def.validate().map_err(|e| format!("plugins.{name}: {e}"))?;
@@ -191,15 +187,9 @@ impl GatewayConfig {
                     route.name
                 ));
             }
-            for p in [&route.matcher.path_prefix, &route.matcher.path]
-                .into_iter()
-                .flatten()
-            {
+            for p in [&route.matcher.path_prefix, &route.matcher.path].into_iter().flatten() {
                 if !p.starts_with('/') {
-                    return Err(format!(
-                        "route '{}': paths start with '/', got '{p}'",
-                        route.name
-                    ));
+                    return Err(format!("route '{}': paths start with '/', got '{p}'", route.name));
                 }
             }
             for entry in &route.plugins {
@@ -209,14 +199,11 @@ impl GatewayConfig {
                         route.name, entry.plugin, entry.plugin
                     ));
                 }
-                entry.validate().map_err(|e| {
-                    format!("route '{}', plugin '{}': {e}", route.name, entry.plugin)
-                })?;
+                entry
+                    .validate()
+                    .map_err(|e| format!("route '{}', plugin '{}': {e}", route.name, entry.plugin))?;
                 if let Some(memory_mb) = entry.limits.and_then(|l| l.memory_mb) {
-                    self.check_memory(
-                        memory_mb,
-                        &format!("route '{}', plugin '{}'", route.name, entry.plugin),
-                    )?;
+                    self.check_memory(memory_mb, &format!("route '{}', plugin '{}'", route.name, entry.plugin))?;
                 }
             }
         }

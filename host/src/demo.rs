@@ -37,10 +37,7 @@ impl hyper::body::Body for Events {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.sent == 3 {
             return Poll::Ready(None);
         }
@@ -76,13 +73,7 @@ pub async fn handle(req: Request<Incoming>) -> Result<Response<ProxyBody>, Infal
             serde_json::json!({ "message": "hello from the Sluice demo upstream" }),
         ),
         "/events" => {
-            let mut resp = Response::new(
-                Events {
-                    sent: 0,
-                    sleep: None,
-                }
-                .boxed(),
-            );
+            let mut resp = Response::new(Events { sent: 0, sleep: None }.boxed());
             resp.headers_mut()
                 .insert("content-type", "text/event-stream".parse().expect("static"));
             resp
@@ -102,12 +93,7 @@ pub async fn handle(req: Request<Incoming>) -> Result<Response<ProxyBody>, Infal
             let headers: serde_json::Map<String, serde_json::Value> = req
                 .headers()
                 .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into(),
-                    )
-                })
+                .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
                 .collect();
             let body = req
                 .into_body()

@@ -32,15 +32,8 @@ pub struct Gateway {
 impl Gateway {
     /// Builds a gateway from `config`, reusing the connection pools of `previous` for
     /// upstreams whose settings did not change.
-    pub async fn build(
-        runtime: &Runtime,
-        config: GatewayConfig,
-        previous: Option<&Gateway>,
-    ) -> Result<Self, String> {
-        let table = runtime
-            .build_routes(&config)
-            .await
-            .map_err(|e| e.to_string())?;
+    pub async fn build(runtime: &Runtime, config: GatewayConfig, previous: Option<&Gateway>) -> Result<Self, String> {
+        let table = runtime.build_routes(&config).await.map_err(|e| e.to_string())?;
         let mut upstreams = BTreeMap::new();
         for (name, def) in &config.upstreams {
             let reused = previous.and_then(|p| {
@@ -89,12 +82,10 @@ impl ConfigSource {
     pub fn load(&self) -> Result<GatewayConfig, String> {
         match self {
             ConfigSource::File(path) => GatewayConfig::load(path).map_err(|e| e.to_string()),
-            ConfigSource::Embedded(text) => GatewayConfig::parse(
-                text,
-                std::path::Path::new("<embedded sluice.toml>"),
-                PathBuf::from("."),
-            )
-            .map_err(|e| e.to_string()),
+            ConfigSource::Embedded(text) => {
+                GatewayConfig::parse(text, std::path::Path::new("<embedded sluice.toml>"), PathBuf::from("."))
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 }
@@ -123,9 +114,7 @@ pub struct GatewayState {
 
 impl std::fmt::Debug for GatewayState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayState")
-            .field("source", &self.source)
-            .finish()
+        f.debug_struct("GatewayState").field("source", &self.source).finish()
     }
 }
 

@@ -44,11 +44,7 @@ enum Command {
 fn load_config(path: Option<&Path>) -> anyhow::Result<GatewayConfig> {
     Ok(match path {
         Some(path) => GatewayConfig::load(path)?,
-        None => GatewayConfig::parse(
-            DEFAULT_CONFIG,
-            Path::new("<embedded sluice.toml>"),
-            PathBuf::from("."),
-        )?,
+        None => GatewayConfig::parse(DEFAULT_CONFIG, Path::new("<embedded sluice.toml>"), PathBuf::from("."))?,
     })
 }
 
@@ -57,9 +53,7 @@ async fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
         Some(path) => ConfigSource::File(path),
         None => ConfigSource::Embedded(DEFAULT_CONFIG),
     };
-    let gateway = RunningGateway::start(source)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let gateway = RunningGateway::start(source).await.map_err(anyhow::Error::msg)?;
     println!(
         "sluice {} listening on http://{} (admin http://{})",
         env!("CARGO_PKG_VERSION"),
@@ -88,20 +82,13 @@ async fn check(path: Option<&Path>) -> anyhow::Result<()> {
         let chain: Vec<&str> = route.plugins.iter().map(|p| p.plugin.as_str()).collect();
         println!("route {}: [{}]", route.name, chain.join(" -> "));
     }
-    println!(
-        "config OK: {} plugins, {} routes",
-        table.plugins().len(),
-        table.len()
-    );
+    println!("config OK: {} plugins, {} routes", table.plugins().len(), table.len());
     Ok(())
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "sluice=info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "sluice=info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -63,9 +63,7 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("cache", &self.cache)
-            .finish()
+        f.debug_struct("Runtime").field("cache", &self.cache).finish()
     }
 }
 
@@ -77,19 +75,15 @@ impl Runtime {
         cache_dir: Option<PathBuf>,
         caps: Capabilities,
     ) -> Result<Self, RuntimeError> {
-        let engine =
-            engine::build_engine(settings).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let engine = engine::build_engine(settings).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let ticker = Arc::new(EpochTicker::start(
             &engine,
             Duration::from_millis(settings.epoch_tick_ms),
         )?);
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| {
-            state
-        })
-        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Ok(Runtime {
             engine,
             ticker,
@@ -123,11 +117,7 @@ impl Runtime {
 
     /// Loads plugin `name` from `file`: checks, compiles (on a blocking thread, or from the
     /// cache), pre-links and describes it.
-    pub async fn load_plugin(
-        &self,
-        name: &str,
-        file: &Path,
-    ) -> Result<Arc<LoadedPlugin>, LoadError> {
+    pub async fn load_plugin(&self, name: &str, file: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
         tracing::info!(plugin = name, file = %file.display(), "loading plugin");
         let compiled = {
             let (engine, linker, cache, caps, ticker) = (

@@ -1,7 +1,9 @@
-//! Listeners: accept connections, serve HTTP/1.1 and HTTP/2 (h2c by prior knowledge) with the
-//! configured limits, and drain in-flight requests on shutdown up to a deadline.
+//! Listeners: accept connections (plain or TLS), serve HTTP/1.1 and HTTP/2 (ALPN over TLS, h2c
+//! by prior knowledge in plain text) with the configured limits, and drain in-flight requests
+//! on shutdown up to a deadline.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerSettings;
 use crate::proxy::ProxyBody;
@@ -38,15 +41,19 @@ pub fn builder(settings: &ServerSettings) -> Builder<TokioExecutor> {
 }
 
 /// Serves `listener` with `handler` until `shutdown` flips, then waits up to `grace` for
-/// connections to finish their requests.
+/// connections to finish their requests. With `tls`, each connection first completes a TLS
+/// handshake (within `handshake_timeout`; ALPN picks HTTP/2 or HTTP/1.1) and the handler is
+/// told the scheme is `https`.
 pub async fn serve<H, F>(
     listener: TcpListener,
     builder: Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
     handler: H,
     mut shutdown: Shutdown,
     grace: Duration,
 ) where
-    H: Fn(Request<Incoming>, std::net::SocketAddr) -> F + Clone + Send + Sync + 'static,
+    H: Fn(Request<Incoming>, SocketAddr, &'static str) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<ProxyBody>, std::convert::Infallible>> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
@@ -64,11 +71,34 @@ pub async fn serve<H, F>(
                 };
                 let _ = stream.set_nodelay(true);
                 let handler = handler.clone();
-                let service = service_fn(move |req| handler(req, peer));
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let result = match tls {
+                        None => {
+                            let service = service_fn(move |req| handler(req, peer, "http"));
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            watcher.watch(conn.into_owned()).await
+                        }
+                        Some(acceptor) => {
+                            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let service = service_fn(move |req| handler(req, peer, "https"));
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            watcher.watch(conn.into_owned()).await
+                        }
+                    };
+                    if let Err(e) = result {
                         tracing::debug!(error = %e, %peer, "connection ended with an error");
                     }
                 });

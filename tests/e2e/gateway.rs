@@ -6,4 +6,5 @@ mod gateway {
     mod limits;
     mod proxy;
     mod reload;
+    mod tls;
 }

@@ -43,18 +43,13 @@ impl hyper::body::Body for Events {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.sent == self.count {
             return Poll::Ready(None);
         }
         if self.sent > 0 {
             let gap = self.gap;
-            let sleep = self
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
+            let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
             if sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
@@ -107,10 +102,7 @@ impl Upstream {
     }
 }
 
-async fn answer(
-    req: Request<Incoming>,
-    hits: Arc<AtomicU64>,
-) -> Result<Response<Body>, Infallible> {
+async fn answer(req: Request<Incoming>, hits: Arc<AtomicU64>) -> Result<Response<Body>, Infallible> {
     hits.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
     if path == "/slow" {
@@ -136,12 +128,7 @@ async fn answer(
     let headers: serde_json::Map<String, serde_json::Value> = req
         .headers()
         .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into(),
-            )
-        })
+        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
         .collect();
     let method = req.method().to_string();
     let uri = req.uri().to_string();
@@ -155,10 +142,8 @@ async fn answer(
     let mut resp = Response::new(full(doc.to_string()));
     resp.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
-    resp.headers_mut()
-        .insert("keep-alive", "timeout=5".parse().unwrap());
-    resp.headers_mut()
-        .insert("x-upstream", "yes".parse().unwrap());
+    resp.headers_mut().insert("keep-alive", "timeout=5".parse().unwrap());
+    resp.headers_mut().insert("x-upstream", "yes".parse().unwrap());
     Ok(resp)
 }
 

@@ -18,15 +18,8 @@ pub const MAX_ENTRY: usize = 8 << 20;
 struct UntilExpiresAt;
 
 impl Expiry<String, Arc<CachedResponse>> for UntilExpiresAt {
-    fn expire_after_create(
-        &self,
-        _k: &String,
-        v: &Arc<CachedResponse>,
-        _at: Instant,
-    ) -> Option<Duration> {
-        Some(Duration::from_millis(
-            v.expires_at_ms.saturating_sub(unix_ms()),
-        ))
+    fn expire_after_create(&self, _k: &String, v: &Arc<CachedResponse>, _at: Instant) -> Option<Duration> {
+        Some(Duration::from_millis(v.expires_at_ms.saturating_sub(unix_ms())))
     }
 
     fn expire_after_update(
@@ -55,13 +48,7 @@ impl std::fmt::Debug for ResponseCache {
 }
 
 fn weight(key: &str, r: &CachedResponse) -> usize {
-    key.len()
-        + r.body.len()
-        + r.headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len())
-            .sum::<usize>()
-        + 64
+    key.len() + r.body.len() + r.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>() + 64
 }
 
 impl ResponseCache {
@@ -69,9 +56,7 @@ impl ResponseCache {
     pub fn new(max_bytes: u64) -> Self {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|k: &String, v: &Arc<CachedResponse>| {
-                weight(k, v).min(u32::MAX as usize) as u32
-            })
+            .weigher(|k: &String, v: &Arc<CachedResponse>| weight(k, v).min(u32::MAX as usize) as u32)
             .expire_after(UntilExpiresAt)
             .build();
         ResponseCache { entries }
@@ -79,18 +64,14 @@ impl ResponseCache {
 
     /// The fresh response under `key`.
     pub fn lookup(&self, key: &str) -> Option<Arc<CachedResponse>> {
-        self.entries
-            .get(key)
-            .filter(|r| r.expires_at_ms > unix_ms())
+        self.entries.get(key).filter(|r| r.expires_at_ms > unix_ms())
     }
 
     /// Stores `response` under `key`; fails when it is larger than [`MAX_ENTRY`].
     pub fn insert(&self, key: String, response: CachedResponse) -> Result<(), String> {
         let size = weight(&key, &response);
         if size > MAX_ENTRY {
-            return Err(format!(
-                "a response of {size} bytes is over the {MAX_ENTRY}-byte limit"
-            ));
+            return Err(format!("a response of {size} bytes is over the {MAX_ENTRY}-byte limit"));
         }
         self.entries.insert(key, Arc::new(response));
         Ok(())
@@ -176,16 +157,10 @@ mod tests {
     #[test]
     fn invalidation_by_key_prefix_and_tag() {
         let c = ResponseCache::new(1 << 20);
-        c.insert("/a/1".into(), response("1", 60_000, &["x"]))
-            .unwrap();
-        c.insert("/a/2".into(), response("2", 60_000, &["y"]))
-            .unwrap();
-        c.insert("/b/1".into(), response("3", 60_000, &["x"]))
-            .unwrap();
-        assert_eq!(
-            c.invalidate_where(|_, r| r.tags.iter().any(|t| t == "x")),
-            2
-        );
+        c.insert("/a/1".into(), response("1", 60_000, &["x"])).unwrap();
+        c.insert("/a/2".into(), response("2", 60_000, &["y"])).unwrap();
+        c.insert("/b/1".into(), response("3", 60_000, &["x"])).unwrap();
+        assert_eq!(c.invalidate_where(|_, r| r.tags.iter().any(|t| t == "x")), 2);
         assert!(c.lookup("/a/2").is_some());
         assert_eq!(c.invalidate_where(|k, _| k.starts_with("/a/")), 1);
         assert!(!c.invalidate("/a/2"));

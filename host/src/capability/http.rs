@@ -7,9 +7,7 @@ use crate::runtime::state::HostState;
 
 /// The `host` or `host:port` part of an absolute http(s) URL.
 fn authority(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))?;
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..end];
     (!authority.is_empty() && !authority.contains('@')).then_some(authority)
@@ -44,10 +42,7 @@ mod tests {
 
     #[test]
     fn authority_is_taken_from_absolute_urls_only() {
-        assert_eq!(
-            authority("http://a.example:8080/x?y"),
-            Some("a.example:8080")
-        );
+        assert_eq!(authority("http://a.example:8080/x?y"), Some("a.example:8080"));
         assert_eq!(authority("https://b.example"), Some("b.example"));
         assert_eq!(authority("http://user@evil.example/"), None);
         assert_eq!(authority("/relative"), None);

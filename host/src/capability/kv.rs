@@ -83,9 +83,7 @@ impl KvStore {
     pub fn new(max_bytes: u64) -> Self {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|k: &String, v: &Value| {
-                (k.len() + v.bytes.len() + 32).min(u32::MAX as usize) as u32
-            })
+            .weigher(|k: &String, v: &Value| (k.len() + v.bytes.len() + 32).min(u32::MAX as usize) as u32)
             .expire_after(PerKeyExpiry)
             .build();
         KvStore { entries }
@@ -104,20 +102,11 @@ impl KvStore {
     /// The value of `key` for `plugin`.
     pub fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, HostError> {
         Self::check_key(plugin, key)?;
-        Ok(self
-            .entries
-            .get(&namespaced(plugin, key))
-            .map(|v| v.bytes.to_vec()))
+        Ok(self.entries.get(&namespaced(plugin, key)).map(|v| v.bytes.to_vec()))
     }
 
     /// Stores `value` under `key` for `plugin`.
-    pub fn set(
-        &self,
-        plugin: &str,
-        key: &str,
-        value: Vec<u8>,
-        ttl_ms: Option<u64>,
-    ) -> Result<(), HostError> {
+    pub fn set(&self, plugin: &str, key: &str, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), HostError> {
         Self::check_key(plugin, key)?;
         if value.len() > MAX_VALUE {
             return Err(HostError::Invalid(format!(
@@ -140,42 +129,34 @@ impl KvStore {
     }
 
     /// Adds `delta` to the decimal integer under `key` atomically; the new value.
-    pub fn increment(
-        &self,
-        plugin: &str,
-        key: &str,
-        delta: i64,
-        ttl_ms: Option<u64>,
-    ) -> Result<i64, HostError> {
+    pub fn increment(&self, plugin: &str, key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, HostError> {
         Self::check_key(plugin, key)?;
         let mut outcome = Ok(0);
-        self.entries
-            .entry(namespaced(plugin, key))
-            .and_compute_with(|current| {
-                let (old, ttl) = match &current {
-                    None => (Ok(0), Ttl::Set(ttl(ttl_ms))),
-                    Some(entry) => (parse_int(entry.value()), Ttl::Keep),
-                };
-                let new = old.and_then(|old| {
-                    old.checked_add(delta)
-                        .ok_or("the result overflows a signed 64-bit integer")
-                });
-                match new {
-                    Ok(new) => {
-                        outcome = Ok(new);
-                        Op::Put(Value {
-                            bytes: new.to_string().into_bytes().into(),
-                            ttl,
-                        })
-                    }
-                    Err(why) => {
-                        outcome = Err(HostError::Invalid(format!(
-                            "kv: cannot increment '{key}': {why} (plugin '{plugin}')"
-                        )));
-                        Op::Nop
-                    }
-                }
+        self.entries.entry(namespaced(plugin, key)).and_compute_with(|current| {
+            let (old, ttl) = match &current {
+                None => (Ok(0), Ttl::Set(ttl(ttl_ms))),
+                Some(entry) => (parse_int(entry.value()), Ttl::Keep),
+            };
+            let new = old.and_then(|old| {
+                old.checked_add(delta)
+                    .ok_or("the result overflows a signed 64-bit integer")
             });
+            match new {
+                Ok(new) => {
+                    outcome = Ok(new);
+                    Op::Put(Value {
+                        bytes: new.to_string().into_bytes().into(),
+                        ttl,
+                    })
+                }
+                Err(why) => {
+                    outcome = Err(HostError::Invalid(format!(
+                        "kv: cannot increment '{key}': {why} (plugin '{plugin}')"
+                    )));
+                    Op::Nop
+                }
+            }
+        });
         outcome
     }
 }
@@ -194,12 +175,7 @@ impl Host for HostState {
         p.caps.kv.get(&p.name, &key)
     }
 
-    async fn set(
-        &mut self,
-        key: String,
-        value: Vec<u8>,
-        ttl_ms: Option<u64>,
-    ) -> Result<(), HostError> {
+    async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), HostError> {
         let p = &self.plugin;
         p.require(p.grants.kv, "kv")?;
         p.caps.kv.set(&p.name, &key, value, ttl_ms)
@@ -211,12 +187,7 @@ impl Host for HostState {
         p.caps.kv.delete(&p.name, &key)
     }
 
-    async fn increment(
-        &mut self,
-        key: String,
-        delta: i64,
-        ttl_ms: Option<u64>,
-    ) -> Result<i64, HostError> {
+    async fn increment(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, HostError> {
         let p = &self.plugin;
         p.require(p.grants.kv, "kv")?;
         p.caps.kv.increment(&p.name, &key, delta, ttl_ms)
@@ -245,16 +216,9 @@ mod tests {
         assert_eq!(kv.increment("p", "n", 2, None).unwrap(), 2);
         assert_eq!(kv.increment("p", "n", -5, None).unwrap(), -3);
         kv.set("p", "s", b"text".to_vec(), None).unwrap();
-        assert!(matches!(
-            kv.increment("p", "s", 1, None),
-            Err(HostError::Invalid(_))
-        ));
-        kv.set("p", "max", i64::MAX.to_string().into_bytes(), None)
-            .unwrap();
-        assert!(matches!(
-            kv.increment("p", "max", 1, None),
-            Err(HostError::Invalid(_))
-        ));
+        assert!(matches!(kv.increment("p", "s", 1, None), Err(HostError::Invalid(_))));
+        kv.set("p", "max", i64::MAX.to_string().into_bytes(), None).unwrap();
+        assert!(matches!(kv.increment("p", "max", 1, None), Err(HostError::Invalid(_))));
     }
 
     #[test]

@@ -40,11 +40,7 @@ impl PluginMetrics {
         }
     }
 
-    fn series(
-        &self,
-        name: &str,
-        make: impl FnOnce(&Registry, &str, &str) -> Series,
-    ) -> Result<Series, HostError> {
+    fn series(&self, name: &str, make: impl FnOnce(&Registry, &str, &str) -> Series) -> Result<Series, HostError> {
         let mut map = self.series.lock();
         if let Some(s) = map.get(name) {
             return Ok(s.clone());
@@ -69,9 +65,7 @@ impl PluginMetrics {
 
     /// Adds to counter `name`.
     pub fn counter_add(&self, name: &str, value: u64) -> Result<(), HostError> {
-        match self.series(name, |r, n, p| {
-            Series::Counter(r.counter(n, &[("plugin", p)]))
-        })? {
+        match self.series(name, |r, n, p| Series::Counter(r.counter(n, &[("plugin", p)])))? {
             Series::Counter(c) => {
                 c.add(value);
                 Ok(())
@@ -93,9 +87,7 @@ impl PluginMetrics {
 
     /// Records into histogram `name`.
     pub fn histogram_record(&self, name: &str, value: f64) -> Result<(), HostError> {
-        match self.series(name, |r, n, p| {
-            Series::Histogram(r.histogram(n, &[("plugin", p)]))
-        })? {
+        match self.series(name, |r, n, p| Series::Histogram(r.histogram(n, &[("plugin", p)])))? {
             Series::Histogram(h) => {
                 h.record(value);
                 Ok(())
@@ -142,26 +134,12 @@ mod tests {
         let registry = Arc::new(Registry::new());
         let m = PluginMetrics::new("p".into(), registry.clone());
         m.counter_add("hits", 2).unwrap();
-        assert!(matches!(
-            m.counter_add("Bad-Name", 1),
-            Err(HostError::Invalid(_))
-        ));
-        assert!(matches!(
-            m.gauge_set("hits", 1.0),
-            Err(HostError::Invalid(_))
-        ));
+        assert!(matches!(m.counter_add("Bad-Name", 1), Err(HostError::Invalid(_))));
+        assert!(matches!(m.gauge_set("hits", 1.0), Err(HostError::Invalid(_))));
         for i in 1..MAX_SERIES {
             m.counter_add(&format!("c{i}"), 1).unwrap();
         }
-        assert!(matches!(
-            m.counter_add("one_too_many", 1),
-            Err(HostError::Limit(_))
-        ));
-        assert_eq!(
-            registry
-                .counter("sluice_plugin_hits", &[("plugin", "p")])
-                .get(),
-            2
-        );
+        assert!(matches!(m.counter_add("one_too_many", 1), Err(HostError::Limit(_))));
+        assert_eq!(registry.counter("sluice_plugin_hits", &[("plugin", "p")]).get(), 2);
     }
 }

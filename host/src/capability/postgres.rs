@@ -29,11 +29,7 @@ impl Host for HostState {
         })
     }
 
-    async fn execute(
-        &mut self,
-        statement: String,
-        _params: Vec<PgValue>,
-    ) -> Result<u64, HostError> {
+    async fn execute(&mut self, statement: String, _params: Vec<PgValue>) -> Result<u64, HostError> {
         self.postgres_allowed(&statement).map(|()| 0)
     }
 }

@@ -27,28 +27,17 @@ impl HostState {
 }
 
 impl Host for HostState {
-    async fn command(
-        &mut self,
-        name: String,
-        _keys: Vec<String>,
-        _args: Vec<Vec<u8>>,
-    ) -> Result<Value, HostError> {
+    async fn command(&mut self, name: String, _keys: Vec<String>, _args: Vec<Vec<u8>>) -> Result<Value, HostError> {
         self.redis_allowed("command", &name, |g| &g.commands)
             .map(|()| Value::Array(Vec::new()))
     }
 
-    async fn run_script(
-        &mut self,
-        name: String,
-        _keys: Vec<String>,
-        _args: Vec<Vec<u8>>,
-    ) -> Result<Value, HostError> {
+    async fn run_script(&mut self, name: String, _keys: Vec<String>, _args: Vec<Vec<u8>>) -> Result<Value, HostError> {
         self.redis_allowed("script", &name, |g| &g.scripts)
             .map(|()| Value::Array(Vec::new()))
     }
 
     async fn publish(&mut self, channel: String, _message: Vec<u8>) -> Result<u64, HostError> {
-        self.redis_allowed("channel", &channel, |g| &g.channels)
-            .map(|()| 0)
+        self.redis_allowed("channel", &channel, |g| &g.channels).map(|()| 0)
     }
 }

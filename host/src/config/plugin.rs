@@ -169,22 +169,13 @@ impl Limits {
 
     fn validate(&self) -> Result<(), String> {
         if !(1..=4096).contains(&self.memory_mb) {
-            return Err(format!(
-                "limits.memory_mb must be 1..=4096, got {}",
-                self.memory_mb
-            ));
+            return Err(format!("limits.memory_mb must be 1..=4096, got {}", self.memory_mb));
         }
         if !(1..=60_000).contains(&self.cpu_ms) {
-            return Err(format!(
-                "limits.cpu_ms must be 1..=60000, got {}",
-                self.cpu_ms
-            ));
+            return Err(format!("limits.cpu_ms must be 1..=60000, got {}", self.cpu_ms));
         }
         if !(1..=60_000).contains(&self.init_ms) {
-            return Err(format!(
-                "limits.init_ms must be 1..=60000, got {}",
-                self.init_ms
-            ));
+            return Err(format!("limits.init_ms must be 1..=60000, got {}", self.init_ms));
         }
         Ok(())
     }

@@ -32,27 +32,16 @@ fn a_route_naming_an_undefined_plugin_is_refused() {
 
 #[test]
 fn limits_are_checked_against_the_runtime() {
-    let err =
-        parse("[plugins.p]\nmodule = \"p.wasm\"\nlimits = { memory_mb = 1024 }\n").unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("above runtime.max_memory_mb = 512"),
-        "{err}"
-    );
+    let err = parse("[plugins.p]\nmodule = \"p.wasm\"\nlimits = { memory_mb = 1024 }\n").unwrap_err();
+    assert!(err.to_string().contains("above runtime.max_memory_mb = 512"), "{err}");
     let err = parse("[plugins.p]\nmodule = \"p.wasm\"\nlimits = { cpu_ms = 0 }\n").unwrap_err();
-    assert!(
-        err.to_string().contains("limits.cpu_ms must be 1..=60000"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("limits.cpu_ms must be 1..=60000"), "{err}");
 }
 
 #[test]
 fn duplicate_routes_are_refused() {
     let err = parse("[[routes]]\nname = \"a\"\n[[routes]]\nname = \"a\"\n").unwrap_err();
-    assert!(
-        err.to_string().contains("route 'a' is defined twice"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("route 'a' is defined twice"), "{err}");
 }
 
 #[test]
@@ -67,8 +56,5 @@ fn route_entries_override_the_definition() {
     assert_eq!(entry.fail, Some(FailPolicy::Closed));
     let limits = def.limits.with(entry.limits);
     assert_eq!((limits.cpu_ms, limits.memory_mb), (7, 32));
-    assert_eq!(
-        config.resolve(&def.module),
-        PathBuf::from("/etc/sluice/p.wasm")
-    );
+    assert_eq!(config.resolve(&def.module), PathBuf::from("/etc/sluice/p.wasm"));
 }

@@ -60,9 +60,7 @@ impl UpstreamDef {
         for t in &self.targets {
             let hostport = t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/');
             if hostport.is_empty() || hostport.contains('/') || !hostport.contains(':') {
-                return Err(format!(
-                    "target '{t}' must be host:port or http://host:port"
-                ));
+                return Err(format!("target '{t}' must be host:port or http://host:port"));
             }
         }
         if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {

@@ -7,12 +7,7 @@ use super::body::{ProxyBody, full};
 
 /// A JSON error response: `{"error": code, "message": ..., "request_id": ...}` plus any
 /// extra fields.
-pub fn json_error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    request_id: &str,
-) -> Response<ProxyBody> {
+pub fn json_error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response<ProxyBody> {
     json_error_with(status, code, message, request_id, serde_json::Map::new())
 }
 
@@ -30,9 +25,7 @@ pub fn json_error_with(
     let body = serde_json::Value::Object(extra).to_string();
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        "application/json".parse().expect("static"),
-    );
+    resp.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, "application/json".parse().expect("static"));
     resp
 }

@@ -43,11 +43,8 @@ pub async fn handle(
     let request_id = headers::request_id(req.headers());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
-    let (mut resp, route) = proxy(&gateway, req, conn, &request_id)
-        .instrument(span.clone())
-        .await;
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    let (mut resp, route) = proxy(&gateway, req, conn, &request_id).instrument(span.clone()).await;
 
     let elapsed = started.elapsed();
     let headers = resp.headers_mut();
@@ -73,12 +70,7 @@ pub async fn handle(
 }
 
 fn content_length(req: &Request<Incoming>) -> Option<u64> {
-    req.headers()
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    req.headers().get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// The request body: streamed to the upstream under the size limit, or buffered for a plugin.
@@ -145,10 +137,7 @@ fn check_framing(
     request_id: &str,
 ) -> Option<Response<ProxyBody>> {
     let headers = req.headers();
-    let size: usize = headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum();
+    let size: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
     if size > settings.max_header_bytes || headers.len() > settings.max_headers {
         let message = format!(
             "the request has {} header fields in {size} bytes; at most {} in {} bytes are accepted",
@@ -184,20 +173,13 @@ fn upstream_error(route: &Route, error: &UpstreamError, request_id: &str) -> Res
 
 fn response_from(head: ResponseHead, body: ProxyBody) -> Response<ProxyBody> {
     let mut resp = Response::new(body);
-    *resp.status_mut() =
-        StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     *resp.headers_mut() = headers::from_plugin(head.headers);
     resp
 }
 
 /// Runs on-log for the chain once the body was sent (or the client went away).
-fn log_when_sent(
-    route: &Route,
-    head: RequestHead,
-    status: u16,
-    started: Instant,
-    body: ProxyBody,
-) -> ProxyBody {
+fn log_when_sent(route: &Route, head: RequestHead, status: u16, started: Instant, body: ProxyBody) -> ProxyBody {
     if !route.chain.plugins().iter().any(|p| p.has_hook(Hook::Log)) {
         return body;
     }
@@ -211,8 +193,7 @@ fn log_when_sent(
             bytes_received: 0,
             bytes_sent,
             upstream,
-            error: (!completed)
-                .then(|| "the client went away before the response ended".to_string()),
+            error: (!completed).then(|| "the client went away before the response ended".to_string()),
         };
         tokio::spawn(async move { chain.on_log(&entry).await });
     })
@@ -228,22 +209,16 @@ async fn proxy<'g>(
     request_id: &str,
 ) -> (Response<ProxyBody>, Option<&'g Route>) {
     let started = Instant::now();
-    let authority = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            req.headers()
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        });
-    let Some(route) = gw.router.find(
-        req.method(),
-        authority.as_deref(),
-        req.uri().path(),
-        req.headers(),
-    ) else {
+    let authority = req.uri().authority().map(|a| a.as_str().to_string()).or_else(|| {
+        req.headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    });
+    let Some(route) = gw
+        .router
+        .find(req.method(), authority.as_deref(), req.uri().path(), req.headers())
+    else {
         let message = format!("no route matches {} {}", req.method(), req.uri().path());
         return (
             json_error(StatusCode::NOT_FOUND, "no_route", &message, request_id),
@@ -258,12 +233,7 @@ async fn proxy<'g>(
     if content_length(&req).is_some_and(|len| len > max_body) {
         let message = format!("the request body is larger than {max_body} bytes");
         return (
-            json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                &message,
-                request_id,
-            ),
+            json_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", &message, request_id),
             route_name,
         );
     }
@@ -274,11 +244,7 @@ async fn proxy<'g>(
         max: max_body,
         exceeded: Arc::default(),
     };
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
 
     // The request chain.
     let chain = &route.chain;
@@ -312,12 +278,7 @@ async fn proxy<'g>(
                 if forward.route_to.is_some() {
                     let message = "a plugin chose a backend (route-to), which needs the GPU scheduler; it is not configured on this gateway";
                     return (
-                        json_error(
-                            StatusCode::NOT_IMPLEMENTED,
-                            "route_to_unavailable",
-                            message,
-                            request_id,
-                        ),
+                        json_error(StatusCode::NOT_IMPLEMENTED, "route_to_unavailable", message, request_id),
                         route_name,
                     );
                 }
@@ -330,22 +291,14 @@ async fn proxy<'g>(
 
     // The upstream.
     let Some(upstream) = &route.upstream else {
-        let message = format!(
-            "route '{}' has no upstream and no plugin answered",
-            route.name
-        );
+        let message = format!("route '{}' has no upstream and no plugin answered", route.name);
         return (
             json_error(StatusCode::BAD_GATEWAY, "no_upstream", &message, request_id),
             route_name,
         );
     };
     headers::strip_hop_by_hop(&mut parts.headers);
-    headers::add_forwarding(
-        &mut parts.headers,
-        conn.peer.ip(),
-        conn.scheme,
-        authority.as_deref(),
-    );
+    headers::add_forwarding(&mut parts.headers, conn.peer.ip(), conn.scheme, authority.as_deref());
     if let Ok(v) = HeaderValue::from_str(request_id) {
         parts.headers.insert("x-request-id", v);
     }
@@ -358,12 +311,7 @@ async fn proxy<'g>(
         Err(_) if exceeded.load(Ordering::Relaxed) => {
             let message = format!("the request body is larger than {max_body} bytes");
             return (
-                json_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    &message,
-                    request_id,
-                ),
+                json_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", &message, request_id),
                 route_name,
             );
         }

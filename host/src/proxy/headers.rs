@@ -98,10 +98,7 @@ pub fn to_plugin(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
 pub fn from_plugin(list: Vec<(String, Vec<u8>)>) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(list.len());
     for (name, value) in list {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(&value),
-        ) {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(&value)) {
             map.append(n, v);
         }
     }
@@ -121,10 +118,7 @@ mod tests {
         assert_eq!(request_id(&h), "corr-1", "X-Correlation-ID wins");
         h.insert("x-correlation-id", HeaderValue::from_static("has space"));
         assert_eq!(request_id(&h), "abc-123.x:y_z");
-        h.insert(
-            "x-request-id",
-            HeaderValue::from_str(&"a".repeat(129)).unwrap(),
-        );
+        h.insert("x-request-id", HeaderValue::from_str(&"a".repeat(129)).unwrap());
         h.remove("x-correlation-id");
         let id = request_id(&h);
         assert_eq!(id.len(), 32);
@@ -134,10 +128,7 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_and_those_connection_names_are_removed() {
         let mut h = HeaderMap::new();
-        h.insert(
-            "connection",
-            HeaderValue::from_static("keep-alive, x-secret"),
-        );
+        h.insert("connection", HeaderValue::from_static("keep-alive, x-secret"));
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-kept", HeaderValue::from_static("1"));
@@ -150,12 +141,7 @@ mod tests {
     fn forwarding_headers_append_the_client() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        add_forwarding(
-            &mut h,
-            "127.0.0.1".parse().unwrap(),
-            "http",
-            Some("api.example"),
-        );
+        add_forwarding(&mut h, "127.0.0.1".parse().unwrap(), "http", Some("api.example"));
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "api.example");

@@ -19,12 +19,8 @@ pub struct RouteMetrics {
 impl RouteMetrics {
     /// The series of route `name` (`-` for requests no route matched).
     pub fn new(registry: &Registry, name: &str) -> Self {
-        let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| {
-            registry.counter(
-                "sluice_requests_total",
-                &[("route", name), ("status", class)],
-            )
-        });
+        let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
+            .map(|class| registry.counter("sluice_requests_total", &[("route", name), ("status", class)]));
         let duration = registry.histogram("sluice_request_duration_seconds", &[("route", name)]);
         RouteMetrics { by_class, duration }
     }
@@ -70,13 +66,7 @@ impl Route {
         }
     }
 
-    fn matches(
-        &self,
-        method: &Method,
-        host: Option<&str>,
-        path: &str,
-        headers: &HeaderMap,
-    ) -> bool {
+    fn matches(&self, method: &Method, host: Option<&str>, path: &str, headers: &HeaderMap) -> bool {
         let m = &self.matcher;
         if let Some(want) = &m.host
             && !host.is_some_and(|h| h.eq_ignore_ascii_case(want))
@@ -95,12 +85,7 @@ impl Route {
                 return false;
             }
         }
-        if !m.methods.is_empty()
-            && !m
-                .methods
-                .iter()
-                .any(|x| x.eq_ignore_ascii_case(method.as_str()))
-        {
+        if !m.methods.is_empty() && !m.methods.iter().any(|x| x.eq_ignore_ascii_case(method.as_str())) {
             return false;
         }
         m.headers.iter().all(|(name, value)| {
@@ -123,9 +108,7 @@ pub struct Router {
 /// The host of a request without the port.
 pub fn host_of(authority: &str) -> &str {
     if authority.starts_with('[') {
-        return authority
-            .split_once(']')
-            .map_or(authority, |(h, _)| &h[1..]);
+        return authority.split_once(']').map_or(authority, |(h, _)| &h[1..]);
     }
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
@@ -145,17 +128,9 @@ impl Router {
     }
 
     /// The first route matching the request.
-    pub fn find(
-        &self,
-        method: &Method,
-        authority: Option<&str>,
-        path: &str,
-        headers: &HeaderMap,
-    ) -> Option<&Route> {
+    pub fn find(&self, method: &Method, authority: Option<&str>, path: &str, headers: &HeaderMap) -> Option<&Route> {
         let host = authority.map(host_of);
-        self.routes
-            .iter()
-            .find(|r| r.matches(method, host, path, headers))
+        self.routes.iter().find(|r| r.matches(method, host, path, headers))
     }
 }
 

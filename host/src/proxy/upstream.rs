@@ -107,11 +107,7 @@ impl Upstream {
             .iter()
             .map(|t| {
                 Arc::new(Target {
-                    authority: t
-                        .strip_prefix("http://")
-                        .unwrap_or(t)
-                        .trim_end_matches('/')
-                        .to_string(),
+                    authority: t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/').to_string(),
                     in_flight: AtomicUsize::new(0),
                     requests: AtomicU64::new(0),
                     failures: AtomicU64::new(0),
@@ -153,10 +149,7 @@ impl Upstream {
 
     /// Sends `req` (whose URI holds only the path and query) to a target and waits for the
     /// response head.
-    pub async fn send(
-        &self,
-        mut req: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(&self, mut req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
         let target = self.pick();
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let uri = format!("http://{}{path}", target.authority);

@@ -85,8 +85,7 @@ fn load_entry(engine: &Engine, path: &Path) -> Result<Option<Component>, String>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("unreadable: {e}")),
     };
-    let expected =
-        std::fs::read_to_string(crc_path(path)).map_err(|e| format!("checksum unreadable: {e}"))?;
+    let expected = std::fs::read_to_string(crc_path(path)).map_err(|e| format!("checksum unreadable: {e}"))?;
     let actual = format!("{:08x}", crc32fast::hash(&bytes));
     if expected.trim() != actual {
         return Err(format!(
@@ -100,19 +99,14 @@ fn load_entry(engine: &Engine, path: &Path) -> Result<Option<Component>, String>
     // also checks its own header and the engine compatibility before using it.
     #[allow(unsafe_code)]
     let component = unsafe { Component::deserialize_file(engine, path) };
-    component
-        .map(Some)
-        .map_err(|e| format!("rejected by wasmtime: {e}"))
+    component.map(Some).map_err(|e| format!("rejected by wasmtime: {e}"))
 }
 
 /// Writes `bytes` to `path` atomically (temp file, then rename), checksum first.
 fn write_entry(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    write_atomic(
-        &crc_path(path),
-        format!("{:08x}\n", crc32fast::hash(bytes)).as_bytes(),
-    )?;
+    write_atomic(&crc_path(path), format!("{:08x}\n", crc32fast::hash(bytes)).as_bytes())?;
     write_atomic(path, bytes)
 }
 

@@ -13,6 +13,5 @@ wasmtime::component::bindgen!({
 });
 
 pub use sluice::plugin::types::{
-    CacheSpec, CoalesceSpec, Encoding, EncodingSpec, HeaderEdits, Hook, HostError, LocalResponse,
-    UpstreamChoice,
+    CacheSpec, CoalesceSpec, Encoding, EncodingSpec, HeaderEdits, Hook, HostError, LocalResponse, UpstreamChoice,
 };

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::bindings::{
-    CacheSpec, CoalesceSpec, EncodingSpec, Hook, LocalResponse, LogEntry, RequestHead,
-    RequestVerdict, ResponseHead, ResponseVerdict, UpstreamChoice,
+    CacheSpec, CoalesceSpec, EncodingSpec, Hook, LocalResponse, LogEntry, RequestHead, RequestVerdict, ResponseHead,
+    ResponseVerdict, UpstreamChoice,
 };
 use super::failure::PluginFailure;
 use super::instance::PluginInstance;
@@ -105,12 +105,7 @@ impl Chain {
     }
 
     /// Logs and counts a failure; for a fail-closed plugin, returns the response to send.
-    fn fail(
-        &self,
-        plugin: &PluginInstance,
-        failure: &PluginFailure,
-        request_id: &str,
-    ) -> Option<LocalResponse> {
+    fn fail(&self, plugin: &PluginInstance, failure: &PluginFailure, request_id: &str) -> Option<LocalResponse> {
         let policy = plugin.fail_policy();
         let policy_name = match policy {
             FailPolicy::Open => "open",
@@ -145,11 +140,7 @@ impl Chain {
 
     /// Runs the request hooks in order over `head`, applying header edits and context as
     /// they come, until a plugin answers or the chain ends.
-    pub async fn on_request(
-        &self,
-        head: &mut RequestHead,
-        body: &mut impl BodySource,
-    ) -> RequestOutcome {
+    pub async fn on_request(&self, head: &mut RequestHead, body: &mut impl BodySource) -> RequestOutcome {
         let mut forward = Forward::default();
         for (index, plugin) in self.plugins.iter().enumerate() {
             if !plugin.has_hook(Hook::RequestHeaders) {
@@ -172,10 +163,7 @@ impl Chain {
                 Ok(v) => v,
                 Err(failure) => match self.fail(plugin, &failure, &head.request_id) {
                     Some(response) => {
-                        return RequestOutcome::Respond {
-                            response,
-                            ran: index,
-                        };
+                        return RequestOutcome::Respond { response, ran: index };
                     }
                     None => continue,
                 },
@@ -184,17 +172,11 @@ impl Chain {
                 RequestVerdict::Continue | RequestVerdict::NeedBody(_) => {}
                 RequestVerdict::Edit(edits) => apply_request_edits(head, edits),
                 RequestVerdict::Respond(response) => {
-                    return RequestOutcome::Respond {
-                        response,
-                        ran: index,
-                    };
+                    return RequestOutcome::Respond { response, ran: index };
                 }
                 RequestVerdict::Coalesce(spec) => forward.coalesce = Some(spec),
                 RequestVerdict::RouteTo(mut choice) => {
-                    apply_request_edits(
-                        head,
-                        std::mem::replace(&mut choice.edits, verdict::no_edits()),
-                    );
+                    apply_request_edits(head, std::mem::replace(&mut choice.edits, verdict::no_edits()));
                     forward.route_to = Some(choice);
                 }
             }
@@ -203,12 +185,7 @@ impl Chain {
     }
 
     /// Runs the response hooks of the first `ran` plugins in reverse order over `resp`.
-    pub async fn on_response(
-        &self,
-        req: &RequestHead,
-        resp: &mut ResponseHead,
-        ran: usize,
-    ) -> ResponseOutcome {
+    pub async fn on_response(&self, req: &RequestHead, resp: &mut ResponseHead, ran: usize) -> ResponseOutcome {
         let mut outcome = ResponseOutcome::default();
         for plugin in self.plugins[..ran.min(self.plugins.len())].iter().rev() {
             if !plugin.has_hook(Hook::ResponseHeaders) {
@@ -263,8 +240,7 @@ fn body_error(e: &BodyError, request_id: &str) -> LocalResponse {
         BodyError::TooLarge(_) => (413, "body_too_large"),
         BodyError::Read(_) => (400, "body_unreadable"),
     };
-    let body =
-        serde_json::json!({ "error": code, "message": e.to_string(), "request_id": request_id });
+    let body = serde_json::json!({ "error": code, "message": e.to_string(), "request_id": request_id });
     LocalResponse {
         status,
         headers: vec![("content-type".into(), b"application/json".to_vec())],

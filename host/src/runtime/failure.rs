@@ -77,12 +77,7 @@ impl PluginFailure {
     pub fn message_for_operator(&self) -> String {
         match self.kind {
             FailureKind::Init => format!("the plugin rejected its config: {}", self.message),
-            _ => format!(
-                "{} failed ({}): {}",
-                self.hook,
-                self.kind.as_str(),
-                self.message
-            ),
+            _ => format!("{} failed ({}): {}", self.hook, self.kind.as_str(), self.message),
         }
     }
 

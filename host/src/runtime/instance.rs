@@ -8,9 +8,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
-use super::bindings::{
-    Hook, LogEntry, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict,
-};
+use super::bindings::{Hook, LogEntry, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict};
 use super::engine::EpochTicker;
 use super::failure::{FailureKind, PluginFailure};
 use super::loader::LoadedPlugin;
@@ -172,29 +170,16 @@ impl PluginInstance {
     }
 
     /// Runs `on-request-headers`; the verdict is checked before it is returned.
-    pub async fn on_request_headers(
-        &self,
-        req: &RequestHead,
-    ) -> Result<RequestVerdict, PluginFailure> {
-        match self
-            .invoke(&req.request_id, Call::RequestHeaders(req))
-            .await?
-        {
+    pub async fn on_request_headers(&self, req: &RequestHead) -> Result<RequestVerdict, PluginFailure> {
+        match self.invoke(&req.request_id, Call::RequestHeaders(req)).await? {
             Reply::Request(v) => self.check_request_verdict(v, "on-request-headers"),
             _ => unreachable!("request hooks reply with request verdicts"),
         }
     }
 
     /// Runs `on-request-body` with the buffered `body`.
-    pub async fn on_request_body(
-        &self,
-        req: &RequestHead,
-        body: &[u8],
-    ) -> Result<RequestVerdict, PluginFailure> {
-        match self
-            .invoke(&req.request_id, Call::RequestBody(req, body))
-            .await?
-        {
+    pub async fn on_request_body(&self, req: &RequestHead, body: &[u8]) -> Result<RequestVerdict, PluginFailure> {
+        match self.invoke(&req.request_id, Call::RequestBody(req, body)).await? {
             Reply::Request(v) => self.check_request_verdict(v, "on-request-body"),
             _ => unreachable!("request hooks reply with request verdicts"),
         }
@@ -206,10 +191,7 @@ impl PluginInstance {
         req: &RequestHead,
         resp: &ResponseHead,
     ) -> Result<ResponseVerdict, PluginFailure> {
-        match self
-            .invoke(&req.request_id, Call::ResponseHeaders(req, resp))
-            .await?
-        {
+        match self.invoke(&req.request_id, Call::ResponseHeaders(req, resp)).await? {
             Reply::Response(v) => self.check_response_verdict(v),
             _ => unreachable!("response hooks reply with response verdicts"),
         }
@@ -217,9 +199,7 @@ impl PluginInstance {
 
     /// Runs `on-log`.
     pub async fn on_log(&self, entry: &LogEntry) -> Result<(), PluginFailure> {
-        self.invoke(&entry.request.request_id, Call::Log(entry))
-            .await
-            .map(drop)
+        self.invoke(&entry.request.request_id, Call::Log(entry)).await.map(drop)
     }
 
     fn failure(&self, hook: &'static str, kind: FailureKind, message: String) -> PluginFailure {
@@ -232,11 +212,7 @@ impl PluginInstance {
         }
     }
 
-    fn check_request_verdict(
-        &self,
-        v: RequestVerdict,
-        hook: &'static str,
-    ) -> Result<RequestVerdict, PluginFailure> {
+    fn check_request_verdict(&self, v: RequestVerdict, hook: &'static str) -> Result<RequestVerdict, PluginFailure> {
         let checked = match &v {
             RequestVerdict::Continue | RequestVerdict::Coalesce(_) => Ok(()),
             RequestVerdict::Edit(e) => verdict::check_edits(e),
@@ -301,11 +277,7 @@ impl PluginInstance {
                 .call_on_response_headers(store, req, resp)
                 .await
                 .map(Reply::Response),
-            Call::Log(entry) => slot
-                .bindings
-                .call_on_log(store, entry)
-                .await
-                .map(|()| Reply::Unit),
+            Call::Log(entry) => slot.bindings.call_on_log(store, entry).await.map(|()| Reply::Unit),
         };
         match result {
             Ok(reply) => {
@@ -341,20 +313,12 @@ impl PluginInstance {
     }
 
     /// Names what went wrong in a failed call: the deadline, the memory limit, or a trap.
-    fn classify(
-        &self,
-        hook: &'static str,
-        store: &Store<HostState>,
-        error: wasmtime::Error,
-    ) -> PluginFailure {
+    fn classify(&self, hook: &'static str, store: &Store<HostState>, error: wasmtime::Error) -> PluginFailure {
         let state = store.data();
         let (kind, message) = if state.deadline_hit {
             (
                 FailureKind::Timeout,
-                format!(
-                    "ran past its CPU budget of {} ms",
-                    self.settings.limits.cpu_ms
-                ),
+                format!("ran past its CPU budget of {} ms", self.settings.limits.cpu_ms),
             )
         } else if state.limiter.refused() {
             (
@@ -385,15 +349,10 @@ impl PluginInstance {
             let used = state.cpu_used();
             if used >= state.cpu_budget {
                 state.deadline_hit = true;
-                return Err(wasmtime::format_err!(
-                    "CPU budget of {:?} exhausted",
-                    state.cpu_budget
-                ));
+                return Err(wasmtime::format_err!("CPU budget of {:?} exhausted", state.cpu_budget));
             }
             // Not yet: let other tasks run, then look again when the rest is spent.
-            Ok(UpdateDeadline::Yield(
-                ticker.ticks_for(state.cpu_budget - used),
-            ))
+            Ok(UpdateDeadline::Yield(ticker.ticks_for(state.cpu_budget - used)))
         });
         let budget = Duration::from_millis(limits.init_ms.into());
         store.data_mut().begin_call("-", budget);
@@ -409,10 +368,7 @@ impl PluginInstance {
                 return Err(self.failure("instantiate", kind, format!("{e:#}")));
             }
         };
-        match bindings
-            .call_init(&mut store, &self.settings.config_json)
-            .await
-        {
+        match bindings.call_init(&mut store, &self.settings.config_json).await {
             Ok(Ok(())) => {}
             Ok(Err(message)) => return Err(self.failure("init", FailureKind::Init, message)),
             Err(e) => return Err(self.classify("init", &store, e)),

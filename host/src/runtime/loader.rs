@@ -103,11 +103,7 @@ pub(crate) struct Compiled {
 
 /// Reads, checks and compiles plugin `name` from `file`. Compilation runs on the calling
 /// thread: call it from a blocking task, off the request path.
-pub(crate) fn compile(
-    ctx: &LoadContext<'_>,
-    name: &str,
-    file: &Path,
-) -> Result<Compiled, LoadError> {
+pub(crate) fn compile(ctx: &LoadContext<'_>, name: &str, file: &Path) -> Result<Compiled, LoadError> {
     let fail = |reason: String| LoadError {
         plugin: name.to_string(),
         file: file.to_path_buf(),
@@ -151,11 +147,10 @@ pub(crate) async fn finish_load(
         cache,
         compile_time,
     } = compiled;
-    let instance_pre = ctx.linker.instantiate_pre(&component).map_err(|e| {
-        fail(format!(
-            "its imports do not match what this host provides: {e:#}"
-        ))
-    })?;
+    let instance_pre = ctx
+        .linker
+        .instantiate_pre(&component)
+        .map_err(|e| fail(format!("its imports do not match what this host provides: {e:#}")))?;
     let pre = PluginPre::new(instance_pre).map_err(|e| {
         fail(format!(
             "its exports do not match the {WIT_PACKAGE}@{WIT_VERSION} world: {e:#}"
@@ -163,11 +158,7 @@ pub(crate) async fn finish_load(
     })?;
 
     // `describe` runs on a throwaway instance with no grants.
-    let context = Arc::new(PluginContext::new(
-        name,
-        Grants::default(),
-        ctx.caps.clone(),
-    ));
+    let context = Arc::new(PluginContext::new(name, Grants::default(), ctx.caps.clone()));
     let mut store = Store::new(ctx.engine, HostState::new(context, 64 << 20));
     store.limiter(|s| &mut s.limiter);
     store.data_mut().begin_call("-", ctx.describe_budget);
@@ -215,14 +206,8 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
 fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<(), String> {
     let ty = component.component_type();
     for (import, _) in ty.imports(engine) {
-        if let Some(rest) = import
-            .strip_prefix(WIT_PACKAGE)
-            .and_then(|r| r.strip_prefix('/'))
-        {
-            let version = rest
-                .split_once('@')
-                .map(|(_, v)| v)
-                .unwrap_or("(unversioned)");
+        if let Some(rest) = import.strip_prefix(WIT_PACKAGE).and_then(|r| r.strip_prefix('/')) {
+            let version = rest.split_once('@').map(|(_, v)| v).unwrap_or("(unversioned)");
             if !version.starts_with(COMPATIBLE_PREFIX) {
                 return Err(format!(
                     "built against {WIT_PACKAGE}@{version} (it imports `{import}`); this host speaks \
@@ -230,9 +215,7 @@ fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<(), S
                 ));
             }
         } else if !import.starts_with("wasi:") {
-            return Err(format!(
-                "it imports `{import}`, which this host does not provide"
-            ));
+            return Err(format!("it imports `{import}`, which this host does not provide"));
         }
     }
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
@@ -245,11 +228,7 @@ fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<(), S
         return Err(format!(
             "it does not export {} of the {WIT_PACKAGE}@{WIT_VERSION} world (it exports: {}); \
              is it a Sluice plugin?",
-            missing
-                .iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
             if exports.is_empty() {
                 "nothing".to_string()
             } else {

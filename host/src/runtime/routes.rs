@@ -48,10 +48,7 @@ fn config_json(value: Option<&toml::Value>) -> String {
     )
 }
 
-pub(super) async fn build(
-    runtime: &Runtime,
-    config: &GatewayConfig,
-) -> Result<RouteTable, LoadError> {
+pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<RouteTable, LoadError> {
     let mut plugins = BTreeMap::new();
     for route in &config.routes {
         for entry in &route.plugins {
@@ -59,9 +56,7 @@ pub(super) async fn build(
                 continue;
             }
             let def = &config.plugins[&entry.plugin];
-            let loaded = runtime
-                .load_plugin(&entry.plugin, &config.resolve(&def.module))
-                .await?;
+            let loaded = runtime.load_plugin(&entry.plugin, &config.resolve(&def.module)).await?;
             plugins.insert(entry.plugin.clone(), loaded);
         }
     }
@@ -95,19 +90,12 @@ pub(super) async fn build(
             instance.warm_up().await.map_err(|failure| LoadError {
                 plugin: entry.plugin.clone(),
                 file: loaded.file.clone(),
-                reason: format!(
-                    "on route '{}': {}",
-                    route.name,
-                    failure.message_for_operator()
-                ),
+                reason: format!("on route '{}': {}", route.name, failure.message_for_operator()),
             })?;
             chain.push(Arc::new(instance));
         }
         let metrics = runtime.capabilities().metrics.clone();
-        chains.insert(
-            route.name.clone(),
-            Arc::new(Chain::new(&route.name, chain, metrics)),
-        );
+        chains.insert(route.name.clone(), Arc::new(Chain::new(&route.name, chain, metrics)));
     }
     Ok(RouteTable { chains, plugins })
 }

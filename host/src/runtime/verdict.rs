@@ -32,18 +32,13 @@ const FRAMING: &[&str] = &[
 
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_NAME {
-        return Err(format!(
-            "header name of {} bytes (1..={MAX_NAME} allowed)",
-            name.len()
-        ));
+        return Err(format!("header name of {} bytes (1..={MAX_NAME} allowed)", name.len()));
     }
     if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(format!("{:?} is not a valid header name", truncate(name)));
     }
     if FRAMING.iter().any(|f| f.eq_ignore_ascii_case(name)) {
-        return Err(format!(
-            "header '{name}' frames the message and is managed by the host"
-        ));
+        return Err(format!("header '{name}' frames the message and is managed by the host"));
     }
     Ok(())
 }
@@ -65,9 +60,7 @@ fn check_headers(headers: &[(String, Vec<u8>)], total: &mut usize) -> Result<(),
         *total += name.len() + value.len();
     }
     if *total > MAX_HEADER_BYTES {
-        return Err(format!(
-            "{total} bytes of headers ({MAX_HEADER_BYTES} allowed)"
-        ));
+        return Err(format!("{total} bytes of headers ({MAX_HEADER_BYTES} allowed)"));
     }
     Ok(())
 }
@@ -107,17 +100,11 @@ pub fn check_local(resp: &LocalResponse) -> Result<(), String> {
         return Err(format!("status {} is not an HTTP status", resp.status));
     }
     if resp.headers.len() > MAX_EDITS {
-        return Err(format!(
-            "{} headers ({MAX_EDITS} allowed)",
-            resp.headers.len()
-        ));
+        return Err(format!("{} headers ({MAX_EDITS} allowed)", resp.headers.len()));
     }
     check_headers(&resp.headers, &mut 0)?;
     if resp.body.len() > MAX_BODY {
-        return Err(format!(
-            "a {}-byte body ({MAX_BODY} allowed)",
-            resp.body.len()
-        ));
+        return Err(format!("a {}-byte body ({MAX_BODY} allowed)", resp.body.len()));
     }
     Ok(())
 }
@@ -136,15 +123,11 @@ pub fn no_edits() -> HeaderEdits {
 /// are stored lower case.
 pub fn apply_edits(headers: &mut Vec<(String, Vec<u8>)>, edits: HeaderEdits) {
     let HeaderEdits {
-        set,
-        append,
-        remove,
-        ..
+        set, append, remove, ..
     } = edits;
     if !remove.is_empty() || !set.is_empty() {
         headers.retain(|(n, _)| {
-            !remove.iter().any(|r| r.eq_ignore_ascii_case(n))
-                && !set.iter().any(|(s, _)| s.eq_ignore_ascii_case(n))
+            !remove.iter().any(|r| r.eq_ignore_ascii_case(n)) && !set.iter().any(|(s, _)| s.eq_ignore_ascii_case(n))
         });
     }
     for (name, value) in set.into_iter().chain(append) {
@@ -171,11 +154,7 @@ mod tests {
     use super::*;
 
     fn edits(set: &[(&str, &str)], append: &[(&str, &str)], remove: &[&str]) -> HeaderEdits {
-        let h = |l: &[(&str, &str)]| {
-            l.iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-                .collect()
-        };
+        let h = |l: &[(&str, &str)]| l.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect();
         HeaderEdits {
             set: h(set),
             append: h(append),
@@ -191,10 +170,7 @@ mod tests {
             ("x-b".to_string(), b"2".to_vec()),
             ("X-C".to_string(), b"3".to_vec()),
         ];
-        apply_edits(
-            &mut headers,
-            edits(&[("X-A", "new")], &[("x-b", "more")], &["x-c"]),
-        );
+        apply_edits(&mut headers, edits(&[("X-A", "new")], &[("x-b", "more")], &["x-c"]));
         assert_eq!(
             headers,
             vec![
@@ -224,9 +200,7 @@ mod tests {
         );
         let huge = "v".repeat(MAX_VALUE + 1);
         assert!(check_edits(&edits(&[("x", &huge)], &[], &[])).is_err());
-        let many: Vec<(String, String)> = (0..=MAX_EDITS)
-            .map(|i| (format!("x-{i}"), "v".to_string()))
-            .collect();
+        let many: Vec<(String, String)> = (0..=MAX_EDITS).map(|i| (format!("x-{i}"), "v".to_string())).collect();
         let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         assert!(
             check_edits(&edits(&[], &many, &[]))

@@ -106,10 +106,7 @@ struct Families<T> {
 
 impl<T: Default> Families<T> {
     fn get(&self, name: &str, labels: &[(&str, &str)]) -> Arc<T> {
-        let mut key: Labels = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut key: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         key.sort();
         if let Some(found) = self.series.read().get(name).and_then(|f| f.get(&key)) {
             return found.clone();
@@ -189,19 +186,10 @@ impl Registry {
                     } else {
                         bucket_upper(i).to_string()
                     };
-                    let _ = writeln!(
-                        out,
-                        "{name}_bucket{} {cumulative}",
-                        render_labels(labels, Some(&le))
-                    );
+                    let _ = writeln!(out, "{name}_bucket{} {cumulative}", render_labels(labels, Some(&le)));
                 }
                 let _ = writeln!(out, "{name}_sum{} {}", render_labels(labels, None), h.sum());
-                let _ = writeln!(
-                    out,
-                    "{name}_count{} {}",
-                    render_labels(labels, None),
-                    h.count()
-                );
+                let _ = writeln!(out, "{name}_count{} {}", render_labels(labels, None), h.count());
             }
         }
         out

@@ -35,17 +35,10 @@ async fn the_second_load_comes_from_the_cache() {
         rt.load_plugin("good", file).await.unwrap().cache,
         CacheOutcome::Compiled
     );
-    assert_eq!(
-        rt.load_plugin("good", file).await.unwrap().cache,
-        CacheOutcome::Hit
-    );
+    assert_eq!(rt.load_plugin("good", file).await.unwrap().cache, CacheOutcome::Hit);
     // A new runtime (a restart) finds the entry too.
     assert_eq!(
-        runtime(dir.path())
-            .load_plugin("good", file)
-            .await
-            .unwrap()
-            .cache,
+        runtime(dir.path()).load_plugin("good", file).await.unwrap().cache,
         CacheOutcome::Hit
     );
 }

@@ -9,12 +9,7 @@ use super::support::{header, plugin, request, route, table};
 
 async fn answer(table: &RouteTable, route: &str, path: &str) -> String {
     let mut head = request(route, path);
-    match table
-        .chain(route)
-        .unwrap()
-        .on_request(&mut head, &mut NoBody)
-        .await
-    {
+    match table.chain(route).unwrap().on_request(&mut head, &mut NoBody).await {
         RequestOutcome::Respond { response, .. } => String::from_utf8(response.body).unwrap(),
         other => panic!("{path}: expected an answer, got {other:?}"),
     }
@@ -39,9 +34,7 @@ async fn granted_capabilities_without_a_backend_say_not_configured() {
     ] {
         assert_eq!(
             answer(&table, "r", path).await,
-            format!(
-                "not-configured: {cap}: no {cap} backend is configured on this gateway (plugin 'u')"
-            )
+            format!("not-configured: {cap}: no {cap} backend is configured on this gateway (plugin 'u')")
         );
     }
 }
@@ -78,11 +71,7 @@ async fn a_route_can_override_a_plugins_grants() {
         route("granted", &["plugin = \"u\"\ngrants = { kv = true }"])
     ))
     .await;
-    assert!(
-        answer(&table, "plain", "/kv")
-            .await
-            .starts_with("denied: kv")
-    );
+    assert!(answer(&table, "plain", "/kv").await.starts_with("denied: kv"));
     assert_eq!(answer(&table, "granted", "/kv").await, "granted");
 }
 
@@ -98,23 +87,14 @@ async fn kv_and_cache_work_for_a_granted_plugin_and_metrics_are_exported() {
     for expected in ["1", "2", "3"] {
         let mut head = request("r", "/kv");
         chain.on_request(&mut head, &mut NoBody).await;
-        assert_eq!(
-            header(&head.headers, "x-kv-hits").as_deref(),
-            Some(expected)
-        );
+        assert_eq!(header(&head.headers, "x-kv-hits").as_deref(), Some(expected));
     }
     for expected in ["0", "1"] {
         let mut head = request("r", "/cache");
         chain.on_request(&mut head, &mut NoBody).await;
-        assert_eq!(
-            header(&head.headers, "x-cache-hit").as_deref(),
-            Some(expected)
-        );
+        assert_eq!(header(&head.headers, "x-cache-hit").as_deref(), Some(expected));
     }
     assert!(h.runtime.capabilities().cache.lookup("page").is_some());
     let text = h.runtime.capabilities().metrics.render_prometheus();
-    assert!(
-        text.contains("sluice_plugin_requests{plugin=\"good\"} 5"),
-        "{text}"
-    );
+    assert!(text.contains("sluice_plugin_requests{plugin=\"good\"} 5"), "{text}");
 }

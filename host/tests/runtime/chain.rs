@@ -36,23 +36,12 @@ async fn requests_run_in_order_and_responses_in_reverse() {
         Some("ab"),
         "context flows to later plugins"
     );
-    assert_eq!(
-        head.context,
-        vec![("seen-by".to_string(), "abc".to_string())]
-    );
+    assert_eq!(head.context, vec![("seen-by".to_string(), "abc".to_string())]);
 
     let mut resp = response();
-    let outcome = chain
-        .on_response(&head, &mut resp, chain.plugins().len())
-        .await;
-    assert_eq!(
-        header(&resp.headers, "x-resp-chain").as_deref(),
-        Some("c,b,a")
-    );
-    assert_eq!(
-        header(&resp.headers, "x-upstream-status").as_deref(),
-        Some("200")
-    );
+    let outcome = chain.on_response(&head, &mut resp, chain.plugins().len()).await;
+    assert_eq!(header(&resp.headers, "x-resp-chain").as_deref(), Some("c,b,a"));
+    assert_eq!(header(&resp.headers, "x-upstream-status").as_deref(), Some("200"));
     assert!(outcome.body.is_none() && outcome.compress.is_none() && outcome.store.is_none());
 }
 
@@ -61,11 +50,7 @@ async fn a_local_answer_skips_later_plugins_and_earlier_response_hooks_run() {
     let (_h, table) = table(&three_goods()).await;
     let chain = table.chain("r").unwrap();
     let mut head = request("r", "/respond");
-    let RequestOutcome::Respond {
-        response: local,
-        ran,
-    } = chain.on_request(&mut head, &mut NoBody).await
-    else {
+    let RequestOutcome::Respond { response: local, ran } = chain.on_request(&mut head, &mut NoBody).await else {
         panic!("expected a local answer")
     };
     assert_eq!(
@@ -84,16 +69,13 @@ async fn plugins_that_ask_get_the_body() {
     let (_h, table) = table(&three_goods()).await;
     let chain = table.chain("r").unwrap();
     let mut head = request("r", "/body");
-    let RequestOutcome::Forward(_) = chain.on_request(&mut head, &mut Prefix(vec![7; 100])).await
-    else {
+    let RequestOutcome::Forward(_) = chain.on_request(&mut head, &mut Prefix(vec![7; 100])).await else {
         panic!()
     };
     assert_eq!(header(&head.headers, "x-body-len").as_deref(), Some("16"));
 
     let mut head = request("r", "/body");
-    let RequestOutcome::Respond { response, .. } =
-        chain.on_request(&mut head, &mut Body(vec![7; 100])).await
-    else {
+    let RequestOutcome::Respond { response, .. } = chain.on_request(&mut head, &mut Body(vec![7; 100])).await else {
         panic!("a body over the plugin's limit is answered")
     };
     assert_eq!(response.status, 413);

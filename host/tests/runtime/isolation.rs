@@ -11,27 +11,16 @@ use sluice_artifacts as wasm;
 use super::support::{header, plugin, request, route, table};
 
 /// Runs the request chain of `route` for `path`.
-async fn run(
-    table: &RouteTable,
-    route: &str,
-    path: &str,
-) -> (RequestOutcome, Vec<(String, Vec<u8>)>) {
+async fn run(table: &RouteTable, route: &str, path: &str) -> (RequestOutcome, Vec<(String, Vec<u8>)>) {
     let mut head = request(route, path);
-    let outcome = table
-        .chain(route)
-        .unwrap()
-        .on_request(&mut head, &mut NoBody)
-        .await;
+    let outcome = table.chain(route).unwrap().on_request(&mut head, &mut NoBody).await;
     (outcome, head.headers)
 }
 
 /// The JSON body of a local response outcome, with its status.
 fn answered(outcome: &RequestOutcome) -> (u16, Value) {
     match outcome {
-        RequestOutcome::Respond { response, .. } => (
-            response.status,
-            serde_json::from_slice(&response.body).unwrap(),
-        ),
+        RequestOutcome::Respond { response, .. } => (response.status, serde_json::from_slice(&response.body).unwrap()),
         other => panic!("expected a local response, got {other:?}"),
     }
 }
@@ -71,10 +60,7 @@ async fn an_infinite_loop_is_stopped_at_its_cpu_deadline() {
     assert_eq!(body["request_id"], "req-/loop");
     // Never before the budget is spent. The upper bound only guards against a deadline that
     // does not fire; the precise overshoot (≤ one 1 ms tick) is measured by the benchmark.
-    assert!(
-        elapsed >= Duration::from_millis(cpu_ms),
-        "stopped early: {elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(cpu_ms), "stopped early: {elapsed:?}");
     assert!(
         elapsed < Duration::from_millis(cpu_ms + 1 + 500),
         "deadline did not fire: {elapsed:?}"
@@ -101,20 +87,9 @@ async fn a_memory_bomb_stays_under_its_limit() {
 
     let mut head = super::support::request("r", "/bomb");
     let chain = table.chain("r").unwrap();
-    let failure = chain.plugins()[0]
-        .on_request_headers(&head)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        failure.kind,
-        sluice::runtime::FailureKind::Memory,
-        "{failure}"
-    );
-    assert!(
-        failure.memory_bytes <= 8 << 20,
-        "held {} bytes",
-        failure.memory_bytes
-    );
+    let failure = chain.plugins()[0].on_request_headers(&head).await.unwrap_err();
+    assert_eq!(failure.kind, sluice::runtime::FailureKind::Memory, "{failure}");
+    assert!(failure.memory_bytes <= 8 << 20, "held {} bytes", failure.memory_bytes);
     assert!(
         failure.memory_bytes > 4 << 20,
         "the bomb should have grown close to the cap"
@@ -199,10 +174,7 @@ async fn invalid_verdicts_are_refused_whole() {
         );
 
         let (outcome, headers) = run(&table, "open", path).await;
-        assert!(
-            matches!(outcome, RequestOutcome::Forward(_)),
-            "{path}: {outcome:?}"
-        );
+        assert!(matches!(outcome, RequestOutcome::Forward(_)), "{path}: {outcome:?}");
         assert!(
             headers
                 .iter()

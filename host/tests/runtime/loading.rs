@@ -40,10 +40,7 @@ async fn a_core_module_is_told_to_become_a_component() {
     let module = dir.path().join("module.wasm");
     std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
     let text = load_error(module.to_str().unwrap(), "").await;
-    assert!(
-        text.contains("core WebAssembly module, not a component"),
-        "{text}"
-    );
+    assert!(text.contains("core WebAssembly module, not a component"), "{text}");
     assert!(text.contains("wasm32-wasip2"), "{text}");
 }
 
@@ -59,10 +56,7 @@ async fn a_missing_file_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_of_another_world_lists_the_missing_exports() {
     let text = load_error(wasm::OTHER_WORLD, "").await;
-    assert!(
-        text.contains("does not export `describe`, `init`"),
-        "{text}"
-    );
+    assert!(text.contains("does not export `describe`, `init`"), "{text}");
     assert!(text.contains("it exports: spin"), "{text}");
 }
 
@@ -70,10 +64,7 @@ async fn a_component_of_another_world_lists_the_missing_exports() {
 async fn a_component_of_another_major_wit_version_is_named() {
     let text = load_error(wasm::WRONG_VERSION, "").await;
     assert!(text.contains("built against sluice:plugin@1.0.0"), "{text}");
-    assert!(
-        text.contains("this host speaks sluice:plugin@0.1.0"),
-        "{text}"
-    );
+    assert!(text.contains("this host speaks sluice:plugin@0.1.0"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

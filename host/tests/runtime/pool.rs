@@ -26,10 +26,7 @@ async fn pooled_instances_are_reused_then_recycled_after_max_uses() {
         plugin("good", wasm::GOOD, "pool = { max_uses = 3 }"),
         route("r", &["plugin = \"good\""])
     );
-    assert_eq!(
-        served_counts(&toml, 7).await,
-        ["1", "2", "3", "1", "2", "3", "1"]
-    );
+    assert_eq!(served_counts(&toml, 7).await, ["1", "2", "3", "1", "2", "3", "1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,10 +78,7 @@ async fn concurrent_requests_get_their_own_instances() {
         .runtime
         .capabilities()
         .metrics
-        .counter(
-            "sluice_plugin_instances_created_total",
-            &[("plugin", "good")],
-        )
+        .counter("sluice_plugin_instances_created_total", &[("plugin", "good")])
         .get();
     assert!(created >= 1);
 }

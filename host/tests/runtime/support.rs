@@ -38,12 +38,8 @@ pub(crate) fn route(name: &str, entries: &[&str]) -> String {
 /// Parses `toml` (with its cache in a fresh temporary directory) and starts a runtime.
 pub(crate) fn harness(toml: &str) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[runtime]\ncache_dir = {:?}\n{toml}",
-        dir.path().join("cache")
-    );
-    let config =
-        GatewayConfig::parse(&text, Path::new("test.toml"), dir.path().to_path_buf()).unwrap();
+    let text = format!("[runtime]\ncache_dir = {:?}\n{toml}", dir.path().join("cache"));
+    let config = GatewayConfig::parse(&text, Path::new("test.toml"), dir.path().to_path_buf()).unwrap();
     let runtime = Runtime::for_config(&config, Capabilities::in_memory()).unwrap();
     Harness {
         runtime,

@@ -48,13 +48,10 @@ pub mod bindings {
 }
 
 pub use bindings::sluice::plugin::types::{
-    CacheSpec, CoalesceSpec, Encoding, EncodingSpec, HeaderEdits, Hook, HostError, LocalResponse,
-    LogEntry, PluginInfo, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict,
-    UpstreamChoice,
+    CacheSpec, CoalesceSpec, Encoding, EncodingSpec, HeaderEdits, Hook, HostError, LocalResponse, LogEntry, PluginInfo,
+    RequestHead, RequestVerdict, ResponseHead, ResponseVerdict, UpstreamChoice,
 };
-pub use bindings::sluice::plugin::{
-    cache, clock, gpu, http_client, kv, log, metrics, postgres, redis,
-};
+pub use bindings::sluice::plugin::{cache, clock, gpu, http_client, kv, log, metrics, postgres, redis};
 pub use config::Config;
 pub use plugin::{Plugin, describe};
 pub use request::{Headers, RequestExt};
@@ -87,9 +84,7 @@ macro_rules! export_plugin {
                     $crate::describe::<$plugin>()
                 }
 
-                fn init(
-                    config: ::std::string::String,
-                ) -> ::core::result::Result<(), ::std::string::String> {
+                fn init(config: ::std::string::String) -> ::core::result::Result<(), ::std::string::String> {
                     let plugin = <$plugin as $crate::Plugin>::new($crate::Config::new(config))?;
                     INSTANCE.with(|cell| *cell.borrow_mut() = ::core::option::Option::Some(plugin));
                     ::core::result::Result::Ok(())
@@ -101,10 +96,7 @@ macro_rules! export_plugin {
                     })
                 }
 
-                fn on_request_body(
-                    req: $crate::RequestHead,
-                    body: ::std::vec::Vec<u8>,
-                ) -> $crate::RequestVerdict {
+                fn on_request_body(req: $crate::RequestHead, body: ::std::vec::Vec<u8>) -> $crate::RequestVerdict {
                     with_instance($crate::RequestVerdict::Continue, |p| {
                         $crate::Plugin::on_request_body(p, &req, &body)
                     })

@@ -1,8 +1,6 @@
 //! The [`Plugin`] trait: one method per hook, each with a default.
 
-use crate::{
-    Config, Hook, LogEntry, PluginInfo, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict,
-};
+use crate::{Config, Hook, LogEntry, PluginInfo, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict};
 
 /// A Sluice plugin. One value lives in each instance the host creates; the host may run many
 /// instances of a plugin at once and may replace an instance at any time (after N uses, a

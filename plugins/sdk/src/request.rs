@@ -10,8 +10,7 @@ pub trait Headers {
 
     /// The first value of header `name`, when it is valid UTF-8.
     fn get_str(&self, name: &str) -> Option<&str> {
-        self.get_bytes(name)
-            .and_then(|v| std::str::from_utf8(v).ok())
+        self.get_bytes(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// Every value of header `name`, in order.
@@ -50,9 +49,7 @@ impl RequestExt for RequestHead {
     }
 
     fn path_only(&self) -> &str {
-        self.path
-            .split_once('?')
-            .map_or(self.path.as_str(), |(p, _)| p)
+        self.path.split_once('?').map_or(self.path.as_str(), |(p, _)| p)
     }
 
     fn query(&self) -> Option<&str> {
@@ -60,9 +57,6 @@ impl RequestExt for RequestHead {
     }
 
     fn context(&self, key: &str) -> Option<&str> {
-        self.context
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.context.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }

@@ -19,17 +19,13 @@ impl Edits {
 
     /// Sets header `name` to `value`, replacing existing values.
     pub fn set(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        self.0
-            .set
-            .push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
+        self.0.set.push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
         self
     }
 
     /// Appends a value for header `name`.
     pub fn append(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        self.0
-            .append
-            .push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
+        self.0.append.push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
         self
     }
 

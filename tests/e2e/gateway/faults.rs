@@ -20,12 +20,7 @@ async fn an_upstream_that_refuses_connections_gives_502() {
     let body = answer.json();
     assert_eq!(body["error"], "upstream_unreachable");
     assert_eq!(body["upstream"], "gone");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains(&port.to_string())
-    );
+    assert!(body["message"].as_str().unwrap().contains(&port.to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,22 +60,14 @@ async fn a_failing_plugin_answers_per_its_policy_and_the_next_request_is_served(
     assert_eq!(closed.status, 500);
     let body = closed.json();
     assert_eq!(
-        (
-            body["error"].as_str(),
-            body["plugin"].as_str(),
-            body["kind"].as_str()
-        ),
+        (body["error"].as_str(), body["plugin"].as_str(), body["kind"].as_str()),
         (Some("plugin_failed"), Some("panicker"), Some("trap"))
     );
     assert_eq!(body["request_id"].as_str(), closed.header("x-request-id"));
     let open = get(&gw.url("/panic")).await;
     assert_eq!(open.status, 200, "fail-open skips the plugin");
     assert!(open.json()["headers"].get("x-panicker").is_none());
-    assert_eq!(
-        upstream.hits(),
-        1,
-        "the fail-closed request never went upstream"
-    );
+    assert_eq!(upstream.hits(), 1, "the fail-closed request never went upstream");
     let fine = get(&gw.url("/fine")).await;
     assert_eq!(fine.json()["headers"]["x-panicker"], "ok");
 }

@@ -15,22 +15,11 @@ fn config(upstream: &Upstream) -> String {
 async fn oversized_and_too_many_headers_get_431() {
     let upstream = Upstream::start().await;
     let gw = start_gateway(&config(&upstream)).await;
-    let big = format!(
-        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(8000)
-    );
-    assert!(
-        raw(gw.running.addr, big.as_bytes())
-            .await
-            .starts_with("HTTP/1.1 431")
-    );
+    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(8000));
+    assert!(raw(gw.running.addr, big.as_bytes()).await.starts_with("HTTP/1.1 431"));
     let many: String = (0..30).map(|i| format!("X-H{i}: v\r\n")).collect();
     let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
-    assert!(
-        raw(gw.running.addr, many.as_bytes())
-            .await
-            .starts_with("HTTP/1.1 431")
-    );
+    assert!(raw(gw.running.addr, many.as_bytes()).await.starts_with("HTTP/1.1 431"));
     assert_eq!(upstream.hits(), 0);
 }
 
@@ -38,12 +27,7 @@ async fn oversized_and_too_many_headers_get_431() {
 async fn bodies_over_the_limit_get_413_declared_or_streamed() {
     let upstream = Upstream::start().await;
     let gw = start_gateway(&config(&upstream)).await;
-    let declared = send(
-        hyper::Request::post(gw.url("/"))
-            .body(full(vec![b'x'; 2000]))
-            .unwrap(),
-    )
-    .await;
+    let declared = send(hyper::Request::post(gw.url("/")).body(full(vec![b'x'; 2000])).unwrap()).await;
     assert_eq!(declared.status, 413);
     assert_eq!(declared.json()["error"], "body_too_large");
     assert_eq!(upstream.hits(), 0);
@@ -57,12 +41,7 @@ async fn bodies_over_the_limit_get_413_declared_or_streamed() {
     let answer = raw(gw.running.addr, chunked.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
-    let small = send(
-        hyper::Request::post(gw.url("/"))
-            .body(full(vec![b'x'; 500]))
-            .unwrap(),
-    )
-    .await;
+    let small = send(hyper::Request::post(gw.url("/")).body(full(vec![b'x'; 500])).unwrap()).await;
     assert_eq!(small.status, 200);
     assert_eq!(small.json()["body_len"], 500);
 }
@@ -94,21 +73,12 @@ async fn a_slowloris_client_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = Upstream::start().await;
     let gw = start_gateway(&config(&upstream)).await;
-    let mut stream = tokio::net::TcpStream::connect(gw.running.addr)
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(gw.running.addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
     let started = std::time::Instant::now();
     let mut buf = Vec::new();
     // The head never completes: the 500 ms header-read timeout closes the connection.
-    let read = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        stream.read_to_end(&mut buf),
-    )
-    .await;
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the connection was not closed");
     assert!(started.elapsed() >= std::time::Duration::from_millis(400));
     assert_eq!(upstream.hits(), 0);
@@ -122,16 +92,8 @@ async fn content_length_with_transfer_encoding_smuggles_nothing() {
     // forward "GET /smuggled" as the start of the next request.
     let attack = b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
     let answer = raw(gw.running.addr, attack).await;
-    assert_eq!(
-        answer.matches("HTTP/1.1 ").count(),
-        1,
-        "only one response: {answer}"
-    );
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "only one response: {answer}");
     assert!(answer.contains("connection: close"), "{answer}");
     assert!(!answer.contains("/smuggled"), "{answer}");
-    assert_eq!(
-        upstream.hits(),
-        1,
-        "the smuggled request never reached the upstream"
-    );
+    assert_eq!(upstream.hits(), 1, "the smuggled request never reached the upstream");
 }

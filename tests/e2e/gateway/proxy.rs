@@ -40,10 +40,7 @@ async fn requests_reach_the_upstream_with_forwarding_headers_and_come_back_with_
     assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(h["via"], "1.1 sluice");
-    assert!(
-        h.get("x-private").is_none(),
-        "headers named by Connection are removed"
-    );
+    assert!(h.get("x-private").is_none(), "headers named by Connection are removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,11 +76,7 @@ async fn plugin_edits_reach_the_upstream_and_the_client() {
     let local = get(&gw.url("/respond")).await;
     assert_eq!(local.status, 418);
     assert_eq!(local.json()["tag"], "a");
-    assert_eq!(
-        upstream.hits(),
-        1,
-        "a local answer never reaches the upstream"
-    );
+    assert_eq!(upstream.hits(), 1, "a local answer never reaches the upstream");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

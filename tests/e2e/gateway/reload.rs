@@ -112,11 +112,7 @@ async fn shutdown_drains_requests_in_flight() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let addr = gw.running.addr;
     gw.running.shutdown().await;
-    assert_eq!(
-        in_flight.await.unwrap(),
-        200,
-        "the request in flight finished"
-    );
+    assert_eq!(in_flight.await.unwrap(), 200, "the request in flight finished");
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no new connections are accepted"

@@ -2,9 +2,7 @@
 //! `/bad-value` (a value with a newline), `/many` (10,000 headers), `/huge` (a 1 MiB value),
 //! `/bad-status` (status 42). Other paths pass with `x-bad-verdict: ok`.
 
-use sluice_plugin_sdk::{
-    Config, Edits, Hook, Plugin, RequestExt, RequestHead, RequestVerdict, Response,
-};
+use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, RequestExt, RequestHead, RequestVerdict, Response};
 
 struct BadVerdict;
 

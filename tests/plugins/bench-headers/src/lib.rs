@@ -1,9 +1,7 @@
 //! The benchmark plugin: one header-only hook that reads a header, makes two host calls
 //! (`clock.now-ms` and `metrics.counter-add`) and sets one header.
 
-use sluice_plugin_sdk::{
-    Config, Edits, Hook, Plugin, RequestExt, RequestHead, RequestVerdict, clock, metrics,
-};
+use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, RequestExt, RequestHead, RequestVerdict, clock, metrics};
 
 struct BenchHeaders;
 

@@ -4,8 +4,8 @@
 
 use serde::Deserialize;
 use sluice_plugin_sdk::{
-    Config, Edits, Hook, LogEntry, Plugin, RequestExt, RequestHead, RequestVerdict, Response,
-    ResponseHead, ResponseVerdict, cache, clock, kv, log, metrics,
+    Config, Edits, Hook, LogEntry, Plugin, RequestExt, RequestHead, RequestVerdict, Response, ResponseHead,
+    ResponseVerdict, cache, clock, kv, log, metrics,
 };
 
 #[derive(Deserialize)]
@@ -94,9 +94,7 @@ impl Plugin for Good {
     }
 
     fn on_request_body(&mut self, _req: &RequestHead, body: &[u8]) -> RequestVerdict {
-        Edits::new()
-            .set("x-body-len", body.len().to_string())
-            .into()
+        Edits::new().set("x-body-len", body.len().to_string()).into()
     }
 
     fn on_response_headers(&mut self, _req: &RequestHead, resp: &ResponseHead) -> ResponseVerdict {

@@ -3,8 +3,8 @@
 //! the host said. Other paths pass with `x-ungranted: ok`.
 
 use sluice_plugin_sdk::{
-    Config, Edits, Hook, HostError, Plugin, RequestExt, RequestHead, RequestVerdict, Response,
-    cache, gpu, http_client, kv, postgres, redis,
+    Config, Edits, Hook, HostError, Plugin, RequestExt, RequestHead, RequestVerdict, Response, cache, gpu, http_client,
+    kv, postgres, redis,
 };
 
 struct Ungranted;
