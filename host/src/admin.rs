@@ -82,7 +82,7 @@ pub fn stats(state: &GatewayState) -> Value {
             let targets: Vec<Value> = u
                 .targets()
                 .iter()
-                .map(|t| json!({ "target": t.authority, "in_flight": t.in_flight(), "requests": t.requests(), "failures": t.failures() }))
+                .map(|t| json!({ "target": t.authority, "in_flight": t.in_flight(), "requests": t.requests(), "failures": t.failures(), "healthy": t.healthy(), "breaker_open": t.breaker_open() }))
                 .collect();
             json!({ "name": u.name, "targets": targets })
         })

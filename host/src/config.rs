@@ -17,7 +17,7 @@ pub use plugin::{
 };
 pub use runtime::RuntimeSettings;
 pub use server::{AdminSettings, ServerSettings, TlsSettings};
-pub use upstream::{Balance, UpstreamDef};
+pub use upstream::{Balance, HealthCheck, UpstreamDef};
 
 /// A whole gateway configuration.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -41,10 +41,7 @@ impl Gateway {
                     .then(|| p.upstreams.get(name).cloned())
                     .flatten()
             });
-            upstreams.insert(
-                name.clone(),
-                reused.unwrap_or_else(|| Arc::new(Upstream::new(name, def))),
-            );
+            upstreams.insert(name.clone(), reused.unwrap_or_else(|| Upstream::new(name, def)));
         }
         let metrics = runtime.capabilities().metrics.clone();
         let routes = config

@@ -1,6 +1,7 @@
 //! The request path: route matching, the plugin chain, the upstream call and the response.
 
 pub mod body;
+pub mod breaker;
 pub mod errors;
 pub mod handler;
 pub mod headers;

@@ -6,5 +6,6 @@ mod gateway {
     mod limits;
     mod proxy;
     mod reload;
+    mod resilience;
     mod tls;
 }

@@ -26,6 +26,57 @@ pub struct UpstreamDef {
     /// Speak HTTP/2 (prior knowledge) to the targets. Default false.
     #[serde(default)]
     pub http2: bool,
+    /// Consecutive failures that open a target's circuit breaker (0 disables it). Default 5.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker keeps a target out before one probe. Default 5 s.
+    #[serde(default = "default_breaker_open_ms")]
+    pub breaker_open_ms: u64,
+    /// Retries on another target for requests without a body: after a connect failure for
+    /// any method, after a reset for idempotent methods. Default 1.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Retries allowed as a percentage of requests (plus 10), so retries never multiply load
+    /// on a failing upstream. Default 20.
+    #[serde(default = "default_retry_budget_percent")]
+    pub retry_budget_percent: u32,
+    /// Active health checks: a GET of `path` on every target each interval; a target that
+    /// fails it is skipped until it passes again.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// Active health checking of an upstream's targets.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// The path to GET; a 2xx answer is healthy.
+    pub path: String,
+    /// How often to check. Default 2 s.
+    #[serde(default = "default_health_interval_ms")]
+    pub interval_ms: u64,
+    /// How long a check may take. Default 1 s.
+    #[serde(default = "default_health_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_open_ms() -> u64 {
+    5_000
+}
+fn default_retries() -> u32 {
+    1
+}
+fn default_retry_budget_percent() -> u32 {
+    20
+}
+fn default_health_interval_ms() -> u64 {
+    2_000
+}
+fn default_health_timeout_ms() -> u64 {
+    1_000
 }
 
 /// Load balancing over an upstream's targets.
@@ -65,6 +116,11 @@ impl UpstreamDef {
         }
         if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return Err("timeouts must be at least 1 ms".into());
+        }
+        if let Some(hc) = &self.health_check
+            && (!hc.path.starts_with('/') || hc.interval_ms == 0 || hc.timeout_ms == 0)
+        {
+            return Err("health_check needs a path starting with '/' and non-zero interval_ms and timeout_ms".into());
         }
         Ok(())
     }

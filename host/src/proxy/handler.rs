@@ -106,6 +106,24 @@ impl BodySource for RequestBody {
 }
 
 impl RequestBody {
+    /// Whether there is a body to send (then the request cannot be replayed on a retry).
+    fn has_body(&self, headers: &hyper::HeaderMap) -> bool {
+        match &self.buffered {
+            Some(bytes) => !bytes.is_empty(),
+            None => {
+                headers.contains_key(hyper::header::TRANSFER_ENCODING)
+                    || headers
+                        .get(CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.trim() != "0")
+                    || self
+                        .incoming
+                        .as_ref()
+                        .is_some_and(|b| !hyper::body::Body::is_end_stream(b))
+            }
+        }
+    }
+
     fn into_body(self) -> ProxyBody {
         if let Some(bytes) = self.buffered {
             return full(bytes);
@@ -165,10 +183,16 @@ fn upstream_error(route: &Route, error: &UpstreamError, request_id: &str) -> Res
         UpstreamError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
         UpstreamError::Connect { .. } => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
         UpstreamError::Failed { .. } => (StatusCode::BAD_GATEWAY, "upstream_failed"),
+        UpstreamError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
     };
     let mut extra = serde_json::Map::new();
     extra.insert("upstream".into(), upstream.into());
-    json_error_with(status, code, &error.to_string(), request_id, extra)
+    let mut resp = json_error_with(status, code, &error.to_string(), request_id, extra);
+    if let UpstreamError::Unavailable { retry_after_secs, .. } = error {
+        resp.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
+    resp
 }
 
 fn response_from(head: ResponseHead, body: ProxyBody) -> Response<ProxyBody> {
@@ -305,8 +329,9 @@ async fn proxy<'g>(
     parts.uri = path_and_query.parse().unwrap_or_default();
     parts.version = hyper::Version::HTTP_11;
     let exceeded = body.exceeded.clone();
+    let has_body = body.has_body(&parts.headers);
     let upstream_req = Request::from_parts(parts, body.into_body());
-    let resp = match upstream.send(upstream_req).await {
+    let resp = match upstream.send(upstream_req, has_body).await {
         Ok(resp) => resp,
         Err(_) if exceeded.load(Ordering::Relaxed) => {
             let message = format!("the request body is larger than {max_body} bytes");

@@ -1,18 +1,22 @@
 //! Upstreams: targets behind one pooled hyper client, with round-robin or least-in-flight
-//! balancing, connect and response timeouts, and errors that say which upstream and why.
+//! balancing, a circuit breaker and an optional active health check per target, retries for
+//! requests that can be replayed within a retry budget, connect and response timeouts, and
+//! errors that say which upstream and why.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::{HeaderMap, Method, Request, Response, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::body::ProxyBody;
-use crate::config::{Balance, UpstreamDef};
+use super::body::{ProxyBody, full};
+use super::breaker::{Admit, Breaker};
+use crate::config::{Balance, HealthCheck, UpstreamDef};
 
 /// One target of an upstream.
 #[derive(Debug)]
@@ -22,6 +26,8 @@ pub struct Target {
     in_flight: AtomicUsize,
     requests: AtomicU64,
     failures: AtomicU64,
+    healthy: AtomicBool,
+    breaker: Breaker,
 }
 
 impl Target {
@@ -36,6 +42,14 @@ impl Target {
     /// Requests to this target that failed (connect error, timeout, reset).
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+    /// Whether the last active health check passed (true without health checks).
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+    /// Whether the circuit breaker keeps this target out now.
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
     }
 }
 
@@ -66,6 +80,14 @@ pub enum UpstreamError {
         /// The error.
         reason: String,
     },
+    /// Every target is out (breaker open or health check failing) (503 with Retry-After).
+    #[error("no target is available: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
+        /// When to try again, in seconds.
+        retry_after_secs: u64,
+    },
 }
 
 /// Counts a request in flight on a target until dropped.
@@ -77,7 +99,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// An upstream: targets, a pooled client, a balancing policy.
+/// What is needed to send a request again: only requests without a body can be replayed.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    idempotent: bool,
+}
+
+/// An upstream: targets, a pooled client, a balancing policy, breakers and retries.
 #[derive(Debug)]
 pub struct Upstream {
     /// The upstream's name in the config.
@@ -87,11 +117,16 @@ pub struct Upstream {
     balance: Balance,
     next: AtomicUsize,
     request_timeout: Duration,
+    retries: u32,
+    retry_budget_percent: u64,
+    requests: AtomicU64,
+    retried: AtomicU64,
 }
 
 impl Upstream {
-    /// An upstream from its config; the client's pool starts empty.
-    pub fn new(name: &str, def: &UpstreamDef) -> Self {
+    /// An upstream from its config; the client's pool starts empty. Health checks, when
+    /// configured, run on a task that ends when the upstream is dropped.
+    pub fn new(name: &str, def: &UpstreamDef) -> Arc<Self> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_millis(def.connect_timeout_ms)));
         connector.set_nodelay(true);
@@ -102,6 +137,7 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .http2_only(def.http2)
             .build(connector);
+        let open_for = Duration::from_millis(def.breaker_open_ms);
         let targets = def
             .targets
             .iter()
@@ -111,17 +147,27 @@ impl Upstream {
                     in_flight: AtomicUsize::new(0),
                     requests: AtomicU64::new(0),
                     failures: AtomicU64::new(0),
+                    healthy: AtomicBool::new(true),
+                    breaker: Breaker::new(def.breaker_failures, open_for),
                 })
             })
             .collect();
-        Upstream {
+        let upstream = Arc::new(Upstream {
             name: name.to_string(),
             targets,
             client,
             balance: def.balance,
             next: AtomicUsize::new(0),
             request_timeout: Duration::from_millis(def.request_timeout_ms),
+            retries: def.retries,
+            retry_budget_percent: def.retry_budget_percent.into(),
+            requests: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+        });
+        if let Some(check) = &def.health_check {
+            tokio::spawn(health_checks(Arc::downgrade(&upstream), check.clone()));
         }
+        upstream
     }
 
     /// The targets.
@@ -129,28 +175,97 @@ impl Upstream {
         &self.targets
     }
 
-    /// The target the next request goes to.
-    fn pick(&self) -> &Target {
-        match self.balance {
-            Balance::RoundRobin => {
-                let i = self.next.fetch_add(1, Ordering::Relaxed);
-                &self.targets[i % self.targets.len()]
-            }
+    /// The target the next request goes to, skipping `avoid` (a target that just failed),
+    /// unhealthy targets and targets whose breaker is open.
+    fn pick(&self, avoid: Option<&Target>) -> Result<(&Target, Admit), UpstreamError> {
+        let n = self.targets.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let order = (0..n).map(|k| &*self.targets[(start + k) % n]);
+        let candidates: Vec<&Target> = match self.balance {
+            Balance::RoundRobin => order.collect(),
             Balance::LeastInFlight => {
-                let start = self.next.fetch_add(1, Ordering::Relaxed);
-                let n = self.targets.len();
-                (0..n)
-                    .map(|k| &self.targets[(start + k) % n])
-                    .min_by_key(|t| t.in_flight())
-                    .expect("an upstream has targets")
+                let mut v: Vec<&Target> = order.collect();
+                v.sort_by_key(|t| t.in_flight());
+                v
+            }
+        };
+        let mut wait = Duration::MAX;
+        let mut unhealthy = 0;
+        for target in candidates.iter().copied() {
+            if avoid.is_some_and(|a| std::ptr::eq(a, target)) && n > 1 {
+                continue;
+            }
+            if !target.healthy() {
+                unhealthy += 1;
+                continue;
+            }
+            match target.breaker.admit() {
+                Admit::No(after) => wait = wait.min(after),
+                admit => return Ok((target, admit)),
             }
         }
+        let reason = if unhealthy == n {
+            "every target fails its health check".to_string()
+        } else {
+            "every target's circuit breaker is open".to_string()
+        };
+        let retry_after_secs = if wait == Duration::MAX {
+            1
+        } else {
+            wait.as_secs().max(1)
+        };
+        Err(UpstreamError::Unavailable {
+            reason,
+            retry_after_secs,
+        })
     }
 
-    /// Sends `req` (whose URI holds only the path and query) to a target and waits for the
-    /// response head.
-    pub async fn send(&self, mut req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
-        let target = self.pick();
+    fn retry_allowed(&self) -> bool {
+        let requests = self.requests.load(Ordering::Relaxed);
+        let retried = self.retried.load(Ordering::Relaxed);
+        retried * 100 < requests * self.retry_budget_percent + 1000
+    }
+
+    /// Sends `req` (whose URI holds only the path and query) and waits for the response head.
+    /// `has_body` says whether the request carries a body (then it cannot be retried).
+    pub async fn send(&self, req: Request<ProxyBody>, has_body: bool) -> Result<Response<Incoming>, UpstreamError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let replay = (!has_body && self.retries > 0).then(|| Replay {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+            idempotent: matches!(
+                *req.method(),
+                Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+            ),
+        });
+        let (mut target, _) = self.pick(None)?;
+        let mut result = self.send_to(target, req).await;
+        let mut attempts = 0;
+        while let (Err(error), Some(replay)) = (&result, &replay) {
+            let retryable = match error {
+                UpstreamError::Connect { .. } => true,
+                UpstreamError::Failed { .. } => replay.idempotent,
+                _ => false,
+            };
+            if !retryable || attempts >= self.retries || !self.retry_allowed() {
+                break;
+            }
+            attempts += 1;
+            self.retried.fetch_add(1, Ordering::Relaxed);
+            let Ok((next, _)) = self.pick(Some(target)) else { break };
+            tracing::debug!(upstream = %self.name, from = %target.authority, to = %next.authority, %error, "retrying");
+            target = next;
+            let mut again = Request::new(full(Bytes::new()));
+            *again.method_mut() = replay.method.clone();
+            *again.uri_mut() = replay.uri.clone();
+            *again.headers_mut() = replay.headers.clone();
+            result = self.send_to(target, again).await;
+        }
+        result
+    }
+
+    async fn send_to(&self, target: &Target, mut req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let uri = format!("http://{}{path}", target.authority);
         *req.uri_mut() = uri.parse().map_err(|e| UpstreamError::Failed {
@@ -162,7 +277,10 @@ impl Upstream {
         let _guard = InFlight(target);
         let result = tokio::time::timeout(self.request_timeout, self.client.request(req)).await;
         let error = match result {
-            Ok(Ok(resp)) => return Ok(resp),
+            Ok(Ok(resp)) => {
+                target.breaker.success();
+                return Ok(resp);
+            }
             Err(_) => UpstreamError::Timeout {
                 target: target.authority.clone(),
                 timeout_ms: self.request_timeout.as_millis() as u64,
@@ -177,7 +295,32 @@ impl Upstream {
             },
         };
         target.failures.fetch_add(1, Ordering::Relaxed);
+        target.breaker.failure();
         Err(error)
+    }
+}
+
+/// Checks every target of the upstream each interval until the upstream is dropped.
+async fn health_checks(upstream: Weak<Upstream>, check: HealthCheck) {
+    let interval = Duration::from_millis(check.interval_ms);
+    let timeout = Duration::from_millis(check.timeout_ms);
+    loop {
+        let Some(up) = upstream.upgrade() else { return };
+        for target in &up.targets {
+            let uri = format!("http://{}{}", target.authority, check.path);
+            let Ok(uri) = uri.parse::<Uri>() else { continue };
+            let mut req = Request::new(full(Bytes::new()));
+            *req.uri_mut() = uri;
+            let ok = matches!(
+                tokio::time::timeout(timeout, up.client.request(req)).await,
+                Ok(Ok(resp)) if resp.status().is_success()
+            );
+            if target.healthy.swap(ok, Ordering::Relaxed) != ok {
+                tracing::warn!(upstream = %up.name, target = %target.authority, healthy = ok, "health changed");
+            }
+        }
+        drop(up);
+        tokio::time::sleep(interval).await;
     }
 }
 
