@@ -7,5 +7,6 @@ mod gateway {
     mod proxy;
     mod reload;
     mod resilience;
+    mod streaming;
     mod tls;
 }

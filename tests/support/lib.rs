@@ -23,27 +23,44 @@ use sluice::gateway::ConfigSource;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The body type of the test upstream and client.
+/// The body type of the test client.
 pub type Body = BoxBody<Bytes, Infallible>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type UpstreamBody = BoxBody<Bytes, BoxError>;
 
 /// A complete body.
 pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).boxed()
 }
 
-/// Server-sent events: `count` events, `gap` apart.
+/// Server-sent events: `count` events, `gap` apart; with `fail_after`, the body fails after
+/// that many events (the connection is reset mid-body). Counts streams dropped unfinished.
 struct Events {
     sent: u32,
     count: u32,
     gap: Duration,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    fail_after: Option<u32>,
+    dropped_early: Arc<AtomicU64>,
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        if self.sent < self.count {
+            self.dropped_early.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl hyper::body::Body for Events {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = std::io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         if self.sent == self.count {
             return Poll::Ready(None);
         }
@@ -55,6 +72,9 @@ impl hyper::body::Body for Events {
             }
             self.sleep = None;
         }
+        if self.fail_after == Some(self.sent) {
+            return Poll::Ready(Some(Err(std::io::Error::other("the upstream broke off mid-body"))));
+        }
         self.sent += 1;
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(format!(
             "data: event {}\n\n",
@@ -64,12 +84,14 @@ impl hyper::body::Body for Events {
 }
 
 /// A test upstream on a real socket. `/slow` answers after 3 s; `/sse` sends three events
-/// 300 ms apart; `/status/N` answers N; every other path answers JSON describing the request
-/// it received (method, uri, headers, body length).
+/// 300 ms apart; `/reset` sends one event then breaks the connection; `/status/N` answers N;
+/// every other path answers JSON describing the request it received (method, uri, headers,
+/// body length).
 pub struct Upstream {
     /// Where it listens.
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
+    dropped_early: Arc<AtomicU64>,
 }
 
 impl Upstream {
@@ -78,50 +100,74 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicU64::new(0));
+        let dropped_early = Arc::new(AtomicU64::new(0));
         let counter = hits.clone();
+        let dropped = dropped_early.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let hits = counter.clone();
+                let dropped = dropped.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(req, hits.clone()));
+                    let service = service_fn(move |req| answer(req, hits.clone(), dropped.clone()));
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        Upstream { addr, hits }
+        Upstream {
+            addr,
+            hits,
+            dropped_early,
+        }
     }
 
     /// Requests received so far.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::SeqCst)
     }
+
+    /// Event streams whose body was dropped before its end (the downstream went away).
+    pub fn streams_dropped_early(&self) -> u64 {
+        self.dropped_early.load(Ordering::SeqCst)
+    }
 }
 
-async fn answer(req: Request<Incoming>, hits: Arc<AtomicU64>) -> Result<Response<Body>, Infallible> {
+fn boxed(body: Body) -> UpstreamBody {
+    body.map_err(|never| match never {}).boxed()
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    hits: Arc<AtomicU64>,
+    dropped_early: Arc<AtomicU64>,
+) -> Result<Response<UpstreamBody>, Infallible> {
     hits.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
     if path == "/slow" {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
-    if path == "/sse" {
+    if path == "/sse" || path == "/reset" {
+        let fail_after = (path == "/reset").then_some(1);
         let events = Events {
             sent: 0,
             count: 3,
             gap: Duration::from_millis(300),
             sleep: None,
+            fail_after,
+            dropped_early,
         };
-        let mut resp = Response::new(events.boxed());
+        let body: UpstreamBody = events.map_err(|e| Box::new(e) as BoxError).boxed();
+        let mut resp = Response::new(body);
         resp.headers_mut()
             .insert("content-type", "text/event-stream".parse().unwrap());
         return Ok(resp);
     }
     if let Some(code) = path.strip_prefix("/status/") {
-        let mut resp = Response::new(full("status"));
+        let mut resp = Response::new(boxed(full("status")));
         *resp.status_mut() = code.parse().unwrap_or(hyper::StatusCode::OK);
         return Ok(resp);
     }
@@ -139,7 +185,7 @@ async fn answer(req: Request<Incoming>, hits: Arc<AtomicU64>) -> Result<Response
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let doc = serde_json::json!({ "method": method, "uri": uri, "headers": headers, "body_len": body.len() });
-    let mut resp = Response::new(full(doc.to_string()));
+    let mut resp = Response::new(boxed(full(doc.to_string())));
     resp.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     resp.headers_mut().insert("keep-alive", "timeout=5".parse().unwrap());
