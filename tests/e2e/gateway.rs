@@ -2,6 +2,7 @@
 //! malformed requests, upstream faults, streaming, hot reload and graceful shutdown.
 
 mod gateway {
+    mod admin;
     mod faults;
     mod limits;
     mod proxy;

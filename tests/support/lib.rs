@@ -230,10 +230,12 @@ pub fn config_text(toml: &str) -> String {
     } else {
         "[server]\nlisten = \"127.0.0.1:0\"\n".to_string()
     };
-    format!(
-        "{server}[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ncache_dir = {:?}\n{toml}",
-        cache_dir()
-    )
+    let admin = if toml.contains("[admin]") {
+        String::new()
+    } else {
+        "[admin]\nlisten = \"127.0.0.1:0\"\n".to_string()
+    };
+    format!("{server}{admin}[runtime]\ncache_dir = {:?}\n{toml}", cache_dir())
 }
 
 impl Gateway {

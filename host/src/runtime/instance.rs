@@ -16,7 +16,7 @@ use super::state::HostState;
 use super::verdict;
 use crate::capability::PluginContext;
 use crate::config::{FailPolicy, InstanceMode, Limits, PoolSettings};
-use crate::telemetry::metrics::Counter;
+use crate::telemetry::metrics::{Counter, Histogram};
 
 /// A live instance and how often it has served.
 struct Slot {
@@ -44,6 +44,8 @@ pub struct InstanceSettings {
 struct InstanceMetrics {
     created: Arc<Counter>,
     recycled: Arc<Counter>,
+    /// Hook call latency, by hook (in [`hook_index`] order).
+    hook_seconds: [Arc<Histogram>; 4],
 }
 
 /// A configured plugin: runs hooks on pooled or fresh instances under its limits, and turns
@@ -86,12 +88,25 @@ enum Call<'a> {
 }
 
 impl Call<'_> {
-    fn hook_name(&self) -> &'static str {
+    fn hook(&self) -> Hook {
         match self {
-            Call::RequestHeaders(_) => "on-request-headers",
-            Call::RequestBody(..) => "on-request-body",
-            Call::ResponseHeaders(..) => "on-response-headers",
-            Call::Log(_) => "on-log",
+            Call::RequestHeaders(_) => Hook::RequestHeaders,
+            Call::RequestBody(..) => Hook::RequestBody,
+            Call::ResponseHeaders(..) => Hook::ResponseHeaders,
+            Call::Log(_) => Hook::Log,
+        }
+    }
+
+    fn hook_name(&self) -> &'static str {
+        Self::name_of(self.hook())
+    }
+
+    fn name_of(hook: Hook) -> &'static str {
+        match hook {
+            Hook::RequestHeaders => "on-request-headers",
+            Hook::RequestBody => "on-request-body",
+            Hook::ResponseHeaders => "on-response-headers",
+            Hook::Log => "on-log",
         }
     }
 }
@@ -117,6 +132,18 @@ impl PluginInstance {
         let metrics = InstanceMetrics {
             created: registry.counter("sluice_plugin_instances_created_total", &labels),
             recycled: registry.counter("sluice_plugin_instances_recycled_total", &labels),
+            hook_seconds: [
+                Hook::RequestHeaders,
+                Hook::RequestBody,
+                Hook::ResponseHeaders,
+                Hook::Log,
+            ]
+            .map(|hook| {
+                registry.histogram(
+                    "sluice_plugin_hook_seconds",
+                    &[("plugin", &*context.name), ("hook", Call::name_of(hook))],
+                )
+            }),
         };
         let mut hooks = [false; 4];
         for hook in &loaded.info.hooks {
@@ -248,6 +275,7 @@ impl PluginInstance {
     /// the instance to the pool when it may serve again.
     async fn invoke(&self, request_id: &str, call: Call<'_>) -> Result<Reply, PluginFailure> {
         let hook = call.hook_name();
+        let latency = &self.metrics.hook_seconds[hook_index(call.hook())];
         let pooled = self.settings.mode == InstanceMode::Pooled;
         let reused = if pooled { self.idle.lock().pop() } else { None };
         let mut slot = match reused {
@@ -279,6 +307,7 @@ impl PluginInstance {
                 .map(Reply::Response),
             Call::Log(entry) => slot.bindings.call_on_log(store, entry).await.map(|()| Reply::Unit),
         };
+        latency.record(slot.store.data().call_started.elapsed().as_secs_f64());
         match result {
             Ok(reply) => {
                 slot.uses += 1;
