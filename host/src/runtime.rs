@@ -8,6 +8,7 @@
 mod aot_cache;
 pub mod bindings;
 mod chain;
+mod cpu;
 mod engine;
 mod failure;
 mod instance;

@@ -287,7 +287,8 @@ impl PluginInstance {
         };
         let budget = Duration::from_millis(self.settings.limits.cpu_ms.into());
         slot.store.data_mut().begin_call(request_id, budget);
-        slot.store.set_epoch_deadline(self.ticker.ticks_for(budget));
+        // The first look at the next tick; the callback then meters CPU time.
+        slot.store.set_epoch_deadline(1);
         let store = &mut slot.store;
         let result = match call {
             Call::RequestHeaders(req) => slot
@@ -307,7 +308,7 @@ impl PluginInstance {
                 .map(Reply::Response),
             Call::Log(entry) => slot.bindings.call_on_log(store, entry).await.map(|()| Reply::Unit),
         };
-        latency.record(slot.store.data().call_started.elapsed().as_secs_f64());
+        latency.record(slot.store.data().cpu.started().elapsed().as_secs_f64());
         match result {
             Ok(reply) => {
                 slot.uses += 1;
@@ -375,17 +376,17 @@ impl PluginInstance {
         let ticker = self.ticker.clone();
         store.epoch_deadline_callback(move |mut ctx| {
             let state = ctx.data_mut();
-            let used = state.cpu_used();
+            let used = state.cpu.observe(ticker.tick());
             if used >= state.cpu_budget {
                 state.deadline_hit = true;
                 return Err(wasmtime::format_err!("CPU budget of {:?} exhausted", state.cpu_budget));
             }
-            // Not yet: let other tasks run, then look again when the rest is spent.
-            Ok(UpdateDeadline::Yield(ticker.ticks_for(state.cpu_budget - used)))
+            // Not yet: look again when the rest of the budget could be spent.
+            Ok(UpdateDeadline::Continue(ticker.ticks_for(state.cpu_budget - used)))
         });
         let budget = Duration::from_millis(limits.init_ms.into());
         store.data_mut().begin_call("-", budget);
-        store.set_epoch_deadline(self.ticker.ticks_for(budget));
+        store.set_epoch_deadline(1);
         let bindings = match self.loaded.pre.instantiate_async(&mut store).await {
             Ok(b) => b,
             Err(e) => {

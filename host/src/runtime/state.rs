@@ -4,12 +4,13 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
+use super::cpu::CpuMeter;
 use super::limiter::MemoryLimiter;
 use crate::capability::PluginContext;
 
@@ -21,10 +22,8 @@ pub struct HostState {
     pub request_id: String,
     /// Sums the instance's memories against the plugin's limit.
     pub limiter: MemoryLimiter,
-    /// When the current hook call started.
-    pub call_started: Instant,
-    /// Time the current call spent awaiting host capabilities, which is not the plugin's CPU.
-    pub host_wait: Duration,
+    /// The CPU the current hook call has used (read at deadline callbacks).
+    pub cpu: CpuMeter,
     /// The CPU budget of the current call.
     pub cpu_budget: Duration,
     /// Set when the epoch callback ended the call for running past its budget.
@@ -47,8 +46,7 @@ impl HostState {
             plugin,
             request_id: String::from("-"),
             limiter: MemoryLimiter::new(memory_bytes),
-            call_started: Instant::now(),
-            host_wait: Duration::ZERO,
+            cpu: CpuMeter::start(),
             cpu_budget: Duration::ZERO,
             deadline_hit: false,
             wasi,
@@ -59,15 +57,9 @@ impl HostState {
     /// Resets the per-call bookkeeping before a hook call with `budget` of CPU.
     pub fn begin_call(&mut self, request_id: &str, budget: Duration) {
         request_id.clone_into(&mut self.request_id);
-        self.call_started = Instant::now();
-        self.host_wait = Duration::ZERO;
+        self.cpu = CpuMeter::start();
         self.cpu_budget = budget;
         self.deadline_hit = false;
-    }
-
-    /// CPU time the current call has used: wall time less time spent in host calls.
-    pub fn cpu_used(&self) -> Duration {
-        self.call_started.elapsed().saturating_sub(self.host_wait)
     }
 }
 

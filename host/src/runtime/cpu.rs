@@ -1,0 +1,82 @@
+//! CPU-time accounting for hook deadlines. A hook's budget is CPU time, not wall time: a
+//! worker thread that the kernel preempts (a busy machine, a noisy neighbour) must not make a
+//! well-behaved plugin time out.
+//!
+//! Reading a thread's CPU clock is a system call (about half a microsecond), too dear for
+//! every hook call, so the meter reads it only from the epoch-deadline callback, which runs
+//! only for calls that last past an epoch tick. The first callback comes at the first tick
+//! after the call started, so the CPU used before it is at most one tick; from then on the
+//! thread's CPU clock is read at each callback.
+
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use rustix::time::{ClockId, clock_gettime};
+
+/// The calling thread's CPU time.
+fn thread_cpu() -> Duration {
+    let ts = clock_gettime(ClockId::ThreadCPUTime);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The CPU a hook call has used, as far as the deadline callbacks have seen it.
+#[derive(Debug)]
+pub struct CpuMeter {
+    started: Instant,
+    used: Duration,
+    /// The thread and its CPU clock at the last callback.
+    mark: Option<(ThreadId, Duration)>,
+}
+
+impl CpuMeter {
+    /// A meter for a call starting now.
+    pub fn start() -> Self {
+        CpuMeter {
+            started: Instant::now(),
+            used: Duration::ZERO,
+            mark: None,
+        }
+    }
+
+    /// When the call started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Called from the deadline callback: adds the CPU used since the last look and returns
+    /// the total. `tick` bounds what the call can have used before the first callback, and is
+    /// what a call is charged if it moved to another thread between callbacks.
+    pub fn observe(&mut self, tick: Duration) -> Duration {
+        let now = thread_cpu();
+        let thread = std::thread::current().id();
+        self.used += match self.mark {
+            None => self.started.elapsed().min(tick),
+            Some((t, before)) if t == thread => now.saturating_sub(before),
+            Some(_) => tick,
+        };
+        self.mark = Some((thread, now));
+        self.used
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sleeping_thread_uses_no_cpu_and_a_spinning_one_does() {
+        let tick = Duration::from_millis(1);
+        let mut meter = CpuMeter::start();
+        assert!(meter.observe(tick) <= tick);
+        let first = meter.observe(tick);
+        std::thread::sleep(Duration::from_millis(30));
+        let slept = meter.observe(tick) - first;
+        assert!(slept < Duration::from_millis(10), "sleeping counted as CPU: {slept:?}");
+        let spin_until = Instant::now() + Duration::from_millis(20);
+        while Instant::now() < spin_until {
+            std::hint::spin_loop();
+        }
+        let spun = meter.observe(tick) - first - slept;
+        assert!(spun >= Duration::from_millis(10), "spinning not counted: {spun:?}");
+    }
+}
