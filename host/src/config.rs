@@ -167,6 +167,7 @@ impl GatewayConfig {
     fn validate(&self) -> Result<(), String> {
         self.runtime.validate()?;
         self.server.validate()?;
+        self.admin.validate()?;
         for (name, def) in &self.upstreams {
             def.validate().map_err(|e| format!("upstreams.{name}: {e}"))?;
         }

@@ -113,6 +113,15 @@ impl Default for AdminSettings {
     }
 }
 
+impl AdminSettings {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err("admin.token is empty: remove it for no token, or set a secret".into());
+        }
+        Ok(())
+    }
+}
+
 impl ServerSettings {
     pub(super) fn validate(&self) -> Result<(), String> {
         if !(1024..=1 << 20).contains(&self.max_header_bytes) {

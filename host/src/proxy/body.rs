@@ -83,6 +83,9 @@ impl<F: FnOnce(u64, bool) + Send + Unpin + 'static> Body for Observed<F> {
 
 impl<F: FnOnce(u64, bool) + Send + 'static> Drop for Observed<F> {
     fn drop(&mut self) {
-        self.finish(false);
+        // hyper never polls a body that is already at its end (204, HEAD, empty): that is a
+        // complete response, not a disconnect.
+        let completed = self.inner.is_end_stream();
+        self.finish(completed);
     }
 }

@@ -8,9 +8,17 @@ use parking_lot::Mutex;
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen,
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// A probe went out at `since`; a probe whose outcome never came (its request was
+    /// dropped) is replaced by another after `open_for`.
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 /// Whether a request may go to the target.
@@ -53,12 +61,21 @@ impl Breaker {
                 if now < until {
                     Admit::No(until - now)
                 } else {
-                    *state = State::HalfOpen;
+                    *state = State::HalfOpen { since: now };
                     Admit::Probe
                 }
             }
-            // A probe is in flight: wait for its outcome.
-            State::HalfOpen => Admit::No(self.open_for.min(Duration::from_secs(1))),
+            State::HalfOpen { since } => {
+                let waited = since.elapsed();
+                if waited >= self.open_for {
+                    // The last probe never reported back (its client went away): try again.
+                    *state = State::HalfOpen { since: Instant::now() };
+                    Admit::Probe
+                } else {
+                    // A probe is in flight: wait for its outcome.
+                    Admit::No((self.open_for - waited).min(Duration::from_secs(1)))
+                }
+            }
         }
     }
 
@@ -107,6 +124,18 @@ mod tests {
         assert_eq!(b.admit(), Admit::Probe);
         b.success();
         assert_eq!(b.admit(), Admit::Yes);
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_replaced() {
+        let b = Breaker::new(1, Duration::from_millis(30));
+        b.failure();
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(b.admit(), Admit::Probe);
+        // The probe's request is dropped: neither success nor failure is recorded.
+        assert!(matches!(b.admit(), Admit::No(_)));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(b.admit(), Admit::Probe, "a new probe after open_for");
     }
 
     #[test]

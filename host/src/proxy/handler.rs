@@ -93,6 +93,8 @@ impl BodySource for RequestBody {
         let Some(incoming) = self.incoming.take() else {
             return Ok(Vec::new());
         };
+        // Never buffer more than the server accepts, whatever the plugin declared.
+        let limit = limit.min(usize::try_from(self.max).unwrap_or(usize::MAX));
         match Limited::new(incoming, limit).collect().await {
             Ok(collected) => {
                 let bytes = collected.to_bytes();
@@ -239,6 +241,12 @@ async fn proxy<'g>(
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
     });
+    if let Some(why) = headers::unsafe_path(req.uri().path()) {
+        return (
+            json_error(StatusCode::BAD_REQUEST, "path_not_normalized", why, request_id),
+            None,
+        );
+    }
     let Some(route) = gw
         .router
         .find(req.method(), authority.as_deref(), req.uri().path(), req.headers())
@@ -323,6 +331,11 @@ async fn proxy<'g>(
     };
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::add_forwarding(&mut parts.headers, conn.peer.ip(), conn.scheme, authority.as_deref());
+    // The upstream sees the host the route was chosen by (HTTP/2 requests carry it only in
+    // the URI; an absolute-form request line wins over a different Host header).
+    if let Some(v) = authority.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+        parts.headers.insert(HOST, v);
+    }
     if let Ok(v) = HeaderValue::from_str(request_id) {
         parts.headers.insert("x-request-id", v);
     }

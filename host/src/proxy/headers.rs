@@ -25,6 +25,21 @@ const MAX_REQUEST_ID: usize = 128;
 /// The `Via` value this gateway adds.
 pub const VIA: &str = "1.1 sluice";
 
+/// Why a request path must be refused (400) rather than routed: dot segments (`.` and `..`,
+/// also percent-encoded) and encoded slashes or backslashes would let a request match one
+/// route here and mean another path to the upstream once it normalises or decodes them.
+pub fn unsafe_path(path: &str) -> Option<&'static str> {
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || path.contains('\\') {
+        return Some("the path contains an encoded slash or a backslash");
+    }
+    let dot = lower.split('/').any(|seg| {
+        let decoded = seg.replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    });
+    dot.then_some("the path contains '.' or '..' segments")
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -123,6 +138,23 @@ mod tests {
         let id = request_id(&h);
         assert_eq!(id.len(), 32);
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn paths_that_mean_something_else_upstream_are_refused() {
+        for bad in [
+            "/api/../admin",
+            "/api/./x",
+            "/api/%2E%2e/admin",
+            "/a/..",
+            "/api%2Fadmin",
+            "/a\\b",
+        ] {
+            assert!(unsafe_path(bad).is_some(), "{bad}");
+        }
+        for good in ["/", "/api/v1/items", "/a.b/c..d", "/file.tar.gz", "/.well-known/x"] {
+            assert!(unsafe_path(good).is_none(), "{good}");
+        }
     }
 
     #[test]

@@ -70,6 +70,11 @@ impl std::fmt::Debug for PluginInstance {
     }
 }
 
+/// The wall-clock cap of a hook call with CPU `budget`: ten times the budget, at least 1 s.
+fn wall_limit(budget: Duration) -> Duration {
+    (budget * 10).max(Duration::from_secs(1))
+}
+
 fn hook_index(hook: Hook) -> usize {
     match hook {
         Hook::RequestHeaders => 0,
@@ -245,6 +250,9 @@ impl PluginInstance {
             RequestVerdict::Edit(e) => verdict::check_edits(e),
             RequestVerdict::Respond(r) => verdict::check_local(r),
             RequestVerdict::RouteTo(c) => verdict::check_edits(&c.edits),
+            RequestVerdict::NeedBody(n) if !self.has_hook(Hook::RequestBody) => Err(format!(
+                "need-body({n}) from a plugin that does not implement on-request-body"
+            )),
             RequestVerdict::NeedBody(n) => match self.max_body_bytes() {
                 Some(max) if *n <= max => Ok(()),
                 Some(max) => Err(format!(
@@ -290,23 +298,27 @@ impl PluginInstance {
         // The first look at the next tick; the callback then meters CPU time.
         slot.store.set_epoch_deadline(1);
         let store = &mut slot.store;
-        let result = match call {
-            Call::RequestHeaders(req) => slot
-                .bindings
-                .call_on_request_headers(store, req)
-                .await
-                .map(Reply::Request),
-            Call::RequestBody(req, body) => slot
-                .bindings
-                .call_on_request_body(store, req, body)
-                .await
-                .map(Reply::Request),
-            Call::ResponseHeaders(req, resp) => slot
-                .bindings
-                .call_on_response_headers(store, req, resp)
-                .await
-                .map(Reply::Response),
-            Call::Log(entry) => slot.bindings.call_on_log(store, entry).await.map(|()| Reply::Unit),
+        let bindings = &slot.bindings;
+        let call = async move {
+            match call {
+                Call::RequestHeaders(req) => bindings.call_on_request_headers(store, req).await.map(Reply::Request),
+                Call::RequestBody(req, body) => bindings
+                    .call_on_request_body(store, req, body)
+                    .await
+                    .map(Reply::Request),
+                Call::ResponseHeaders(req, resp) => bindings
+                    .call_on_response_headers(store, req, resp)
+                    .await
+                    .map(Reply::Response),
+                Call::Log(entry) => bindings.call_on_log(store, entry).await.map(|()| Reply::Unit),
+            }
+        };
+        // A plugin that waits (a WASI sleep or poll suspends the call) uses no CPU, so the
+        // CPU deadline never sees it: a wall-clock cap bounds how long it can hold a request.
+        let Ok(result) = tokio::time::timeout(wall_limit(budget), call).await else {
+            self.metrics.recycled.add(1);
+            let message = format!("was still waiting after {:?} of wall-clock time", wall_limit(budget));
+            return Err(self.failure(hook, FailureKind::Timeout, message));
         };
         latency.record(slot.store.data().cpu.started().elapsed().as_secs_f64());
         match result {

@@ -34,9 +34,15 @@ impl MemoryLimiter {
         self.limit
     }
 
-    /// Whether a growth was ever refused (the plugin hit its limit).
+    /// Whether a growth was refused since the last [`MemoryLimiter::clear_refused`].
     pub fn refused(&self) -> bool {
         self.refused
+    }
+
+    /// Forgets earlier refusals (at the start of each call, so a failure is only blamed on
+    /// memory when this call hit the limit).
+    pub fn clear_refused(&mut self) {
+        self.refused = false;
     }
 }
 

@@ -59,6 +59,7 @@ impl HostState {
         request_id.clone_into(&mut self.request_id);
         self.cpu = CpuMeter::start();
         self.cpu_budget = budget;
+        self.limiter.clear_refused();
         self.deadline_hit = false;
     }
 }

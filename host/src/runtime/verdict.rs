@@ -96,8 +96,8 @@ pub fn check_edits(edits: &HeaderEdits) -> Result<(), String> {
 
 /// Checks a local response: status, headers and body size.
 pub fn check_local(resp: &LocalResponse) -> Result<(), String> {
-    if !(100..=599).contains(&resp.status) {
-        return Err(format!("status {} is not an HTTP status", resp.status));
+    if !(200..=599).contains(&resp.status) {
+        return Err(format!("status {} is not a final HTTP status (200..=599)", resp.status));
     }
     if resp.headers.len() > MAX_EDITS {
         return Err(format!("{} headers ({MAX_EDITS} allowed)", resp.headers.len()));
@@ -218,6 +218,10 @@ mod tests {
             body: vec![],
         };
         assert!(check_local(&resp(42)).is_err());
+        assert!(
+            check_local(&resp(101)).is_err(),
+            "no upgrades or interim answers from plugins"
+        );
         assert!(check_local(&resp(600)).is_err());
         assert!(check_local(&resp(204)).is_ok());
     }

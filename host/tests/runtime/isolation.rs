@@ -73,6 +73,26 @@ async fn an_infinite_loop_is_stopped_at_its_cpu_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_waits_is_stopped_by_the_wall_clock_cap() {
+    let (h, table) = table(&format!(
+        "{}{}",
+        plugin("spin", wasm::SPIN_LOOP, "limits = { cpu_ms = 20 }\nfail = \"closed\""),
+        route("r", &["plugin = \"spin\""])
+    ))
+    .await;
+    let started = Instant::now();
+    let (outcome, _) = run(&table, "r", "/sleep").await;
+    let (status, body) = answered(&outcome);
+    assert_eq!((status, body["kind"].as_str()), (503, Some("timeout")));
+    // A sleep uses no CPU: the 1 s wall-clock cap (10 × 20 ms, at least 1 s) ends it, long
+    // before the plugin's 60 s sleep would.
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert_eq!(failures(&h, "spin", "timeout", "closed"), 1);
+    let (_, headers) = run(&table, "r", "/ok").await;
+    assert_eq!(header(&headers, "x-spin").as_deref(), Some("ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_bomb_stays_under_its_limit() {
     let (h, table) = table(&format!(
         "{}{}",

@@ -97,3 +97,19 @@ async fn content_length_with_transfer_encoding_smuggles_nothing() {
     assert!(!answer.contains("/smuggled"), "{answer}");
     assert_eq!(upstream.hits(), 1, "the smuggled request never reached the upstream");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_with_dot_segments_or_encoded_slashes_are_refused() {
+    let upstream = Upstream::start().await;
+    let gw = start_gateway(&config(&upstream)).await;
+    for path in ["/public/../admin", "/public/%2e%2e/admin", "/public%2Fadmin"] {
+        let answer = raw(
+            gw.running.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.contains("path_not_normalized"), "{path}: {answer}");
+    }
+    assert_eq!(upstream.hits(), 0);
+}

@@ -1,4 +1,5 @@
-//! Loops forever on `/loop`; otherwise marks the request `x-spin: ok`.
+//! Loops forever on `/loop`, sleeps for a minute on `/sleep` (a WASI wait that uses no CPU);
+//! otherwise marks the request `x-spin: ok`.
 
 use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, RequestExt, RequestHead, RequestVerdict};
 
@@ -13,6 +14,9 @@ impl Plugin for SpinLoop {
     }
 
     fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {
+        if req.path_only() == "/sleep" {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
         if req.path_only() == "/loop" {
             let mut x: u64 = 0;
             loop {
