@@ -141,8 +141,7 @@ async fn h2c_with_prior_knowledge_is_served() {
 async fn the_upstream_sees_the_host_the_route_was_chosen_by() {
     let upstream = Upstream::start().await;
     let gw = start_gateway(&simple(&upstream, "")).await;
-    let request =
-        format!("GET http://public.example/echo HTTP/1.1\r\nHost: admin.example\r\nConnection: close\r\n\r\n");
+    let request = "GET http://public.example/echo HTTP/1.1\r\nHost: admin.example\r\nConnection: close\r\n\r\n";
     let answer = sluice_e2e::raw(gw.running.addr, request.as_bytes()).await;
     let body = answer.split("\r\n\r\n").nth(1).unwrap();
     let seen: serde_json::Value = serde_json::from_str(body).unwrap();
