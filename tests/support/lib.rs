@@ -40,9 +40,11 @@ struct Events {
     sent: u32,
     count: u32,
     gap: Duration,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    wait: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
     fail_after: Option<u32>,
     dropped_early: Arc<AtomicU64>,
+    /// When set, the second event waits for [`Upstream::release`] instead of the gap.
+    gate: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Drop for Events {
@@ -66,11 +68,15 @@ impl hyper::body::Body for Events {
         }
         if self.sent > 0 {
             let gap = self.gap;
-            let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
-            if sleep.as_mut().poll(cx).is_pending() {
+            let gate = self.gate.clone().filter(|_| self.sent == 1);
+            let wait = self.wait.get_or_insert_with(|| match gate {
+                Some(gate) => Box::pin(async move { gate.notified().await }),
+                None => Box::pin(tokio::time::sleep(gap)),
+            });
+            if wait.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            self.sleep = None;
+            self.wait = None;
         }
         if self.fail_after == Some(self.sent) {
             return Poll::Ready(Some(Err(std::io::Error::other("the upstream broke off mid-body"))));
@@ -84,7 +90,8 @@ impl hyper::body::Body for Events {
 }
 
 /// A test upstream on a real socket. `/slow` answers after 3 s; `/sse` sends three events
-/// 300 ms apart; `/reset` sends one event then breaks the connection; `/status/N` answers N;
+/// 300 ms apart; `/gated` the same, but the second event waits for [`Upstream::release`];
+/// `/reset` sends one event then breaks the connection; `/status/N` answers N;
 /// every other path answers JSON describing the request it received (method, uri, headers,
 /// body length).
 pub struct Upstream {
@@ -92,6 +99,7 @@ pub struct Upstream {
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
     dropped_early: Arc<AtomicU64>,
+    gate: Arc<tokio::sync::Notify>,
 }
 
 impl Upstream {
@@ -101,8 +109,10 @@ impl Upstream {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicU64::new(0));
         let dropped_early = Arc::new(AtomicU64::new(0));
+        let gate = Arc::new(tokio::sync::Notify::new());
         let counter = hits.clone();
         let dropped = dropped_early.clone();
+        let gated = gate.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -110,8 +120,9 @@ impl Upstream {
                 };
                 let hits = counter.clone();
                 let dropped = dropped.clone();
+                let gated = gated.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(req, hits.clone(), dropped.clone()));
+                    let service = service_fn(move |req| answer(req, hits.clone(), dropped.clone(), gated.clone()));
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -122,12 +133,18 @@ impl Upstream {
             addr,
             hits,
             dropped_early,
+            gate,
         }
     }
 
     /// Requests received so far.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Lets the second event of a `/gated` stream go.
+    pub fn release(&self) {
+        self.gate.notify_one();
     }
 
     /// Event streams whose body was dropped before its end (the downstream went away).
@@ -144,21 +161,24 @@ async fn answer(
     req: Request<Incoming>,
     hits: Arc<AtomicU64>,
     dropped_early: Arc<AtomicU64>,
+    gate: Arc<tokio::sync::Notify>,
 ) -> Result<Response<UpstreamBody>, Infallible> {
     hits.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
     if path == "/slow" {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
-    if path == "/sse" || path == "/reset" {
+    if path == "/sse" || path == "/reset" || path == "/gated" {
         let fail_after = (path == "/reset").then_some(1);
+        let gate = (path == "/gated").then_some(gate);
         let events = Events {
             sent: 0,
             count: 3,
             gap: Duration::from_millis(300),
-            sleep: None,
+            wait: None,
             fail_after,
             dropped_early,
+            gate,
         };
         let body: UpstreamBody = events.map_err(|e| Box::new(e) as BoxError).boxed();
         let mut resp = Response::new(body);

@@ -359,7 +359,7 @@ async fn proxy<'g>(
     // The response chain.
     let (mut resp_parts, incoming) = resp.into_parts();
     headers::strip_hop_by_hop(&mut resp_parts.headers);
-    let upstream_body: ProxyBody = incoming.map_err(|e| Box::new(e) as BoxError).boxed();
+    let upstream_body = incoming;
     let Some(h) = head else {
         return (Response::from_parts(resp_parts, upstream_body), route_name);
     };

@@ -14,7 +14,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::body::{ProxyBody, full};
+use http_body_util::BodyExt;
+
+use super::body::{BoxError, Observed, ProxyBody, full};
 use super::breaker::{Admit, Breaker};
 use crate::config::{Balance, HealthCheck, UpstreamDef};
 
@@ -91,9 +93,9 @@ pub enum UpstreamError {
 }
 
 /// Counts a request in flight on a target until dropped.
-struct InFlight<'a>(&'a Target);
+struct InFlight(Arc<Target>);
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
@@ -177,14 +179,14 @@ impl Upstream {
 
     /// The target the next request goes to, skipping `avoid` (a target that just failed),
     /// unhealthy targets and targets whose breaker is open.
-    fn pick(&self, avoid: Option<&Target>) -> Result<(&Target, Admit), UpstreamError> {
+    fn pick(&self, avoid: Option<&Target>) -> Result<(&Arc<Target>, Admit), UpstreamError> {
         let n = self.targets.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let order = (0..n).map(|k| &*self.targets[(start + k) % n]);
-        let candidates: Vec<&Target> = match self.balance {
+        let order = (0..n).map(|k| &self.targets[(start + k) % n]);
+        let candidates: Vec<&Arc<Target>> = match self.balance {
             Balance::RoundRobin => order.collect(),
             Balance::LeastInFlight => {
-                let mut v: Vec<&Target> = order.collect();
+                let mut v: Vec<&Arc<Target>> = order.collect();
                 v.sort_by_key(|t| t.in_flight());
                 v
             }
@@ -192,7 +194,7 @@ impl Upstream {
         let mut wait = Duration::MAX;
         let mut unhealthy = 0;
         for target in candidates.iter().copied() {
-            if avoid.is_some_and(|a| std::ptr::eq(a, target)) && n > 1 {
+            if avoid.is_some_and(|a| std::ptr::eq(a, &**target)) && n > 1 {
                 continue;
             }
             if !target.healthy() {
@@ -228,7 +230,9 @@ impl Upstream {
 
     /// Sends `req` (whose URI holds only the path and query) and waits for the response head.
     /// `has_body` says whether the request carries a body (then it cannot be retried).
-    pub async fn send(&self, req: Request<ProxyBody>, has_body: bool) -> Result<Response<Incoming>, UpstreamError> {
+    /// The response's body keeps the request counted in flight on its target until it ends
+    /// or is dropped, so least-in-flight balancing sees long streams.
+    pub async fn send(&self, req: Request<ProxyBody>, has_body: bool) -> Result<Response<ProxyBody>, UpstreamError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let replay = (!has_body && self.retries > 0).then(|| Replay {
             method: req.method().clone(),
@@ -265,7 +269,11 @@ impl Upstream {
         result
     }
 
-    async fn send_to(&self, target: &Target, mut req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
+    async fn send_to(
+        &self,
+        target: &Arc<Target>,
+        mut req: Request<ProxyBody>,
+    ) -> Result<Response<ProxyBody>, UpstreamError> {
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let uri = format!("http://{}{path}", target.authority);
         *req.uri_mut() = uri.parse().map_err(|e| UpstreamError::Failed {
@@ -274,12 +282,15 @@ impl Upstream {
         })?;
         target.requests.fetch_add(1, Ordering::Relaxed);
         target.in_flight.fetch_add(1, Ordering::Relaxed);
-        let _guard = InFlight(target);
+        let guard = InFlight(target.clone());
         let result = tokio::time::timeout(self.request_timeout, self.client.request(req)).await;
         let error = match result {
             Ok(Ok(resp)) => {
                 target.breaker.success();
-                return Ok(resp);
+                return Ok(resp.map(|body: Incoming| {
+                    let body: ProxyBody = body.map_err(|e| Box::new(e) as BoxError).boxed();
+                    Observed::new(body, move |_, _| drop(guard)).boxed()
+                }));
             }
             Err(_) => UpstreamError::Timeout {
                 target: target.authority.clone(),

@@ -50,6 +50,14 @@ async fn an_infinite_loop_is_stopped_at_its_cpu_deadline() {
     ))
     .await;
 
+    // The plugin itself: the CPU deadline (not the wall-clock cap) stopped it.
+    let direct = table.chain("r").unwrap().plugins()[0]
+        .on_request_headers(&request("r", "/loop"))
+        .await;
+    let failure = direct.unwrap_err();
+    assert_eq!(failure.kind, sluice::runtime::FailureKind::Timeout);
+    assert!(failure.message.contains("CPU budget of 20 ms"), "{failure}");
+
     let started = Instant::now();
     let (outcome, _) = run(&table, "r", "/loop").await;
     let elapsed = started.elapsed();
@@ -58,13 +66,9 @@ async fn an_infinite_loop_is_stopped_at_its_cpu_deadline() {
     assert_eq!(body["plugin"], "spin");
     assert_eq!(body["kind"], "timeout");
     assert_eq!(body["request_id"], "req-/loop");
-    // Never before the budget is spent. The upper bound only guards against a deadline that
-    // does not fire; the precise overshoot (≤ one 1 ms tick) is measured by the benchmark.
+    // The budget is CPU time, so the wall time can only be longer; how much longer than
+    // cpu_ms + one tick it is in practice is measured by the benchmark, not asserted here.
     assert!(elapsed >= Duration::from_millis(cpu_ms), "stopped early: {elapsed:?}");
-    assert!(
-        elapsed < Duration::from_millis(cpu_ms + 1 + 500),
-        "deadline did not fire: {elapsed:?}"
-    );
     assert_eq!(failures(&h, "spin", "timeout", "closed"), 1);
 
     let (outcome, headers) = run(&table, "r", "/ok").await;

@@ -101,21 +101,30 @@ async fn server_sent_events_arrive_as_the_upstream_sends_them() {
     let upstream = Upstream::start().await;
     let gw = start_gateway(&simple(&upstream, "{ plugin = \"good\" }")).await;
     let resp = sluice_e2e::client()
-        .request(hyper::Request::get(gw.url("/sse")).body(full("")).unwrap())
+        .request(hyper::Request::get(gw.url("/gated")).body(full("")).unwrap())
         .await
         .unwrap();
     let mut body = resp.into_body();
-    let started = std::time::Instant::now();
-    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    let first_at = started.elapsed();
+    // The upstream holds the second event back until the test releases it: a gateway that
+    // buffered would never deliver the first one, and the timeout fails the test.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+        .await
+        .expect("the first event was held back")
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
     assert_eq!(&first[..], b"data: event 1\n\n");
-    // The upstream sends the next events 300 ms apart: the first must not wait for them.
-    assert!(
-        first_at < std::time::Duration::from_millis(250),
-        "first event was held back {first_at:?}"
+    let stats = get(&gw.admin_url("/admin/stats")).await.json();
+    assert_eq!(
+        stats["upstreams"][0]["targets"][0]["in_flight"], 1,
+        "a stream counts as in flight until it ends"
     );
+    upstream.release();
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(&rest[..], b"data: event 2\n\ndata: event 3\n\n");
+    let stats = get(&gw.admin_url("/admin/stats")).await.json();
+    assert_eq!(stats["upstreams"][0]["targets"][0]["in_flight"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
