@@ -18,7 +18,7 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::proxy::ProxyBody;
-use crate::proxy::body::{BoxError, full};
+use crate::proxy::body::{BoxError, empty, full};
 
 /// `[demo]`: where the demo upstream listens.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -83,7 +83,7 @@ pub async fn handle(req: Request<Incoming>) -> Result<Response<ProxyBody>, Infal
                 .parse()
                 .ok()
                 .and_then(|c| StatusCode::from_u16(c).ok());
-            let mut resp = Response::new(full(Bytes::new()));
+            let mut resp = Response::new(empty());
             *resp.status_mut() = code.unwrap_or(StatusCode::BAD_REQUEST);
             resp
         }

@@ -14,7 +14,7 @@ use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use tracing::Instrument;
 
-use super::body::{BoxError, Observed, ProxyBody, full};
+use super::body::{BoxError, Observed, ProxyBody, empty, full};
 use super::errors::{json_error, json_error_with};
 use super::headers;
 use super::router::Route;
@@ -131,7 +131,7 @@ impl RequestBody {
             return full(bytes);
         }
         let Some(incoming) = self.incoming else {
-            return full(Bytes::new());
+            return empty();
         };
         let exceeded = self.exceeded.clone();
         Limited::new(incoming, self.max as usize)

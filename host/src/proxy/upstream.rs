@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Method, Request, Response, Uri};
 use hyper_util::client::legacy::Client;
@@ -16,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use http_body_util::BodyExt;
 
-use super::body::{BoxError, Observed, ProxyBody, full};
+use super::body::{BoxError, Observed, ProxyBody, empty};
 use super::breaker::{Admit, Breaker};
 use crate::config::{Balance, HealthCheck, UpstreamDef};
 
@@ -260,7 +259,7 @@ impl Upstream {
             let Ok((next, _)) = self.pick(Some(target)) else { break };
             tracing::debug!(upstream = %self.name, from = %target.authority, to = %next.authority, %error, "retrying");
             target = next;
-            let mut again = Request::new(full(Bytes::new()));
+            let mut again = Request::new(empty());
             *again.method_mut() = replay.method.clone();
             *again.uri_mut() = replay.uri.clone();
             *again.headers_mut() = replay.headers.clone();
@@ -320,7 +319,7 @@ async fn health_checks(upstream: Weak<Upstream>, check: HealthCheck) {
         for target in &up.targets {
             let uri = format!("http://{}{}", target.authority, check.path);
             let Ok(uri) = uri.parse::<Uri>() else { continue };
-            let mut req = Request::new(full(Bytes::new()));
+            let mut req = Request::new(empty());
             *req.uri_mut() = uri;
             let ok = matches!(
                 tokio::time::timeout(timeout, up.client.request(req)).await,
