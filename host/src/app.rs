@@ -9,10 +9,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::backend::postgres::PostgresBackend;
 use crate::capability::Capabilities;
 use crate::gateway::{ConfigSource, GatewayState};
 use crate::proxy::handler::{ConnInfo, handle};
 use crate::runtime::Runtime;
+use crate::workers::Workers;
 use crate::{admin, server};
 
 /// How often the config file's modification time is checked.
@@ -29,6 +31,8 @@ pub struct RunningGateway {
     pub admin_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The request workers; they stop when the gateway is dropped, after the drain.
+    workers: Arc<Workers>,
 }
 
 impl RunningGateway {
@@ -36,7 +40,13 @@ impl RunningGateway {
     /// picks a free port) and starts serving.
     pub async fn start(source: ConfigSource) -> Result<Self, String> {
         let config = source.load()?;
-        let runtime = Runtime::for_config(&config, Capabilities::in_memory()).map_err(|e| e.to_string())?;
+        let caps = Capabilities::for_config(&config).map_err(|e| e.to_string())?;
+        if let Some(pg) = caps.postgres.clone()
+            && pg.settings().migrate_on_start
+        {
+            tokio::spawn(migrate_until_done(pg));
+        }
+        let runtime = Runtime::for_config(&config, caps).map_err(|e| e.to_string())?;
         let state = GatewayState::start(runtime, source.clone()).await?;
         let settings = state.current().config.clone();
         let bind = |addr: SocketAddr| async move {
@@ -55,26 +65,32 @@ impl RunningGateway {
             Some(tls) => Some(crate::tls::acceptor(tls, |p| settings.resolve(p)).map_err(|e| e.to_string())?),
             None => None,
         };
-        let handshake_timeout = Duration::from_millis(settings.server.header_read_timeout_ms);
+        let timeouts = server::Timeouts {
+            handshake: Duration::from_millis(settings.server.header_read_timeout_ms),
+            idle: Duration::from_millis(settings.server.idle_timeout_ms),
+            grace,
+        };
+        let workers =
+            Workers::start(crate::workers::resolve_count(settings.server.workers)).map_err(|e| e.to_string())?;
         let proxy_state = state.clone();
         let proxy = server::serve(
             public,
             server::builder(&settings.server),
             tls,
-            handshake_timeout,
+            timeouts,
             move |req, peer, scheme| handle(proxy_state.clone(), req, ConnInfo { peer, scheme }),
             rx.clone(),
-            grace,
+            Some(workers.clone()),
         );
         let admin_state = state.clone();
         let admin = server::serve(
             admin_listener,
             server::builder(&Default::default()),
             None,
-            handshake_timeout,
+            timeouts,
             move |req, _peer, _scheme| admin::handle(admin_state.clone(), req),
             rx.clone(),
-            grace,
+            None,
         );
         let mut tasks = vec![tokio::spawn(proxy), tokio::spawn(admin)];
         if let Some(demo) = &settings.demo {
@@ -84,12 +100,17 @@ impl RunningGateway {
                 listener,
                 server::builder(&Default::default()),
                 None,
-                handshake_timeout,
+                timeouts,
                 move |req, _peer, _scheme| crate::demo::handle(req),
                 rx.clone(),
-                grace,
+                None,
             );
             tasks.push(tokio::spawn(serve_demo));
+        }
+        if let Some(pg) = state.runtime().capabilities().postgres.clone()
+            && let Some(name) = settings.postgres.as_ref().and_then(|p| p.config_name.clone())
+        {
+            tasks.push(tokio::spawn(watch_stored_config(state.clone(), pg, name, rx.clone())));
         }
         if let ConfigSource::File(path) = &source {
             tasks.push(tokio::spawn(watch_file(state.clone(), path.clone(), rx)));
@@ -101,6 +122,7 @@ impl RunningGateway {
             admin_addr,
             shutdown,
             tasks,
+            workers,
         })
     }
 
@@ -111,6 +133,13 @@ impl RunningGateway {
         for task in self.tasks {
             let _ = task.await;
         }
+        // Every connection has drained: the workers' threads may end.
+        drop(self.workers);
+    }
+
+    /// How many request workers serve the public listener.
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
     }
 
     /// Serves until SIGTERM or SIGINT (then drains and returns); SIGHUP reloads the config.
@@ -129,6 +158,57 @@ impl RunningGateway {
         tracing::info!("shutting down: draining in-flight requests");
         self.shutdown().await;
         Ok(())
+    }
+}
+
+/// Reloads whenever Postgres says the config named `name` changed, until shutdown.
+async fn watch_stored_config(
+    state: Arc<GatewayState>,
+    pg: Arc<PostgresBackend>,
+    name: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let watching = pg.watch_configs(|changed| {
+        let state = state.clone();
+        // "" means: a change may have been missed; look again.
+        let wanted = changed.is_empty() || changed == name;
+        async move {
+            if wanted {
+                let _ = state.reload("postgres").await;
+            }
+        }
+    });
+    tokio::select! {
+        _ = watching => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
+/// Applies pending migrations, retrying with backoff while Postgres is unreachable: the
+/// gateway serves meanwhile, and plugins' Postgres calls fail as `unavailable` until it is back.
+/// A migration that fails in Postgres itself is logged as an error and not retried.
+async fn migrate_until_done(pg: Arc<PostgresBackend>) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match pg.migrate().await {
+            Ok(applied) if applied.is_empty() => {
+                tracing::info!("postgres schema is up to date");
+                return;
+            }
+            Ok(applied) => {
+                tracing::info!(?applied, "postgres migrations applied");
+                return;
+            }
+            Err(error @ crate::backend::postgres::PostgresError::Migrate(_)) => {
+                tracing::error!(%error, "postgres migrations failed; fix the database or the migrations, then restart or run `sluice migrate`");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_s = delay.as_secs(), "postgres migrations could not run");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
     }
 }
 

@@ -2,15 +2,18 @@
 //! the same shape: the generated `Host` trait implemented for [`HostState`], a grant check at
 //! the top of every call, and (where there is one) a backend type.
 //!
-//! log, metrics and clock are always granted. kv and cache run in memory (moka). redis,
-//! postgres, http-client and gpu are checked against the grant and then answer
-//! `not-configured` until their backends exist.
+//! log, metrics and clock are always granted. kv and cache run in memory (moka). postgres
+//! and redis run on the gateway's pools when `[postgres]` and `[redis]` are configured.
+//! http-client and gpu are checked against the grant and then answer `not-configured` until
+//! their backends exist.
 
 mod cache;
+mod cache_shared;
 mod clock;
 mod gpu;
 mod http;
 mod kv;
+mod kv_shared;
 mod log;
 mod metrics;
 mod postgres;
@@ -18,13 +21,18 @@ mod redis;
 
 use std::sync::Arc;
 
-use crate::config::Grants;
+use crate::backend::postgres::{PostgresBackend, PostgresError};
+use crate::backend::redis::{RedisBackend, RedisError};
+use crate::backend::sink::Sinks;
+use crate::config::{GatewayConfig, Grants};
 use crate::runtime::bindings::HostError;
 use crate::runtime::state::HostState;
 use crate::telemetry::metrics::Registry;
 
 pub use cache::ResponseCache;
+pub use cache_shared::SharedCache;
 pub use kv::KvStore;
+pub use kv_shared::SharedKv;
 pub use metrics::PluginMetrics;
 
 /// Backends shared by every plugin of a gateway.
@@ -36,6 +44,17 @@ pub struct Capabilities {
     pub cache: Arc<ResponseCache>,
     /// The gateway's metrics registry.
     pub metrics: Arc<Registry>,
+    /// The Postgres pool, when `[postgres]` is configured.
+    pub postgres: Option<Arc<PostgresBackend>>,
+    /// The Redis pool, when `[redis]` is configured.
+    pub redis: Option<Arc<RedisBackend>>,
+    /// `kv` in Redis with `kv` (memory) in front, when `[redis] shared_kv`.
+    pub shared_kv: Option<Arc<SharedKv>>,
+    /// `cache` in Redis with `cache` (memory) in front, when `[redis] shared_cache`.
+    pub shared_cache: Option<Arc<SharedCache>>,
+    /// The background writer of telemetry, audit and inference rows (to Postgres when
+    /// configured, else to memory); absent in [`Capabilities::in_memory`].
+    pub sinks: Option<Arc<Sinks>>,
 }
 
 impl Capabilities {
@@ -45,8 +64,52 @@ impl Capabilities {
             kv: Arc::new(KvStore::new(64 << 20)),
             cache: Arc::new(ResponseCache::new(256 << 20)),
             metrics: Arc::new(Registry::new()),
+            postgres: None,
+            redis: None,
+            shared_kv: None,
+            shared_cache: None,
+            sinks: None,
         }
     }
+
+    /// In-memory kv and cache, plus the backends `config` configures (a lazily connecting
+    /// Postgres pool, a Redis pool) and the row writer. Must be called on a tokio runtime.
+    pub fn for_config(config: &GatewayConfig) -> Result<Self, BackendError> {
+        let mut caps = Self::in_memory();
+        if let Some(settings) = &config.postgres {
+            caps.postgres = Some(PostgresBackend::connect_lazy(settings, &caps.metrics)?);
+        }
+        if let Some(settings) = &config.redis {
+            let redis = RedisBackend::connect(settings, &caps.metrics)?;
+            if settings.shared_kv {
+                caps.shared_kv = Some(Arc::new(SharedKv::new(redis.clone())));
+            }
+            if settings.shared_cache {
+                caps.shared_cache = Some(SharedCache::start(redis.clone(), caps.cache.clone()));
+            }
+            caps.redis = Some(redis);
+        }
+        let sinks = &config.sinks;
+        caps.sinks = Some(Sinks::start(
+            sinks,
+            config.resolve(&sinks.spill_path),
+            sinks.jsonl_path.as_ref().map(|p| config.resolve(p)),
+            caps.postgres.clone(),
+            caps.metrics.clone(),
+        ));
+        Ok(caps)
+    }
+}
+
+/// Why a configured backend could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Postgres.
+    #[error(transparent)]
+    Postgres(#[from] PostgresError),
+    /// Redis.
+    #[error(transparent)]
+    Redis(#[from] RedisError),
 }
 
 /// What one configured plugin may use: its name, grants and handles to the backends.

@@ -2,8 +2,12 @@
 //! validated as a whole before anything is built from it.
 
 mod plugin;
+mod postgres;
+mod redis;
 mod runtime;
 mod server;
+mod sinks;
+mod telemetry;
 mod upstream;
 
 use std::collections::BTreeMap;
@@ -15,8 +19,12 @@ pub use plugin::{
     ChainEntry, FailPolicy, Grants, HttpGrant, InstanceMode, Limits, LimitsOverride, PluginDef, PoolSettings,
     PostgresGrant, RedisGrant,
 };
+pub use postgres::PostgresSettings;
+pub use redis::RedisSettings;
 pub use runtime::RuntimeSettings;
 pub use server::{AdminSettings, ServerSettings, TlsSettings};
+pub use sinks::SinkSettings;
+pub use telemetry::TelemetrySettings;
 pub use upstream::{Balance, HealthCheck, UpstreamDef};
 
 /// A whole gateway configuration.
@@ -44,6 +52,21 @@ pub struct GatewayConfig {
     /// Routes, each with an ordered plugin chain (`[[routes]]`).
     #[serde(default)]
     pub routes: Vec<RouteDef>,
+    /// The Postgres pool and the statements plugins may be granted (`[postgres]`), read at
+    /// start-up; none when absent.
+    #[serde(default)]
+    pub postgres: Option<PostgresSettings>,
+    /// The Redis client pool and the scripts plugins may be granted (`[redis]`), read at
+    /// start-up; none when absent.
+    #[serde(default)]
+    pub redis: Option<RedisSettings>,
+    /// The background writer of telemetry, audit and inference rows (`[sinks]`), read at
+    /// start-up.
+    #[serde(default)]
+    pub sinks: SinkSettings,
+    /// Span export over OTLP (`[telemetry]`), read at start-up.
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
     /// The directory relative paths in this config resolve against (the config file's
     /// directory); not part of the file.
     #[serde(skip)]
@@ -168,12 +191,47 @@ impl GatewayConfig {
         self.runtime.validate()?;
         self.server.validate()?;
         self.admin.validate()?;
+        self.telemetry.validate()?;
+        self.sinks.validate()?;
+        if let Some(pg) = &self.postgres {
+            pg.validate()?;
+        }
+        if let Some(redis) = &self.redis {
+            redis.validate()?;
+        }
         for (name, def) in &self.upstreams {
             def.validate().map_err(|e| format!("upstreams.{name}: {e}"))?;
         }
         for (name, def) in &self.plugins {
+            // Names go into Redis key namespaces (`PREFIX:{name}:`), metric labels and logs.
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(format!(
+                    "plugins.{name}: plugin names may use only letters, digits, '_' and '-'"
+                ));
+            }
             def.validate().map_err(|e| format!("plugins.{name}: {e}"))?;
             self.check_memory(def.limits.memory_mb, &format!("plugins.{name}"))?;
+            if let (Some(grant), Some(pg)) = (&def.grants.postgres, &self.postgres)
+                && let Some(missing) = grant.statements.iter().find(|s| !pg.statements.contains_key(*s))
+            {
+                return Err(format!(
+                    "plugins.{name}: grants.postgres names statement '{missing}', which [postgres.statements] does not define"
+                ));
+            }
+            if let Some(grant) = &def.grants.redis {
+                crate::backend::redis::check_grant(grant, self.redis.as_ref())
+                    .map_err(|e| format!("plugins.{name}: {e}"))?;
+            }
+            if def.pool.max_instances > self.runtime.max_instances as usize {
+                return Err(format!(
+                    "plugins.{name}: pool.max_instances ({}) is more than runtime.max_instances ({})",
+                    def.pool.max_instances, self.runtime.max_instances
+                ));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for route in &self.routes {

@@ -35,13 +35,17 @@ impl Gateway {
     pub async fn build(runtime: &Runtime, config: GatewayConfig, previous: Option<&Gateway>) -> Result<Self, String> {
         let table = runtime.build_routes(&config).await.map_err(|e| e.to_string())?;
         let mut upstreams = BTreeMap::new();
+        let workers = crate::workers::resolve_count(config.server.workers);
         for (name, def) in &config.upstreams {
             let reused = previous.and_then(|p| {
                 (p.config.upstreams.get(name) == Some(def))
                     .then(|| p.upstreams.get(name).cloned())
                     .flatten()
             });
-            upstreams.insert(name.clone(), reused.unwrap_or_else(|| Upstream::new(name, def)));
+            upstreams.insert(
+                name.clone(),
+                reused.unwrap_or_else(|| Upstream::new(name, def, &runtime.capabilities().metrics, workers)),
+            );
         }
         let metrics = runtime.capabilities().metrics.clone();
         let routes = config
@@ -63,6 +67,56 @@ impl Gateway {
             upstreams,
         })
     }
+}
+
+/// The config to run: `file`, or, when its `[postgres] config_name` is set, the config stored
+/// under that name in Postgres (keeping the file's `[postgres]` section). At start a Postgres
+/// that cannot be reached (or has no such row yet) leaves the file in force; at a reload it
+/// is an error, and the running config stays.
+async fn effective_config(runtime: &Runtime, file: GatewayConfig, starting: bool) -> Result<GatewayConfig, String> {
+    let (Some(settings), Some(pg)) = (file.postgres.clone(), runtime.capabilities().postgres.clone()) else {
+        return Ok(file);
+    };
+    let Some(name) = settings.config_name.clone() else {
+        return Ok(file);
+    };
+    let stored = match pg.stored_config(&name).await {
+        Ok(Some(text)) => text,
+        Ok(None) if starting => {
+            tracing::warn!(%name, "no config named so in Postgres yet; running the file's");
+            return Ok(file);
+        }
+        Ok(None) => return Err(format!("no config named '{name}' in Postgres (gateway_config)")),
+        Err(e) if starting => {
+            tracing::warn!(error = %e, %name, "cannot read the config from Postgres; running the file's until it changes");
+            return Ok(file);
+        }
+        Err(e) => return Err(format!("cannot read config '{name}' from Postgres: {e}")),
+    };
+    let origin = PathBuf::from(format!("<postgres gateway_config '{name}'>"));
+    let mut config = match GatewayConfig::parse(&stored, &origin, file.base_dir.clone()) {
+        Ok(config) => config,
+        Err(e) if starting => {
+            tracing::error!(error = %e, %name, "the config stored in Postgres is invalid; running the file's until it changes");
+            return Ok(file);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    config.postgres = Some(settings);
+    Ok(config)
+}
+
+/// `next`, unless it changes `[postgres]` or `[redis]`: the backends were built from them at
+/// start-up, and a reload that changed them (a new named statement or script, say) would
+/// validate grants the running backends cannot serve.
+fn same_backends(running: &GatewayConfig, next: GatewayConfig) -> Result<GatewayConfig, String> {
+    if next.postgres != running.postgres {
+        return Err("[postgres] changed: it is read at start-up only; restart the gateway to apply it".into());
+    }
+    if next.redis != running.redis {
+        return Err("[redis] changed: it is read at start-up only; restart the gateway to apply it".into());
+    }
+    Ok(next)
 }
 
 /// Where the config comes from.
@@ -124,7 +178,7 @@ fn now_unix() -> u64 {
 impl GatewayState {
     /// Loads the config from `source`, builds the first gateway, and returns the state.
     pub async fn start(runtime: Runtime, source: ConfigSource) -> Result<Arc<Self>, String> {
-        let config = source.load()?;
+        let config = effective_config(&runtime, source.load()?, true).await?;
         let gateway = Gateway::build(&runtime, config, None).await?;
         Ok(Arc::new(GatewayState {
             current: ArcSwap::from_pointee(gateway),
@@ -166,12 +220,21 @@ impl GatewayState {
     pub async fn reload(&self, trigger: &str) -> Result<(), String> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let previous = self.current();
-        let result = match self.source.load() {
-            Ok(config) => Gateway::build(&self.runtime, config, Some(&previous)).await,
+        let result = match self.source.load().and_then(|c| same_backends(&previous.config, c)) {
+            Ok(config) => match effective_config(&self.runtime, config, false).await {
+                Ok(config) => Gateway::build(&self.runtime, config, Some(&previous)).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let outcome = match result {
             Ok(gateway) => {
+                if gateway.config.telemetry != previous.config.telemetry {
+                    tracing::warn!(
+                        trigger,
+                        "[telemetry] changed: span export keeps its settings until the next start"
+                    );
+                }
                 self.current.store(Arc::new(gateway));
                 tracing::info!(trigger, "config reloaded");
                 Ok(())
@@ -195,5 +258,26 @@ impl GatewayState {
             trigger: trigger.to_string(),
         };
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> GatewayConfig {
+        GatewayConfig::parse(text, std::path::Path::new("t.toml"), PathBuf::from(".")).unwrap()
+    }
+
+    #[test]
+    fn a_reload_that_changes_a_backend_section_is_refused() {
+        let running = config("[postgres]\nurl = \"postgres://a@h/db\"\n");
+        let same = config("[postgres]\nurl = \"postgres://a@h/db\"\n[[routes]]\nname = \"r\"\n");
+        assert!(same_backends(&running, same).is_ok(), "other sections may change");
+        let more = config("[postgres]\nurl = \"postgres://a@h/db\"\n[postgres.statements]\nq = \"SELECT 1\"\n");
+        let error = same_backends(&running, more).unwrap_err();
+        assert!(error.contains("[postgres] changed"), "{error}");
+        let redis = config("[postgres]\nurl = \"postgres://a@h/db\"\n[redis]\nurl = \"redis://h:6379\"\n");
+        assert!(same_backends(&running, redis).unwrap_err().contains("[redis] changed"));
     }
 }

@@ -3,13 +3,16 @@
 //! - [`config`]: the configuration schema and its validation.
 //! - [`runtime`]: the wasmtime host: engine, component cache, instance pools, limits, chains.
 //! - [`capability`]: the host side of each WIT interface plugins import, with grant checks.
+//! - [`backend`]: the pooled backends (Postgres) the capabilities and the gateway use.
 //! - [`telemetry`]: metrics shared by the host and plugins.
 //! - [`gateway`]: the live routing state and hot reload.
 //! - [`proxy`]: the request path: routing, chain, upstream, response.
-//! - [`server`]: listeners, limits, graceful shutdown; [`admin`]: the admin API.
+//! - [`server`]: listeners, limits, graceful shutdown; [`workers`]: thread-per-core request
+//!   workers; [`admin`]: the admin API.
 
 pub mod admin;
 pub mod app;
+pub mod backend;
 pub mod capability;
 pub mod config;
 pub mod demo;
@@ -19,3 +22,4 @@ pub mod runtime;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod workers;

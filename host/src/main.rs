@@ -6,10 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sluice::app::RunningGateway;
+use sluice::backend::postgres::{MIGRATOR, PostgresBackend};
 use sluice::capability::Capabilities;
 use sluice::config::GatewayConfig;
+use sluice::config::TelemetrySettings;
 use sluice::gateway::ConfigSource;
 use sluice::runtime::Runtime;
+use sluice::telemetry::logging::{self, LogFormat};
 
 /// The config `sluice` uses when no file is given.
 const DEFAULT_CONFIG: &str = include_str!("../../config/sluice.toml");
@@ -37,6 +40,13 @@ enum Command {
     },
     /// Print the version of Sluice, of wasmtime and of the plugin WIT package.
     Version,
+    /// Apply the pending Postgres migrations (embedded from `migrations/`) to the database of
+    /// the config's `[postgres]` section, and print what was applied.
+    Migrate {
+        /// The config file; the embedded default config when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a config (file:line errors), load and compile its plugins, run each plugin's
     /// `init` with its route config, and print what would run. Exits 1 on any error.
     Check {
@@ -68,6 +78,28 @@ async fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn migrate(path: Option<&Path>) -> anyhow::Result<()> {
+    let config = load_config(path)?;
+    let Some(settings) = &config.postgres else {
+        anyhow::bail!("the config has no [postgres] section: nothing to migrate");
+    };
+    let registry = sluice::telemetry::metrics::Registry::new();
+    let pg = PostgresBackend::connect_lazy(settings, &registry)?;
+    let applied = pg.migrate().await?;
+    if applied.is_empty() {
+        println!("the schema is up to date ({} migrations)", MIGRATOR.iter().count());
+    } else {
+        for version in applied {
+            let description = MIGRATOR
+                .iter()
+                .find(|m| m.version == version)
+                .map_or("", |m| m.description.as_ref());
+            println!("applied {version} {description}");
+        }
+    }
+    Ok(())
+}
+
 async fn check(path: Option<&Path>) -> anyhow::Result<()> {
     let config = load_config(path)?;
     let runtime = Runtime::for_config(&config, Capabilities::in_memory())?;
@@ -90,17 +122,18 @@ async fn check(path: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `[telemetry]` settings `sluice run` starts with (span export is set up once, before
+/// serving); defaults for the other commands, or when the config does not load (`run` then
+/// reports the error itself).
+fn telemetry_settings(command: &Command) -> TelemetrySettings {
+    match command {
+        Command::Run { config } => load_config(config.as_deref()).map(|c| c.telemetry).unwrap_or_default(),
+        _ => TelemetrySettings::default(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "sluice=info".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cli.log_format == "json" {
-        logs.json().with_current_span(true).init();
-    } else {
-        logs.init();
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -108,10 +141,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let format = if cli.log_format == "json" {
+        LogFormat::Json
+    } else {
+        LogFormat::Human
+    };
+    let telemetry = match logging::init(format, &telemetry_settings(&cli.command), runtime.handle().clone()) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check { config } => check(config.as_deref()).await,
             Command::Run { config } => run(config).await,
+            Command::Migrate { config } => migrate(config.as_deref()).await,
             Command::Version => {
                 println!(
                     "sluice {}\nwasmtime 48.0.8\nplugin world {}@{}",
@@ -123,6 +169,8 @@ fn main() -> ExitCode {
             }
         }
     });
+    // Send the last spans while the runtime that carries the exports still runs.
+    drop(telemetry);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,6 +5,7 @@ pub mod breaker;
 pub mod errors;
 pub mod handler;
 pub mod headers;
+pub mod pool;
 pub mod router;
 pub mod upstream;
 

@@ -1,13 +1,17 @@
 //! End-to-end tests of the gateway on real sockets: proxying, plugins in the path, limits,
-//! malformed requests, upstream faults, streaming, hot reload and graceful shutdown.
+//! malformed requests, upstream faults, streaming, hot reload, graceful shutdown, and the
+//! Postgres and Redis capabilities and the row sinks on the machine's real servers.
 
 mod gateway {
     mod admin;
     mod faults;
     mod limits;
+    mod postgres;
     mod proxy;
+    mod redis;
     mod reload;
     mod resilience;
+    mod sinks;
     mod streaming;
     mod tls;
 }

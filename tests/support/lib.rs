@@ -1,5 +1,8 @@
 //! Helpers for the end-to-end tests: a real upstream server, a gateway started from a config
-//! file on real sockets, and a client.
+//! file on real sockets, a client, and a Postgres database per test.
+
+pub mod postgres;
+pub mod relay;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -268,6 +271,14 @@ impl Gateway {
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.running.admin_addr)
     }
+}
+
+/// A loopback port nothing listens on (free a moment ago): connections to it are refused.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 /// An HTTP/1.1 client with a connection pool.

@@ -1,5 +1,6 @@
 //! `cache`: the gateway's response cache, in memory (moka), bounded by bytes, with
-//! invalidation by key, prefix and tag.
+//! invalidation by key, prefix and tag; with `[redis]`, the first level in front of Redis
+//! (`cache_shared.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,7 +102,10 @@ impl Host for HostState {
     async fn lookup(&mut self, key: String) -> Result<Option<CachedResponse>, HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
-        Ok(p.caps.cache.lookup(&key).map(|r| (*r).clone()))
+        match &p.caps.shared_cache {
+            Some(shared) => shared.lookup(&key).await,
+            None => Ok(p.caps.cache.lookup(&key).map(|r| (*r).clone())),
+        }
     }
 
     async fn insert(&mut self, key: String, response: CachedResponse) -> Result<(), HostError> {
@@ -113,28 +117,41 @@ impl Host for HostState {
                 format_args!("status {} is not an HTTP status", response.status),
             ));
         }
-        p.caps
-            .cache
-            .insert(key, response)
-            .map_err(|why| p.invalid("cache", why))
+        match &p.caps.shared_cache {
+            Some(shared) => shared.insert(key, response).await,
+            None => p
+                .caps
+                .cache
+                .insert(key, response)
+                .map_err(|why| p.invalid("cache", why)),
+        }
     }
 
     async fn invalidate(&mut self, key: String) -> Result<bool, HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
-        Ok(p.caps.cache.invalidate(&key))
+        match &p.caps.shared_cache {
+            Some(shared) => shared.invalidate(&key).await,
+            None => Ok(p.caps.cache.invalidate(&key)),
+        }
     }
 
     async fn invalidate_prefix(&mut self, prefix: String) -> Result<u64, HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
-        Ok(p.caps.cache.invalidate_where(|k, _| k.starts_with(&prefix)))
+        match &p.caps.shared_cache {
+            Some(shared) => shared.invalidate_prefix(&prefix).await,
+            None => Ok(p.caps.cache.invalidate_where(|k, _| k.starts_with(&prefix))),
+        }
     }
 
     async fn invalidate_tag(&mut self, tag: String) -> Result<u64, HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
-        Ok(p.caps.cache.invalidate_where(|_, r| r.tags.contains(&tag)))
+        match &p.caps.shared_cache {
+            Some(shared) => shared.invalidate_tag(&tag).await,
+            None => Ok(p.caps.cache.invalidate_where(|_, r| r.tags.contains(&tag))),
+        }
     }
 }
 

@@ -1,35 +1,70 @@
-//! `postgres`: grant checks now; the pooled Postgres backend comes with the
-//! host-capabilities work. Until then every granted call answers `not-configured`.
+//! `postgres`: statements on the gateway's pool. A plugin runs only what its grant allows: a
+//! statement name from `[postgres.statements]`, or any SQL when the grant says `any = true`.
 
+use crate::backend::postgres::PostgresError;
 use crate::runtime::bindings::HostError;
 use crate::runtime::bindings::sluice::plugin::postgres::{Host, PgValue, Rows};
 use crate::runtime::state::HostState;
 
 impl HostState {
-    fn postgres_allowed(&self, statement: &str) -> Result<(), HostError> {
+    /// The SQL to run for `statement` after the grant check, or why not.
+    fn postgres_sql(
+        &self,
+        statement: &str,
+    ) -> Result<(std::sync::Arc<crate::backend::postgres::PostgresBackend>, String, bool), HostError> {
         let p = &self.plugin;
         let grant = p.grants.postgres.as_ref();
         p.require(grant.is_some(), "postgres")?;
-        let listed = grant.is_some_and(|g| g.any || g.statements.iter().any(|s| s == statement));
-        if !listed {
+        let named = grant.is_some_and(|g| g.statements.iter().any(|s| s == statement));
+        let any = grant.is_some_and(|g| g.any);
+        if !named && !any {
             return Err(HostError::Denied(format!(
                 "postgres: statement '{statement}' is not granted to plugin '{}'",
                 p.name
             )));
         }
-        Err(p.not_configured("postgres"))
+        let Some(backend) = p.caps.postgres.clone() else {
+            return Err(p.not_configured("postgres"));
+        };
+        let (sql, untrusted) = match backend.statement(statement) {
+            Some(sql) if named || any => (sql.to_string(), false),
+            _ if any => (statement.to_string(), true),
+            _ => {
+                return Err(p.invalid(
+                    "postgres",
+                    format!("no statement named '{statement}' in [postgres.statements]"),
+                ));
+            }
+        };
+        Ok((backend, sql, untrusted))
+    }
+
+    fn postgres_error(&self, e: PostgresError) -> HostError {
+        let text = format!("postgres: {e} (plugin '{}')", self.plugin.name);
+        match e {
+            PostgresError::Unavailable(_) => HostError::Unavailable(text),
+            PostgresError::Timeout(_) => HostError::Timeout(text),
+            PostgresError::TooManyRows(_) => HostError::Limit(text),
+            PostgresError::Invalid(_) => HostError::Invalid(text),
+            _ => HostError::Other(text),
+        }
     }
 }
 
 impl Host for HostState {
-    async fn query(&mut self, statement: String, _params: Vec<PgValue>) -> Result<Rows, HostError> {
-        self.postgres_allowed(&statement).map(|()| Rows {
-            columns: Vec::new(),
-            rows: Vec::new(),
-        })
+    async fn query(&mut self, statement: String, params: Vec<PgValue>) -> Result<Rows, HostError> {
+        let (backend, sql, untrusted) = self.postgres_sql(&statement)?;
+        backend
+            .query(&sql, params, untrusted)
+            .await
+            .map_err(|e| self.postgres_error(e))
     }
 
-    async fn execute(&mut self, statement: String, _params: Vec<PgValue>) -> Result<u64, HostError> {
-        self.postgres_allowed(&statement).map(|()| 0)
+    async fn execute(&mut self, statement: String, params: Vec<PgValue>) -> Result<u64, HostError> {
+        let (backend, sql, untrusted) = self.postgres_sql(&statement)?;
+        backend
+            .execute(&sql, params, untrusted)
+            .await
+            .map_err(|e| self.postgres_error(e))
     }
 }

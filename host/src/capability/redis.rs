@@ -1,17 +1,19 @@
-//! `redis`: grant checks now; the pooled Redis backend comes with the host-capabilities work.
-//! Until then every granted call answers `not-configured`.
+//! `redis`: commands, scripts and publishing on the gateway's pool, each checked against the
+//! plugin's grant first; keys are kept in the plugin's namespace by the backend.
 
+use crate::backend::redis::{RedisBackend, RedisError};
 use crate::runtime::bindings::HostError;
-use crate::runtime::bindings::sluice::plugin::redis::{Host, Value};
+use crate::runtime::bindings::sluice::plugin::redis::{Host, Scalar, Value};
 use crate::runtime::state::HostState;
 
 impl HostState {
+    /// The backend, after checking that `name` is in the grant's `kind` list.
     fn redis_allowed(
         &self,
         kind: &str,
         name: &str,
         allowed: impl Fn(&crate::config::RedisGrant) -> &Vec<String>,
-    ) -> Result<(), HostError> {
+    ) -> Result<std::sync::Arc<RedisBackend>, HostError> {
         let p = &self.plugin;
         let grant = p.grants.redis.as_ref();
         p.require(grant.is_some(), "redis")?;
@@ -22,22 +24,78 @@ impl HostState {
                 p.name
             )));
         }
-        Err(p.not_configured("redis"))
+        p.caps.redis.clone().ok_or_else(|| p.not_configured("redis"))
+    }
+
+    fn redis_error(&self, e: RedisError) -> HostError {
+        let text = format!("redis: {e} (plugin '{}')", self.plugin.name);
+        match e {
+            RedisError::Unavailable(_) => HostError::Unavailable(text),
+            RedisError::Timeout(_) => HostError::Timeout(text),
+            RedisError::Invalid(_) => HostError::Invalid(text),
+            _ => HostError::Other(text),
+        }
+    }
+}
+
+/// A reply as a plugin sees it: a scalar, or a flat array (nested arrays flattened).
+fn reply(v: fred::types::Value) -> Value {
+    match v {
+        fred::types::Value::Array(items) => {
+            let mut flat = Vec::new();
+            flatten(items, &mut flat);
+            Value::Array(flat)
+        }
+        other => Value::Scalar(scalar(other)),
+    }
+}
+
+fn flatten(items: Vec<fred::types::Value>, out: &mut Vec<Scalar>) {
+    for item in items {
+        match item {
+            fred::types::Value::Array(inner) => flatten(inner, out),
+            other => out.push(scalar(other)),
+        }
+    }
+}
+
+fn scalar(v: fred::types::Value) -> Scalar {
+    use fred::types::Value as V;
+    match v {
+        V::Null => Scalar::Nil,
+        V::Integer(n) => Scalar::Int(n),
+        V::Double(f) => Scalar::Float(f),
+        V::Boolean(b) => Scalar::Int(b.into()),
+        V::String(s) => Scalar::Text(s.to_string()),
+        V::Bytes(b) => Scalar::Bytes(b.to_vec()),
+        other => Scalar::Text(format!("{other:?}")),
     }
 }
 
 impl Host for HostState {
-    async fn command(&mut self, name: String, _keys: Vec<String>, _args: Vec<Vec<u8>>) -> Result<Value, HostError> {
-        self.redis_allowed("command", &name, |g| &g.commands)
-            .map(|()| Value::Array(Vec::new()))
+    async fn command(&mut self, name: String, keys: Vec<String>, args: Vec<Vec<u8>>) -> Result<Value, HostError> {
+        let backend = self.redis_allowed("command", &name, |g| &g.commands)?;
+        backend
+            .command(&self.plugin.name, &name, &keys, args)
+            .await
+            .map(reply)
+            .map_err(|e| self.redis_error(e))
     }
 
-    async fn run_script(&mut self, name: String, _keys: Vec<String>, _args: Vec<Vec<u8>>) -> Result<Value, HostError> {
-        self.redis_allowed("script", &name, |g| &g.scripts)
-            .map(|()| Value::Array(Vec::new()))
+    async fn run_script(&mut self, name: String, keys: Vec<String>, args: Vec<Vec<u8>>) -> Result<Value, HostError> {
+        let backend = self.redis_allowed("script", &name, |g| &g.scripts)?;
+        backend
+            .run_script(&self.plugin.name, &name, &keys, args)
+            .await
+            .map(reply)
+            .map_err(|e| self.redis_error(e))
     }
 
-    async fn publish(&mut self, channel: String, _message: Vec<u8>) -> Result<u64, HostError> {
-        self.redis_allowed("channel", &channel, |g| &g.channels).map(|()| 0)
+    async fn publish(&mut self, channel: String, message: Vec<u8>) -> Result<u64, HostError> {
+        let backend = self.redis_allowed("channel", &channel, |g| &g.channels)?;
+        backend
+            .publish(&channel, message)
+            .await
+            .map_err(|e| self.redis_error(e))
     }
 }

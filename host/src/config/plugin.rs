@@ -199,6 +199,15 @@ pub struct PoolSettings {
     /// Idle instances kept for reuse. Default 64.
     #[serde(default = "default_max_idle")]
     pub max_idle: usize,
+    /// The most instances of this plugin on this route alive at once, busy or idle (the
+    /// calls it runs concurrently), so that one plugin cannot take every slot of
+    /// `runtime.max_instances`. Default 256; at most `runtime.max_instances`.
+    #[serde(default = "default_max_instances")]
+    pub max_instances: usize,
+    /// How long a call waits for an instance when `max_instances` are busy, in ms, before
+    /// it fails as `busy` (503). Default 1000.
+    #[serde(default = "default_acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
     /// Hook calls after which an instance is replaced. Default 10,000.
     #[serde(default = "default_max_uses")]
     pub max_uses: u64,
@@ -211,6 +220,12 @@ pub struct PoolSettings {
 fn default_max_idle() -> usize {
     64
 }
+fn default_max_instances() -> usize {
+    256
+}
+fn default_acquire_timeout_ms() -> u64 {
+    1000
+}
 fn default_max_uses() -> u64 {
     10_000
 }
@@ -219,6 +234,8 @@ impl Default for PoolSettings {
     fn default() -> Self {
         PoolSettings {
             max_idle: default_max_idle(),
+            max_instances: default_max_instances(),
+            acquire_timeout_ms: default_acquire_timeout_ms(),
             max_uses: default_max_uses(),
             recycle_memory_mb: None,
         }
@@ -241,6 +258,9 @@ impl PluginDef {
         self.limits.validate()?;
         if self.pool.max_uses == 0 {
             return Err("pool.max_uses must be at least 1".into());
+        }
+        if self.pool.max_instances == 0 {
+            return Err("pool.max_instances must be at least 1".into());
         }
         Ok(())
     }

@@ -27,6 +27,15 @@ pub struct ServerSettings {
     /// Time a client has to send a complete request head. Default 10 s.
     #[serde(default = "default_header_read_timeout_ms")]
     pub header_read_timeout_ms: u64,
+    /// A connection that moves no byte and has no request in flight for this long is closed
+    /// (HTTP/2 with a GOAWAY). An idle HTTP/1.1 keep-alive connection is also closed once it
+    /// has not sent the next request head within `header_read_timeout_ms`. Default 60 s.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Request worker threads, each serving its connections start to end; 0 (the default)
+    /// means one per CPU.
+    #[serde(default)]
+    pub workers: usize,
     /// How long shutdown waits for in-flight requests to finish. Default 30 s.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
@@ -78,6 +87,9 @@ fn default_max_body_bytes() -> u64 {
 fn default_header_read_timeout_ms() -> u64 {
     10_000
 }
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
 fn default_shutdown_grace_ms() -> u64 {
     30_000
 }
@@ -97,6 +109,8 @@ impl Default for ServerSettings {
             max_headers: default_max_headers(),
             max_body_bytes: default_max_body_bytes(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            workers: 0,
             shutdown_grace_ms: default_shutdown_grace_ms(),
             slow_request_ms: default_slow_request_ms(),
             access_log: true,
@@ -132,6 +146,15 @@ impl ServerSettings {
         }
         if self.header_read_timeout_ms == 0 {
             return Err("server.header_read_timeout_ms must be at least 1".into());
+        }
+        if self.workers > 1024 {
+            return Err(format!(
+                "server.workers must be 0 (one per CPU) to 1024, got {}",
+                self.workers
+            ));
+        }
+        if self.idle_timeout_ms < 10 {
+            return Err("server.idle_timeout_ms must be at least 10".into());
         }
         Ok(())
     }

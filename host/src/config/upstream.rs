@@ -110,7 +110,11 @@ impl UpstreamDef {
         }
         for t in &self.targets {
             let hostport = t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/');
-            if hostport.is_empty() || hostport.contains('/') || !hostport.contains(':') {
+            if hostport.is_empty()
+                || hostport.contains('/')
+                || !hostport.contains(':')
+                || hostport.parse::<http::uri::Authority>().is_err()
+            {
                 return Err(format!("target '{t}' must be host:port or http://host:port"));
             }
         }

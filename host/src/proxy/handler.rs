@@ -19,9 +19,11 @@ use super::errors::{json_error, json_error_with};
 use super::headers;
 use super::router::Route;
 use super::upstream::UpstreamError;
+use crate::backend::sink::SinkRow;
 use crate::gateway::{Gateway, GatewayState};
 use crate::runtime::bindings::{Hook, LogEntry, RequestHead, ResponseHead};
 use crate::runtime::{BodyError, BodySource, RequestOutcome};
+use crate::telemetry::otlp;
 
 /// What the server knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +33,8 @@ pub struct ConnInfo {
     /// `http` or `https`.
     pub scheme: &'static str,
 }
+
+static X_RESPONSE_TIME: hyper::header::HeaderName = hyper::header::HeaderName::from_static("x-response-time");
 
 /// Serves one request with the gateway current when it arrived.
 pub async fn handle(
@@ -43,22 +47,45 @@ pub async fn handle(
     let request_id = headers::request_id(req.headers());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        otel.kind = "server",
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    otlp::continue_trace(&span, req.headers());
     let (mut resp, route) = proxy(&gateway, req, conn, &request_id).instrument(span.clone()).await;
 
     let elapsed = started.elapsed();
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        headers.insert("x-request-id", v);
+        headers.insert(headers::X_REQUEST_ID.clone(), v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}ms", elapsed.as_secs_f64() * 1000.0)) {
-        headers.insert("x-response-time", v);
+    let micros = elapsed.as_micros();
+    if let Ok(v) = HeaderValue::from_str(&format!("{}.{:03}ms", micros / 1000, micros % 1000)) {
+        headers.insert(X_RESPONSE_TIME.clone(), v);
     }
     let status = resp.status().as_u16();
     let route_label = route.map_or("-", |r| r.name.as_str());
     route
         .map_or(&gateway.router.unmatched, |r| &r.metrics)
         .record(status, elapsed.as_secs_f64());
+    if gateway.config.sinks.request_telemetry
+        && let Some(sinks) = &state.runtime().capabilities().sinks
+    {
+        sinks.emit(SinkRow::request(
+            route_label,
+            status,
+            method.as_str(),
+            &request_id,
+            elapsed,
+        ));
+    }
+    span.record("route", route_label);
+    span.record("status", status);
     let _entered = span.enter();
     let ms = elapsed.as_secs_f64() * 1000.0;
     if elapsed.as_millis() as u64 >= gateway.config.server.slow_request_ms {
@@ -337,8 +364,9 @@ async fn proxy<'g>(
         parts.headers.insert(HOST, v);
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        parts.headers.insert("x-request-id", v);
+        parts.headers.insert(headers::X_REQUEST_ID.clone(), v);
     }
+    otlp::inject_context(&mut parts.headers);
     parts.uri = path_and_query.parse().unwrap_or_default();
     parts.version = hyper::Version::HTTP_11;
     let exceeded = body.exceeded.clone();

@@ -6,18 +6,31 @@ use std::net::IpAddr;
 use hyper::HeaderMap;
 use hyper::header::{HeaderName, HeaderValue};
 
-/// Headers that belong to one connection and are never forwarded.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-];
+/// `X-Request-ID`.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Whether `name` belongs to one connection and is never forwarded.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    use hyper::header::{CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+    [
+        &CONNECTION,
+        &TE,
+        &TRAILER,
+        &TRANSFER_ENCODING,
+        &UPGRADE,
+        &PROXY_AUTHENTICATE,
+        &PROXY_AUTHORIZATION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+    ]
+    .contains(&name)
+}
 
 /// The longest client-supplied request id that is kept.
 const MAX_REQUEST_ID: usize = 128;
@@ -29,6 +42,15 @@ pub const VIA: &str = "1.1 sluice";
 /// also percent-encoded) and encoded slashes or backslashes would let a request match one
 /// route here and mean another path to the upstream once it normalises or decodes them.
 pub fn unsafe_path(path: &str) -> Option<&'static str> {
+    let bytes = path.as_bytes();
+    // The common path has no '%', no '\\' and no segment starting with '.': nothing to decode.
+    let suspicious = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'%' || b == b'\\' || (b == b'.' && (i == 0 || bytes[i - 1] == b'/')));
+    if !suspicious {
+        return None;
+    }
     let lower = path.to_ascii_lowercase();
     if lower.contains("%2f") || lower.contains("%5c") || path.contains('\\') {
         return Some("the path contains an encoded slash or a backslash");
@@ -40,8 +62,12 @@ pub fn unsafe_path(path: &str) -> Option<&'static str> {
     dot.then_some("the path contains '.' or '..' segments")
 }
 
-/// Removes hop-by-hop headers, including those the `Connection` header names.
+/// Removes hop-by-hop headers, including those the `Connection` header names. One pass over
+/// the names; nothing is allocated when there is nothing to remove.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers.keys().any(hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(hyper::header::CONNECTION)
         .iter()
@@ -52,8 +78,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    let listed: Vec<HeaderName> = headers.keys().filter(|n| hop_by_hop(n)).cloned().collect();
+    for name in listed {
+        headers.remove(name);
     }
 }
 
@@ -68,9 +95,9 @@ fn valid_request_id(id: &str) -> bool {
 /// The request's id: the client's `X-Correlation-ID` or `X-Request-ID` when it is at most 128
 /// safe characters (`[A-Za-z0-9._:-]`), otherwise a new one.
 pub fn request_id(headers: &HeaderMap) -> String {
-    ["x-correlation-id", "x-request-id"]
-        .iter()
-        .filter_map(|n| headers.get(*n))
+    [&X_CORRELATION_ID, &X_REQUEST_ID]
+        .into_iter()
+        .filter_map(|n| headers.get(n))
         .filter_map(|v| v.to_str().ok())
         .find(|v| valid_request_id(v))
         .map_or_else(generate_id, str::to_string)
@@ -78,24 +105,28 @@ pub fn request_id(headers: &HeaderMap) -> String {
 
 /// A new random request id: 32 hex characters.
 pub fn generate_id() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = fastrand::u128(..);
+    (0..32)
+        .map(|i| HEX[((n >> (124 - 4 * i)) & 0xf) as usize] as char)
+        .collect()
 }
 
 /// Sets `X-Forwarded-For` (appending the client), `-Proto`, `-Host` and `Via`.
 pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr, proto: &str, host: Option<&str>) {
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {client}"),
         None => client.to_string(),
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+        headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     headers.insert(
-        "x-forwarded-proto",
+        X_FORWARDED_PROTO.clone(),
         HeaderValue::from_static(if proto == "https" { "https" } else { "http" }),
     );
     if let Some(host) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
-        headers.insert("x-forwarded-host", host);
+        headers.insert(X_FORWARDED_HOST.clone(), host);
     }
     headers.append(hyper::header::VIA, HeaderValue::from_static(VIA));
 }

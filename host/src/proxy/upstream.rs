@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use hyper::body::Incoming;
+use hyper::http::uri::{Authority, PathAndQuery, Scheme};
 use hyper::{HeaderMap, Method, Request, Response, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -17,18 +18,24 @@ use http_body_util::BodyExt;
 
 use super::body::{BoxError, Observed, ProxyBody, empty};
 use super::breaker::{Admit, Breaker};
+use super::pool::{self, ConnectionStats, CountingConnector};
 use crate::config::{Balance, HealthCheck, UpstreamDef};
+use crate::telemetry::metrics::{Counter, Registry};
+use crate::workers;
 
 /// One target of an upstream.
 #[derive(Debug)]
 pub struct Target {
     /// `host:port`.
     pub authority: String,
+    /// `authority`, parsed once.
+    parsed: Authority,
     in_flight: AtomicUsize,
-    requests: AtomicU64,
+    requests: Arc<Counter>,
     failures: AtomicU64,
     healthy: AtomicBool,
     breaker: Breaker,
+    connections: Arc<ConnectionStats>,
 }
 
 impl Target {
@@ -36,9 +43,25 @@ impl Target {
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
-    /// Requests sent to this target.
+    /// Requests sent to this target (counted across reloads).
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.requests.get()
+    }
+    /// Connections opened to this target (counted across reloads).
+    pub fn connections_opened(&self) -> u64 {
+        self.connections.opened.get()
+    }
+    /// Connections to this target open now, busy or idle.
+    pub fn connections_open(&self) -> usize {
+        self.connections.open()
+    }
+    /// The share of open connections busy with a request.
+    pub fn pool_utilization(&self) -> f64 {
+        pool::utilization(self.in_flight(), self.connections_open())
+    }
+    /// The share of requests sent on a connection that was already open.
+    pub fn connection_reuse_rate(&self) -> f64 {
+        pool::reuse_rate(self.requests(), self.connections_opened())
     }
     /// Requests to this target that failed (connect error, timeout, reset).
     pub fn failures(&self) -> u64 {
@@ -114,7 +137,9 @@ pub struct Upstream {
     /// The upstream's name in the config.
     pub name: String,
     targets: Vec<Arc<Target>>,
-    client: Client<HttpConnector, ProxyBody>,
+    /// One pooled client per request worker (so a worker's requests reuse connections that
+    /// worker drives), then one for everything else (health checks, tests).
+    clients: Vec<Client<CountingConnector, ProxyBody>>,
     balance: Balance,
     next: AtomicUsize,
     request_timeout: Duration,
@@ -125,38 +150,59 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// An upstream from its config; the client's pool starts empty. Health checks, when
-    /// configured, run on a task that ends when the upstream is dropped.
-    pub fn new(name: &str, def: &UpstreamDef) -> Arc<Self> {
+    /// An upstream from its config, with a connection pool for each of `workers` request
+    /// workers and one more; the pools start empty. Request and connection counters live in
+    /// `registry` (so they continue across reloads). Health checks, when configured, run on a
+    /// task that ends when the upstream is dropped.
+    pub fn new(name: &str, def: &UpstreamDef, registry: &Registry, workers: usize) -> Arc<Self> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_millis(def.connect_timeout_ms)));
         connector.set_nodelay(true);
         connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(def.max_idle_per_target)
-            .pool_idle_timeout(Duration::from_millis(def.idle_timeout_ms))
-            .pool_timer(TokioTimer::new())
-            .http2_only(def.http2)
-            .build(connector);
         let open_for = Duration::from_millis(def.breaker_open_ms);
-        let targets = def
+        let targets: Vec<Arc<Target>> = def
             .targets
             .iter()
             .map(|t| {
+                let authority = t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/').to_string();
+                let labels = [("upstream", name), ("target", authority.as_str())];
+                // Checked by config validation; an unparsable one fails each request with 502.
+                let parsed = authority
+                    .parse()
+                    .unwrap_or_else(|_| Authority::from_static("invalid.target.invalid"));
                 Arc::new(Target {
-                    authority: t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/').to_string(),
                     in_flight: AtomicUsize::new(0),
-                    requests: AtomicU64::new(0),
+                    requests: registry.counter("sluice_upstream_requests_total", &labels),
                     failures: AtomicU64::new(0),
                     healthy: AtomicBool::new(true),
                     breaker: Breaker::new(def.breaker_failures, open_for),
+                    connections: Arc::new(ConnectionStats::new(
+                        registry.counter("sluice_upstream_connections_opened_total", &labels),
+                    )),
+                    authority,
+                    parsed,
                 })
+            })
+            .collect();
+        let counted = targets
+            .iter()
+            .map(|t| (t.authority.clone(), t.connections.clone()))
+            .collect();
+        let connector = CountingConnector::new(connector, counted);
+        let clients = (0..=workers)
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_max_idle_per_host(def.max_idle_per_target)
+                    .pool_idle_timeout(Duration::from_millis(def.idle_timeout_ms))
+                    .pool_timer(TokioTimer::new())
+                    .http2_only(def.http2)
+                    .build(connector.clone())
             })
             .collect();
         let upstream = Arc::new(Upstream {
             name: name.to_string(),
             targets,
-            client,
+            clients,
             balance: def.balance,
             next: AtomicUsize::new(0),
             request_timeout: Duration::from_millis(def.request_timeout_ms),
@@ -169,6 +215,12 @@ impl Upstream {
             tokio::spawn(health_checks(Arc::downgrade(&upstream), check.clone()));
         }
         upstream
+    }
+
+    /// The connection pool of the calling thread's worker (the shared one off the workers).
+    fn client(&self) -> &Client<CountingConnector, ProxyBody> {
+        let shared = self.clients.len() - 1;
+        &self.clients[workers::current().map_or(shared, |i| i.min(shared))]
     }
 
     /// The targets.
@@ -273,16 +325,20 @@ impl Upstream {
         target: &Arc<Target>,
         mut req: Request<ProxyBody>,
     ) -> Result<Response<ProxyBody>, UpstreamError> {
-        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let uri = format!("http://{}{path}", target.authority);
-        *req.uri_mut() = uri.parse().map_err(|e| UpstreamError::Failed {
+        let path = req.uri().path_and_query().cloned();
+        let uri = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(target.parsed.clone())
+            .path_and_query(path.unwrap_or_else(|| PathAndQuery::from_static("/")))
+            .build();
+        *req.uri_mut() = uri.map_err(|e| UpstreamError::Failed {
             target: target.authority.clone(),
-            reason: format!("bad URI {uri}: {e}"),
+            reason: format!("bad URI for {}: {e}", target.authority),
         })?;
-        target.requests.fetch_add(1, Ordering::Relaxed);
+        target.requests.add(1);
         target.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(target.clone());
-        let result = tokio::time::timeout(self.request_timeout, self.client.request(req)).await;
+        let result = tokio::time::timeout(self.request_timeout, self.client().request(req)).await;
         let error = match result {
             Ok(Ok(resp)) => {
                 target.breaker.success();
@@ -322,7 +378,7 @@ async fn health_checks(upstream: Weak<Upstream>, check: HealthCheck) {
             let mut req = Request::new(empty());
             *req.uri_mut() = uri;
             let ok = matches!(
-                tokio::time::timeout(timeout, up.client.request(req)).await,
+                tokio::time::timeout(timeout, up.client().request(req)).await,
                 Ok(Ok(resp)) if resp.status().is_success()
             );
             if target.healthy.swap(ok, Ordering::Relaxed) != ok {

@@ -19,6 +19,9 @@ pub enum FailureKind {
     Instantiate,
     /// `init` rejected the route's config.
     Init,
+    /// Every instance the plugin may have (`pool.max_instances`) stayed busy for longer
+    /// than `pool.acquire_timeout_ms`.
+    Busy,
 }
 
 impl FailureKind {
@@ -31,6 +34,7 @@ impl FailureKind {
             FailureKind::InvalidVerdict => "invalid_verdict",
             FailureKind::Instantiate => "instantiate",
             FailureKind::Init => "init",
+            FailureKind::Busy => "busy",
         }
     }
 
@@ -38,7 +42,7 @@ impl FailureKind {
     /// may retry), 500 otherwise.
     pub fn status(self) -> u16 {
         match self {
-            FailureKind::Timeout | FailureKind::Memory | FailureKind::Instantiate => 503,
+            FailureKind::Timeout | FailureKind::Memory | FailureKind::Instantiate | FailureKind::Busy => 503,
             _ => 500,
         }
     }

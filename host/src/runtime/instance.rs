@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use tokio::sync::Semaphore;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{Hook, LogEntry, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict};
@@ -57,6 +58,9 @@ pub struct PluginInstance {
     engine: Engine,
     ticker: Arc<EpochTicker>,
     idle: Mutex<Vec<Slot>>,
+    /// One permit per instance the plugin may have alive (`pool.max_instances`): a call
+    /// holds one for as long as it holds an instance.
+    permits: Semaphore,
     metrics: InstanceMetrics,
     hooks: [bool; 4],
 }
@@ -150,6 +154,7 @@ impl PluginInstance {
                 )
             }),
         };
+        let permits = Semaphore::new(settings.pool.max_instances);
         let mut hooks = [false; 4];
         for hook in &loaded.info.hooks {
             hooks[hook_index(*hook)] = true;
@@ -161,6 +166,7 @@ impl PluginInstance {
             engine,
             ticker,
             idle: Mutex::new(Vec::new()),
+            permits,
             metrics,
             hooks,
         }
@@ -189,6 +195,16 @@ impl PluginInstance {
     /// Idle instances in the pool now.
     pub fn idle_instances(&self) -> usize {
         self.idle.lock().len()
+    }
+
+    /// Calls running now (each on an instance of its own).
+    pub fn busy_instances(&self) -> usize {
+        self.settings.pool.max_instances - self.permits.available_permits()
+    }
+
+    /// The most instances the plugin may have alive at once (`pool.max_instances`).
+    pub fn max_instances(&self) -> usize {
+        self.settings.pool.max_instances
     }
 
     /// Creates one instance and runs `init` on it, so that a config the plugin rejects is
@@ -285,6 +301,7 @@ impl PluginInstance {
         let hook = call.hook_name();
         let latency = &self.metrics.hook_seconds[hook_index(call.hook())];
         let pooled = self.settings.mode == InstanceMode::Pooled;
+        let _permit = self.acquire(hook).await?;
         let reused = if pooled { self.idle.lock().pop() } else { None };
         let mut slot = match reused {
             Some(slot) => slot,
@@ -333,6 +350,26 @@ impl PluginInstance {
                 self.metrics.recycled.add(1);
                 Err(self.classify(hook, &slot.store, error))
             }
+        }
+    }
+
+    /// Waits for one of the plugin's `pool.max_instances` permits, up to
+    /// `pool.acquire_timeout_ms`; uncontended, this is one atomic operation.
+    async fn acquire(&self, hook: &'static str) -> Result<tokio::sync::SemaphorePermit<'_>, PluginFailure> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(permit);
+        }
+        let wait = Duration::from_millis(self.settings.pool.acquire_timeout_ms);
+        match tokio::time::timeout(wait, self.permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(self.failure(
+                hook,
+                FailureKind::Busy,
+                format!(
+                    "all {} instances stayed busy for {} ms",
+                    self.settings.pool.max_instances, self.settings.pool.acquire_timeout_ms
+                ),
+            )),
         }
     }
 

@@ -244,3 +244,33 @@ async fn ungranted_capabilities_answer_denied_and_the_plugin_keeps_serving() {
     let (_, headers) = run(&table, "r", "/ok").await;
     assert_eq!(header(&headers, "x-ungranted").as_deref(), Some("ok"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_at_its_instance_cap_answers_busy_and_recovers() {
+    let (h, table) = table(&format!(
+        "{}{}",
+        plugin(
+            "spin",
+            wasm::SPIN_LOOP,
+            "limits = { cpu_ms = 20 }\nfail = \"closed\"\npool = { max_instances = 1, acquire_timeout_ms = 50 }"
+        ),
+        route("r", &["plugin = \"spin\""])
+    ))
+    .await;
+    let chain = table.chain("r").unwrap().clone();
+    // The only instance the plugin may have sleeps until the 1 s wall-clock cap ends it.
+    let sleeper = tokio::spawn(async move {
+        let mut head = request("r", "/sleep");
+        chain.on_request(&mut head, &mut NoBody).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (outcome, _) = run(&table, "r", "/ok").await;
+    let (status, body) = answered(&outcome);
+    assert_eq!((status, body["kind"].as_str()), (503, Some("busy")));
+    assert_eq!(failures(&h, "spin", "busy", "closed"), 1);
+    let (status, _) = answered(&sleeper.await.unwrap());
+    assert_eq!(status, 503, "the sleeper ran into its wall-clock cap");
+    // The permit came back with the instance: the next call is served.
+    let (_, headers) = run(&table, "r", "/ok").await;
+    assert_eq!(header(&headers, "x-spin").as_deref(), Some("ok"));
+}

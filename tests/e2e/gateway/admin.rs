@@ -53,3 +53,73 @@ async fn the_admin_api_needs_its_token_and_reports_the_gateway() {
     // The admin API is not on the public listener.
     assert_eq!(get(&gw.url("/admin/stats")).await.json()["headers"]["x-chain"], "good");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_metrics_report_pool_reuse_and_ready_reports_each_dependency() {
+    let upstream = Upstream::start().await;
+    // A port nothing listens on: connections to it are refused.
+    let refused = format!("127.0.0.1:{}", sluice_e2e::closed_port());
+    let gw = start_gateway(&format!(
+        "[upstreams.app]\ntargets = [\"{}\"]\n\
+         [upstreams.gone]\ntargets = [\"{refused}\"]\nbreaker_failures = 1\nbreaker_open_ms = 60000\nretries = 0\n\
+         [[routes]]\nname = \"gone\"\nmatch = {{ path_prefix = \"/gone\" }}\nupstream = \"gone\"\n\
+         [[routes]]\nname = \"app\"\nupstream = \"app\"\n",
+        upstream.addr
+    ))
+    .await;
+    let ready = get(&gw.admin_url("/admin/ready")).await.json();
+    assert_eq!(ready["status"], "ok", "{ready}");
+    assert_eq!(ready["dependencies"]["upstreams"]["app"]["state"], "up");
+    assert_eq!(ready["dependencies"]["postgres"]["state"], "not-configured");
+    assert_eq!(ready["dependencies"]["redis"]["state"], "not-configured");
+
+    for _ in 0..10 {
+        assert_eq!(get(&gw.url("/echo")).await.status, 200);
+    }
+    let stats = get(&gw.admin_url("/admin/stats")).await.json();
+    let app = stats["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "app")
+        .unwrap()["targets"][0]
+        .clone();
+    assert_eq!(app["requests"], 10, "{app}");
+    let opened = app["connections_opened"].as_u64().unwrap();
+    assert!(
+        (1..=3).contains(&opened),
+        "sequential requests share pooled connections: {app}"
+    );
+    assert_eq!(
+        app["connection_reuse_rate"].as_f64().unwrap(),
+        1.0 - opened as f64 / 10.0
+    );
+    assert!(app["connections_open"].as_u64().unwrap() >= 1, "{app}");
+    assert_eq!(
+        app["pool_utilization"].as_f64().unwrap(),
+        0.0,
+        "nothing in flight: {app}"
+    );
+
+    let metrics = String::from_utf8(get(&gw.admin_url("/metrics")).await.body.to_vec()).unwrap();
+    let target = format!("target=\"{}\",upstream=\"app\"", upstream.addr);
+    for series in [
+        format!("sluice_upstream_requests_total{{{target}}} 10"),
+        format!("sluice_upstream_connections_opened_total{{{target}}} {opened}"),
+        format!("sluice_upstream_pool_utilization{{{target}}} 0"),
+        format!(
+            "sluice_upstream_connection_reuse_ratio{{{target}}} {}",
+            1.0 - opened as f64 / 10.0
+        ),
+    ] {
+        assert!(metrics.contains(&series), "{series} missing from\n{metrics}");
+    }
+
+    // The refused upstream opens its breaker: readiness says degraded, and which one.
+    assert_eq!(get(&gw.url("/gone")).await.status, 502);
+    let ready = get(&gw.admin_url("/admin/ready")).await.json();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["dependencies"]["upstreams"]["gone"]["state"], "down");
+    assert_eq!(ready["dependencies"]["upstreams"]["app"]["state"], "up");
+}

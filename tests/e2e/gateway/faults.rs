@@ -6,11 +6,7 @@ use sluice_e2e::{Upstream, get, start_gateway};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_refuses_connections_gives_502() {
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = sluice_e2e::closed_port();
     let gw = start_gateway(&format!(
         "[upstreams.gone]\ntargets = [\"127.0.0.1:{port}\"]\n[[routes]]\nname = \"r\"\nupstream = \"gone\"\n"
     ))

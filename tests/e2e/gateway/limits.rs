@@ -113,3 +113,42 @@ async fn paths_with_dot_segments_or_encoded_slashes_are_refused() {
     }
     assert_eq!(upstream.hits(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_but_quiet_streams_are_not() {
+    use http_body_util::BodyExt;
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncReadExt;
+    let upstream = Upstream::start().await;
+    let gw = start_gateway(&config(&upstream).replace(
+        "header_read_timeout_ms = 500",
+        "header_read_timeout_ms = 5000\nidle_timeout_ms = 300",
+    ))
+    .await;
+    // A client that connects and never sends a byte (not even the HTTP/2 preface) is closed
+    // after the idle timeout, long before the 5 s header-read timeout.
+    let mut silent = tokio::net::TcpStream::connect(gw.running.addr).await.unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(4), silent.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the silent connection was not closed");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A stream whose upstream pauses longer than the idle timeout has a request in flight:
+    // it is not cut.
+    let resp = sluice_e2e::client()
+        .request(hyper::Request::get(gw.url("/gated")).body(full("")).unwrap())
+        .await
+        .unwrap();
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"data: event 1\n\n");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    upstream.release();
+    let rest = body.collect().await.expect("the quiet stream survived").to_bytes();
+    assert_eq!(&rest[..], b"data: event 2\n\ndata: event 3\n\n");
+}

@@ -2,18 +2,10 @@
 
 use sluice_e2e::{Upstream, get, start_gateway};
 
-fn dead_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_target_is_retried_around_and_then_kept_out_by_its_breaker() {
     let upstream = Upstream::start().await;
-    let dead = dead_port();
+    let dead = sluice_e2e::closed_port();
     let gw = start_gateway(&format!(
         "[upstreams.app]\ntargets = [\"127.0.0.1:{dead}\", \"{}\"]\nbreaker_failures = 2\nbreaker_open_ms = 60000\n\
          [[routes]]\nname = \"r\"\nupstream = \"app\"\n",
@@ -42,7 +34,7 @@ async fn when_every_breaker_is_open_the_answer_is_503_with_retry_after() {
     let gw = start_gateway(&format!(
         "[upstreams.app]\ntargets = [\"127.0.0.1:{}\"]\nbreaker_failures = 1\nbreaker_open_ms = 30000\n\
          [[routes]]\nname = \"r\"\nupstream = \"app\"\n",
-        dead_port()
+        sluice_e2e::closed_port()
     ))
     .await;
     assert_eq!(get(&gw.url("/")).await.status, 502);
@@ -56,7 +48,7 @@ async fn when_every_breaker_is_open_the_answer_is_503_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_failing_their_health_check_get_no_traffic() {
     let upstream = Upstream::start().await;
-    let dead = dead_port();
+    let dead = sluice_e2e::closed_port();
     let gw = start_gateway(&format!(
         "[upstreams.app]\ntargets = [\"127.0.0.1:{dead}\", \"{}\"]\nretries = 0\nbreaker_failures = 0\n\
          health_check = {{ path = \"/health\", interval_ms = 100, timeout_ms = 200 }}\n\

@@ -1,0 +1,17 @@
+//! Backends the host connects to on behalf of plugins and of the gateway itself: one pooled
+//! client per gateway, shared by every plugin, with metrics and a state for readiness.
+//!
+//! - [`postgres`]: the sqlx pool, the embedded migrations, typed statements with a timeout
+//!   and a row cap.
+//! - [`redis`]: the fred pool, namespaced keys, the command allow-list, scripts, a time budget
+//!   and a breaker per call.
+//! - [`sink`]: the background writer of telemetry, audit and inference rows, with a spill
+//!   file while Postgres is down.
+
+pub mod postgres;
+mod postgres_types;
+pub mod redis;
+mod redis_commands;
+pub mod sink;
+mod sink_rows;
+mod sink_spill;

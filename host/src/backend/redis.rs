@@ -1,0 +1,372 @@
+//! The gateway's Redis client pool (fred): standalone, Sentinel or Cluster from the URL,
+//! reconnecting with backoff in the background (the gateway starts while Redis is down). For
+//! plugins: every key is prefixed with the plugin's namespace (`PREFIX:{plugin}:key`), only
+//! commands whose keys come first can be granted, named Lua scripts run with EVALSHA (loaded
+//! again after a SCRIPT FLUSH or a restart), and each call has a time budget and goes through a
+//! circuit breaker, so a dead Redis costs microseconds, not timeouts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fred::clients::Pool;
+use fred::interfaces::{ClientLike, EventInterface, LuaInterface, PubsubInterface};
+use fred::types::config::{Config, Options, ReconnectPolicy};
+use fred::types::{ClusterHash, CustomCommand, Value};
+use parking_lot::Mutex;
+
+use super::redis_commands::{fits, layout};
+use crate::config::{RedisGrant, RedisSettings};
+use crate::proxy::breaker::{Admit, Breaker};
+use crate::telemetry::metrics::{Counter, Histogram, Registry};
+
+/// Why a Redis call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    /// The URL or options are invalid.
+    #[error("redis config: {0}")]
+    Config(String),
+    /// Redis is unreachable, or the breaker is open after repeated failures.
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
+    /// The call ran past its time budget.
+    #[error("redis call took longer than its {0} ms budget")]
+    Timeout(u64),
+    /// The command, script or arguments are not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// Redis answered with an error.
+    #[error("redis error: {0}")]
+    Server(String),
+}
+
+/// Checks a plugin's grant against what can be granted: commands from the safe table, and
+/// (when `[redis]` is configured) scripts it defines.
+pub fn check_grant(grant: &RedisGrant, settings: Option<&RedisSettings>) -> Result<(), String> {
+    if let Some(bad) = grant.commands.iter().find(|c| layout(c).is_none()) {
+        return Err(format!(
+            "grants.redis.commands names '{bad}', which cannot be granted (only commands whose keys come first, \
+             so the host can keep them in the plugin's namespace)"
+        ));
+    }
+    if let Some(settings) = settings
+        && let Some(missing) = grant.scripts.iter().find(|s| !settings.scripts.contains_key(*s))
+    {
+        return Err(format!(
+            "grants.redis.scripts names '{missing}', which [redis.scripts] does not define"
+        ));
+    }
+    Ok(())
+}
+
+/// Call metric handles.
+#[derive(Debug)]
+struct CallMetrics {
+    ok: Arc<Counter>,
+    failed: Arc<Counter>,
+    rejected: Arc<Counter>,
+    seconds: Arc<Histogram>,
+}
+
+/// The gateway's Redis backend.
+pub struct RedisBackend {
+    pool: Pool,
+    settings: RedisSettings,
+    breaker: Breaker,
+    /// SHA1 of each script loaded so far.
+    shas: Mutex<HashMap<String, String>>,
+    /// The client config, for the subscriber connections.
+    config: Config,
+    /// Every plugin call: sent once (never again after a reconnect, so a call that failed
+    /// never runs later), failing at once while the connection is down, within the budget.
+    options: Options,
+    metrics: CallMetrics,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("url", &self.settings.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// A pool for `settings`, connecting (and reconnecting, with backoff) in the background.
+    /// Must be called on a tokio runtime.
+    pub fn connect(settings: &RedisSettings, registry: &Registry) -> Result<Arc<Self>, RedisError> {
+        let config = Config::from_url(&settings.url).map_err(|e| RedisError::Config(format!("redis.url: {e}")))?;
+        let pool = fred::types::Builder::from_config(config.clone())
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_millis(settings.connect_timeout_ms);
+                c.internal_command_timeout = Duration::from_millis(settings.connect_timeout_ms);
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, settings.reconnect_max_ms, 2))
+            .build_pool(settings.pool_size)
+            .map_err(|e| RedisError::Config(e.to_string()))?;
+        let _ = pool.connect_pool();
+        let metrics = CallMetrics {
+            ok: registry.counter("sluice_redis_calls_total", &[("outcome", "ok")]),
+            failed: registry.counter("sluice_redis_calls_total", &[("outcome", "failed")]),
+            rejected: registry.counter("sluice_redis_calls_total", &[("outcome", "breaker_open")]),
+            seconds: registry.histogram("sluice_redis_call_seconds", &[]),
+        };
+        Ok(Arc::new(RedisBackend {
+            pool,
+            breaker: Breaker::new(
+                settings.breaker_failures,
+                Duration::from_millis(settings.breaker_open_ms),
+            ),
+            settings: settings.clone(),
+            shas: Mutex::new(HashMap::new()),
+            config,
+            options: Options {
+                fail_fast: true,
+                max_attempts: Some(1),
+                timeout: Some(Duration::from_millis(settings.call_timeout_ms)),
+                ..Options::default()
+            },
+            metrics,
+        }))
+    }
+
+    /// The settings the pool was made with.
+    pub fn settings(&self) -> &RedisSettings {
+        &self.settings
+    }
+
+    /// Whether the breaker keeps calls out now.
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// The key `key` of plugin `plugin`: `PREFIX:{plugin}:key`. The braces make the plugin's
+    /// keys one Cluster hash slot, so its scripts may touch several of them.
+    pub fn key(&self, plugin: &str, key: &str) -> String {
+        format!("{}:{{{plugin}}}:{key}", self.settings.prefix)
+    }
+
+    /// The channel `channel`: `PREFIX:channel`.
+    pub fn channel(&self, channel: &str) -> String {
+        format!("{}:{channel}", self.settings.prefix)
+    }
+
+    /// The next client of the pool, with the plugin-call options.
+    fn client(&self) -> fred::clients::WithOptions<fred::clients::Client> {
+        self.pool.next().with_options(&self.options)
+    }
+
+    /// Runs `work` under the breaker and the call's time budget.
+    async fn call<T, F>(&self, work: F) -> Result<T, RedisError>
+    where
+        F: Future<Output = Result<T, fred::error::Error>>,
+    {
+        if let Admit::No(wait) = self.breaker.admit() {
+            self.metrics.rejected.add(1);
+            return Err(RedisError::Unavailable(format!(
+                "the circuit breaker is open after repeated failures (next try in {} ms)",
+                wait.as_millis()
+            )));
+        }
+        let budget = self.settings.call_timeout_ms;
+        let started = Instant::now();
+        let result = tokio::time::timeout(Duration::from_millis(budget), work).await;
+        self.metrics.seconds.record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(Ok(value)) => {
+                self.breaker.success();
+                self.metrics.ok.add(1);
+                Ok(value)
+            }
+            Ok(Err(e)) if is_reply_error(&e) => {
+                // Redis answered: it is up, the command was wrong.
+                self.breaker.success();
+                self.metrics.failed.add(1);
+                Err(RedisError::Server(e.details().to_string()))
+            }
+            Ok(Err(e)) => {
+                self.breaker.failure();
+                self.metrics.failed.add(1);
+                Err(RedisError::Unavailable(e.to_string()))
+            }
+            Err(_) => {
+                self.breaker.failure();
+                self.metrics.failed.add(1);
+                Err(RedisError::Timeout(budget))
+            }
+        }
+    }
+
+    /// Runs command `name` for `plugin` with its `keys` namespaced, then `args`.
+    pub async fn command(
+        &self,
+        plugin: &str,
+        name: &str,
+        keys: &[String],
+        args: Vec<Vec<u8>>,
+    ) -> Result<Value, RedisError> {
+        let layout =
+            layout(name).ok_or_else(|| RedisError::Invalid(format!("command '{name}' cannot be used by plugins")))?;
+        fits(layout, keys.len(), args.len()).map_err(|why| RedisError::Invalid(format!("{name} {why}")))?;
+        let mut all: Vec<Value> = keys.iter().map(|k| Value::from(self.key(plugin, k))).collect();
+        all.extend(args.into_iter().map(|a| Value::Bytes(a.into())));
+        let cmd = CustomCommand::new(name.to_ascii_uppercase(), ClusterHash::FirstKey, false);
+        self.call(self.client().custom::<Value, Value>(cmd, all)).await
+    }
+
+    /// Runs script `name` for `plugin` with its `keys` namespaced: EVALSHA, loading the script
+    /// first when this gateway has not yet (or Redis lost it).
+    pub async fn run_script(
+        &self,
+        plugin: &str,
+        name: &str,
+        keys: &[String],
+        args: Vec<Vec<u8>>,
+    ) -> Result<Value, RedisError> {
+        let source = self
+            .settings
+            .scripts
+            .get(name)
+            .ok_or_else(|| RedisError::Invalid(format!("no script named '{name}' in [redis.scripts]")))?;
+        let keys: Vec<String> = keys.iter().map(|k| self.key(plugin, k)).collect();
+        let args: Vec<Value> = args.into_iter().map(|a| Value::Bytes(a.into())).collect();
+        self.eval_cached(name, source, keys, args).await
+    }
+
+    /// Runs `source` (cached as `name`) with full key names: for the host's own scripts.
+    pub async fn eval_cached(
+        &self,
+        name: &str,
+        source: &str,
+        keys: Vec<String>,
+        args: Vec<Value>,
+    ) -> Result<Value, RedisError> {
+        let known = self.shas.lock().get(name).cloned();
+        let sha = match known {
+            Some(sha) => sha,
+            None => self.load(name, source).await?,
+        };
+        match self
+            .call(
+                self.client()
+                    .evalsha::<Value, _, _, _>(&sha, keys.clone(), args.clone()),
+            )
+            .await
+        {
+            Err(RedisError::Server(e)) if e.starts_with("NOSCRIPT") => {
+                tracing::info!(
+                    script = name,
+                    "redis lost the script (SCRIPT FLUSH or restart); loading it again"
+                );
+                let sha = self.load(name, source).await?;
+                self.call(self.client().evalsha::<Value, _, _, _>(&sha, keys, args))
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn load(&self, name: &str, source: &str) -> Result<String, RedisError> {
+        // In a Cluster the script must be on every primary: EVALSHA goes to the key's node.
+        let sha: String = if self.pool.next().is_clustered() {
+            self.call(self.pool.next().script_load_cluster(source)).await?
+        } else {
+            self.call(self.client().script_load(source)).await?
+        };
+        self.shas.lock().insert(name.to_string(), sha.clone());
+        Ok(sha)
+    }
+
+    /// Runs `name` with full key names and no namespace or allow-list: for the host's own
+    /// use (the shared kv), under the same budget and breaker as plugin calls.
+    pub async fn raw(&self, name: &'static str, args: Vec<Value>) -> Result<Value, RedisError> {
+        let cmd = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
+        self.call(self.client().custom::<Value, Value>(cmd, args)).await
+    }
+
+    /// Subscribes to `channel` (a full name) on a connection of its own, in the background:
+    /// `on_message` gets each message's text; `on_lost` runs whenever messages may have been
+    /// missed (the connection came back, or the reader fell behind). Subscribes again after
+    /// every reconnect.
+    pub fn subscribe<M, L>(&self, channel: &str, on_message: M, on_lost: L)
+    where
+        M: Fn(String) + Send + Sync + 'static,
+        L: Fn() + Send + Sync + 'static,
+    {
+        let client = fred::clients::SubscriberClient::new(
+            self.config.clone(),
+            None,
+            None,
+            Some(ReconnectPolicy::new_exponential(
+                0,
+                100,
+                self.settings.reconnect_max_ms,
+                2,
+            )),
+        );
+        let channel = channel.to_string();
+        tokio::spawn(async move {
+            let mut messages = client.message_rx();
+            let mut reconnects = client.reconnect_rx();
+            while let Err(e) = client.init().await {
+                tracing::warn!(error = %e, %channel, "cannot subscribe yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let _resubscribe = client.manage_subscriptions();
+            while let Err(e) = client.subscribe(channel.clone()).await {
+                tracing::warn!(error = %e, %channel, "SUBSCRIBE failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            loop {
+                tokio::select! {
+                    message = messages.recv() => match message {
+                        Ok(message) => on_message(message.value.as_string().unwrap_or_default()),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => on_lost(),
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    reconnected = reconnects.recv() => {
+                        if reconnected.is_ok() {
+                            on_lost();
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Publishes `message` on `channel` (prefixed); returns how many subscribers got it.
+    pub async fn publish(&self, channel: &str, message: Vec<u8>) -> Result<u64, RedisError> {
+        let channel = self.channel(channel);
+        let n: i64 = self
+            .call(self.client().publish(channel, Value::Bytes(message.into())))
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Whether Redis answers PING within `timeout` (not counted by the breaker).
+    pub async fn ping(&self, timeout: Duration) -> Result<(), RedisError> {
+        match tokio::time::timeout(timeout, self.pool.next().ping::<Value>(None)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(RedisError::Unavailable(e.to_string())),
+            Err(_) => Err(RedisError::Unavailable(format!("no answer to PING within {timeout:?}"))),
+        }
+    }
+
+    /// The pool, for the gateway's own use and the benchmarks.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+/// Whether `e` is an error reply from Redis (rather than a connection or protocol failure).
+fn is_reply_error(e: &fred::error::Error) -> bool {
+    use fred::error::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::InvalidCommand
+            | ErrorKind::InvalidArgument
+            | ErrorKind::Parse
+            | ErrorKind::NotFound
+            | ErrorKind::Unknown
+    ) && !e.details().is_empty()
+}

@@ -1,0 +1,83 @@
+//! `[sinks]`: the background writer of telemetry, audit and inference rows.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// How rows reach Postgres (or, without `[postgres]`, the in-memory ring).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSettings {
+    /// Rows waiting for the writer; when full, new rows are dropped and counted (audit rows
+    /// also logged). Default 10000.
+    #[serde(default = "default_queue_rows")]
+    pub queue_rows: usize,
+    /// A batch is written when it has this many rows (at most 4000)... Default 100.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// ...or when its first row has waited this long, in ms. Default 1000.
+    #[serde(default = "default_flush_ms")]
+    pub flush_ms: u64,
+    /// Where batches go while Postgres is down (JSON lines, replayed when it is back);
+    /// relative to the config file. Default `.sluice-spill/rows.jsonl`.
+    #[serde(default = "default_spill_path")]
+    pub spill_path: PathBuf,
+    /// The spill file's limit in bytes; rows past it are dropped and counted. Default 64 MiB.
+    #[serde(default = "default_spill_max_bytes")]
+    pub spill_max_bytes: u64,
+    /// Rows kept in memory when no Postgres is configured (the newest win). Default 10000.
+    #[serde(default = "default_ring_rows")]
+    pub ring_rows: usize,
+    /// Without Postgres, also append every row to this JSON-lines file.
+    #[serde(default)]
+    pub jsonl_path: Option<PathBuf>,
+    /// Whether the gateway writes a `service_telemetry` row for every request. Default false.
+    #[serde(default)]
+    pub request_telemetry: bool,
+}
+
+fn default_queue_rows() -> usize {
+    10_000
+}
+fn default_batch_rows() -> usize {
+    100
+}
+fn default_flush_ms() -> u64 {
+    1_000
+}
+fn default_spill_path() -> PathBuf {
+    PathBuf::from(".sluice-spill/rows.jsonl")
+}
+fn default_spill_max_bytes() -> u64 {
+    64 << 20
+}
+fn default_ring_rows() -> usize {
+    10_000
+}
+
+impl Default for SinkSettings {
+    fn default() -> Self {
+        SinkSettings {
+            queue_rows: default_queue_rows(),
+            batch_rows: default_batch_rows(),
+            flush_ms: default_flush_ms(),
+            spill_path: default_spill_path(),
+            spill_max_bytes: default_spill_max_bytes(),
+            ring_rows: default_ring_rows(),
+            jsonl_path: None,
+            request_telemetry: false,
+        }
+    }
+}
+
+impl SinkSettings {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.queue_rows == 0 || self.batch_rows == 0 || self.flush_ms == 0 || self.ring_rows == 0 {
+            return Err("sinks: queue_rows, batch_rows, flush_ms and ring_rows must be at least 1".into());
+        }
+        if self.batch_rows > 4_000 {
+            return Err("sinks.batch_rows must be at most 4000 (one INSERT binds every value, at most 65535)".into());
+        }
+        Ok(())
+    }
+}
