@@ -112,6 +112,11 @@ impl RunningGateway {
         {
             tasks.push(tokio::spawn(watch_stored_config(state.clone(), pg, name, rx.clone())));
         }
+        tasks.push(tokio::spawn(crate::messages::deliver(
+            state.clone(),
+            state.runtime().capabilities().redis.clone(),
+            rx.clone(),
+        )));
         if let ConfigSource::File(path) = &source {
             tasks.push(tokio::spawn(watch_file(state.clone(), path.clone(), rx)));
         }
@@ -169,10 +174,15 @@ async fn watch_stored_config(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let watching = pg.watch_configs(|changed| {
-        let state = state.clone();
-        // "" means: a change may have been missed; look again.
-        let wanted = changed.is_empty() || changed == name;
+        let (state, name) = (state.clone(), name.clone());
         async move {
+            // "" means: a change may have been missed; reload only when the stored text is
+            // not the one running (not at every start).
+            let wanted = if changed.is_empty() {
+                state.stored_config_differs(&name).await
+            } else {
+                changed == name
+            };
             if wanted {
                 let _ = state.reload("postgres").await;
             }

@@ -73,23 +73,24 @@ impl Gateway {
 /// under that name in Postgres (keeping the file's `[postgres]` section). At start a Postgres
 /// that cannot be reached (or has no such row yet) leaves the file in force; at a reload it
 /// is an error, and the running config stays.
-async fn effective_config(runtime: &Runtime, file: GatewayConfig, starting: bool) -> Result<GatewayConfig, String> {
+async fn effective_config(runtime: &Runtime, file: GatewayConfig, starting: bool) -> Result<Effective, String> {
+    let from_file = |config| Ok(Effective { config, stored: None });
     let (Some(settings), Some(pg)) = (file.postgres.clone(), runtime.capabilities().postgres.clone()) else {
-        return Ok(file);
+        return from_file(file);
     };
     let Some(name) = settings.config_name.clone() else {
-        return Ok(file);
+        return from_file(file);
     };
     let stored = match pg.stored_config(&name).await {
         Ok(Some(text)) => text,
         Ok(None) if starting => {
             tracing::warn!(%name, "no config named so in Postgres yet; running the file's");
-            return Ok(file);
+            return from_file(file);
         }
         Ok(None) => return Err(format!("no config named '{name}' in Postgres (gateway_config)")),
         Err(e) if starting => {
             tracing::warn!(error = %e, %name, "cannot read the config from Postgres; running the file's until it changes");
-            return Ok(file);
+            return from_file(file);
         }
         Err(e) => return Err(format!("cannot read config '{name}' from Postgres: {e}")),
     };
@@ -98,12 +99,21 @@ async fn effective_config(runtime: &Runtime, file: GatewayConfig, starting: bool
         Ok(config) => config,
         Err(e) if starting => {
             tracing::error!(error = %e, %name, "the config stored in Postgres is invalid; running the file's until it changes");
-            return Ok(file);
+            return from_file(file);
         }
         Err(e) => return Err(e.to_string()),
     };
     config.postgres = Some(settings);
-    Ok(config)
+    Ok(Effective {
+        config,
+        stored: Some(stored),
+    })
+}
+
+/// The config a gateway runs, and the stored text it came from (none: the file's).
+struct Effective {
+    config: GatewayConfig,
+    stored: Option<String>,
 }
 
 /// `next`, unless it changes `[postgres]` or `[redis]`: the backends were built from them at
@@ -161,6 +171,11 @@ pub struct GatewayState {
     source: ConfigSource,
     last_reload: Mutex<ReloadStatus>,
     reload_lock: tokio::sync::Mutex<()>,
+    /// Counts installed gateways; bumped on every successful reload.
+    installs: tokio::sync::watch::Sender<u64>,
+    /// The text of the config stored in Postgres the current gateway runs; none when it runs
+    /// the file's.
+    stored: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -178,8 +193,8 @@ fn now_unix() -> u64 {
 impl GatewayState {
     /// Loads the config from `source`, builds the first gateway, and returns the state.
     pub async fn start(runtime: Runtime, source: ConfigSource) -> Result<Arc<Self>, String> {
-        let config = effective_config(&runtime, source.load()?, true).await?;
-        let gateway = Gateway::build(&runtime, config, None).await?;
+        let effective = effective_config(&runtime, source.load()?, true).await?;
+        let gateway = Gateway::build(&runtime, effective.config, None).await?;
         Ok(Arc::new(GatewayState {
             current: ArcSwap::from_pointee(gateway),
             runtime,
@@ -191,6 +206,8 @@ impl GatewayState {
                 trigger: "startup".into(),
             }),
             reload_lock: tokio::sync::Mutex::new(()),
+            installs: tokio::sync::watch::Sender::new(0),
+            stored: Mutex::new(effective.stored),
         }))
     }
 
@@ -209,6 +226,25 @@ impl GatewayState {
         &self.runtime.capabilities().metrics
     }
 
+    /// Changes whenever a reload installs a new gateway (for work that follows the route
+    /// table, such as plugin channel subscriptions).
+    pub fn installs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.installs.subscribe()
+    }
+
+    /// Whether the config stored in Postgres as `name` differs from the one running (or
+    /// cannot be read, or the gateway runs the file's): after a LISTEN connection was (re)made,
+    /// when a change may have gone unseen.
+    pub async fn stored_config_differs(&self, name: &str) -> bool {
+        let Some(pg) = self.runtime.capabilities().postgres.clone() else {
+            return false;
+        };
+        match pg.stored_config(name).await {
+            Ok(text) => text != *self.stored.lock(),
+            Err(_) => true,
+        }
+    }
+
     /// The outcome of the last reload.
     pub fn last_reload(&self) -> ReloadStatus {
         self.last_reload.lock().clone()
@@ -222,13 +258,17 @@ impl GatewayState {
         let previous = self.current();
         let result = match self.source.load().and_then(|c| same_backends(&previous.config, c)) {
             Ok(config) => match effective_config(&self.runtime, config, false).await {
-                Ok(config) => Gateway::build(&self.runtime, config, Some(&previous)).await,
+                Ok(effective) => {
+                    let built = Gateway::build(&self.runtime, effective.config, Some(&previous)).await;
+                    built.map(|gateway| (gateway, effective.stored))
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
         };
         let outcome = match result {
-            Ok(gateway) => {
+            Ok((gateway, stored)) => {
+                *self.stored.lock() = stored;
                 if gateway.config.telemetry != previous.config.telemetry {
                     tracing::warn!(
                         trigger,
@@ -236,6 +276,7 @@ impl GatewayState {
                     );
                 }
                 self.current.store(Arc::new(gateway));
+                self.installs.send_modify(|n| *n += 1);
                 tracing::info!(trigger, "config reloaded");
                 Ok(())
             }

@@ -3,7 +3,8 @@
 //! - [`config`]: the configuration schema and its validation.
 //! - [`runtime`]: the wasmtime host: engine, component cache, instance pools, limits, chains.
 //! - [`capability`]: the host side of each WIT interface plugins import, with grant checks.
-//! - [`backend`]: the pooled backends (Postgres) the capabilities and the gateway use.
+//! - [`backend`]: the pooled backends (Postgres, Redis, sinks) the capabilities and the
+//!   gateway use; [`messages`]: plugin channel messages delivered to `on-message`.
 //! - [`telemetry`]: metrics shared by the host and plugins.
 //! - [`gateway`]: the live routing state and hot reload.
 //! - [`proxy`]: the request path: routing, chain, upstream, response.
@@ -17,6 +18,7 @@ pub mod capability;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod messages;
 pub mod proxy;
 pub mod runtime;
 pub mod server;

@@ -6,9 +6,11 @@ mod gateway {
     mod admin;
     mod faults;
     mod limits;
+    mod messages;
     mod postgres;
     mod proxy;
     mod redis;
+    mod redis_topologies;
     mod reload;
     mod resilience;
     mod sinks;

@@ -2,6 +2,8 @@
 //! file on real sockets, a client, and a Postgres database per test.
 
 pub mod postgres;
+pub mod redis;
+pub mod redis_servers;
 pub mod relay;
 
 use std::convert::Infallible;

@@ -49,6 +49,16 @@ pub fn check_grant(grant: &RedisGrant, settings: Option<&RedisSettings>) -> Resu
              so the host can keep them in the plugin's namespace)"
         ));
     }
+    if let Some(bad) = grant
+        .channels
+        .iter()
+        .chain(&grant.subscribe)
+        .find(|c| !valid_channel(c))
+    {
+        return Err(format!(
+            "grants.redis names the channel '{bad}': channel names are 1 to 128 characters of A-Z, a-z, 0-9,              '-', '_', '.' and ':'"
+        ));
+    }
     if let Some(settings) = settings
         && let Some(missing) = grant.scripts.iter().find(|s| !settings.scripts.contains_key(*s))
     {
@@ -57,6 +67,14 @@ pub fn check_grant(grant: &RedisGrant, settings: Option<&RedisSettings>) -> Resu
         ));
     }
     Ok(())
+}
+
+/// Whether `channel` may be granted: no pattern characters, nothing that needs quoting.
+fn valid_channel(channel: &str) -> bool {
+    (1..=128).contains(&channel.len())
+        && channel
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// Call metric handles.
@@ -146,9 +164,20 @@ impl RedisBackend {
         format!("{}:{{{plugin}}}:{key}", self.settings.prefix)
     }
 
-    /// The channel `channel`: `PREFIX:channel`.
+    /// The plugin channel `channel`: `PREFIX:chan:channel`. Plugin channels live apart from
+    /// the host's own ([`RedisBackend::host_channel`]), so no grant can reach those.
     pub fn channel(&self, channel: &str) -> String {
-        format!("{}:{channel}", self.settings.prefix)
+        format!("{}:chan:{channel}", self.settings.prefix)
+    }
+
+    /// The plugin channel name of the full channel name `full`, when it is one.
+    pub fn plugin_channel<'a>(&self, full: &'a str) -> Option<&'a str> {
+        full.strip_prefix(self.settings.prefix.as_str())?.strip_prefix(":chan:")
+    }
+
+    /// The host's own channel `name` (cache invalidations): `PREFIX:name`.
+    pub fn host_channel(&self, name: &str) -> String {
+        format!("{}:{name}", self.settings.prefix)
     }
 
     /// The next client of the pool, with the plugin-call options.
@@ -284,6 +313,43 @@ impl RedisBackend {
         self.call(self.client().custom::<Value, Value>(cmd, args)).await
     }
 
+    /// Runs `commands` (with full key names, for the host's own use) in one pipeline, one
+    /// round trip (one per node in a Cluster), under the call budget and the breaker.
+    pub async fn raw_pipeline(&self, commands: Vec<(&'static str, Vec<Value>)>) -> Result<(), RedisError> {
+        let pipeline = self.pool.next().pipeline();
+        for (name, args) in commands {
+            let cmd = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
+            let _: () = pipeline
+                .custom(cmd, args)
+                .await
+                .map_err(|e| RedisError::Invalid(e.to_string()))?;
+        }
+        self.call(pipeline.all::<Vec<Value>>()).await.map(drop)
+    }
+
+    /// Every key whose full name matches the glob `pattern`, on every primary when Redis is
+    /// a Cluster. Pages of up to 500 keys, each under the call budget.
+    pub async fn scan_keys(&self, pattern: &str) -> Result<Vec<String>, RedisError> {
+        use fred::types::scan::Scanner;
+        use futures_util::StreamExt;
+        let client = self.pool.next();
+        let mut pages: std::pin::Pin<Box<dyn futures_util::Stream<Item = _> + Send>> = if client.is_clustered() {
+            Box::pin(client.scan_cluster(pattern.to_string(), Some(500), None))
+        } else {
+            Box::pin(client.scan(pattern.to_string(), Some(500), None))
+        };
+        let mut keys = Vec::new();
+        while let Some(mut page) = self.call(async { pages.next().await.transpose() }).await? {
+            for key in page.take_results().unwrap_or_default() {
+                if let Some(key) = key.into_string() {
+                    keys.push(key);
+                }
+            }
+            page.next();
+        }
+        Ok(keys)
+    }
+
     /// Subscribes to `channel` (a full name) on a connection of its own, in the background:
     /// `on_message` gets each message's text; `on_lost` runs whenever messages may have been
     /// missed (the connection came back, or the reader fell behind). Subscribes again after
@@ -293,17 +359,7 @@ impl RedisBackend {
         M: Fn(String) + Send + Sync + 'static,
         L: Fn() + Send + Sync + 'static,
     {
-        let client = fred::clients::SubscriberClient::new(
-            self.config.clone(),
-            None,
-            None,
-            Some(ReconnectPolicy::new_exponential(
-                0,
-                100,
-                self.settings.reconnect_max_ms,
-                2,
-            )),
-        );
+        let client = self.subscriber_client();
         let channel = channel.to_string();
         tokio::spawn(async move {
             let mut messages = client.message_rx();
@@ -334,9 +390,25 @@ impl RedisBackend {
         });
     }
 
-    /// Publishes `message` on `channel` (prefixed); returns how many subscribers got it.
-    pub async fn publish(&self, channel: &str, message: Vec<u8>) -> Result<u64, RedisError> {
-        let channel = self.channel(channel);
+    /// A subscriber connection of its own (not yet connected), reconnecting with the pool's
+    /// backoff.
+    pub fn subscriber_client(&self) -> fred::clients::SubscriberClient {
+        fred::clients::SubscriberClient::new(
+            self.config.clone(),
+            None,
+            None,
+            Some(ReconnectPolicy::new_exponential(
+                0,
+                100,
+                self.settings.reconnect_max_ms,
+                2,
+            )),
+        )
+    }
+
+    /// Publishes `message` on the full channel name `channel` (see [`RedisBackend::channel`]
+    /// and [`RedisBackend::host_channel`]); returns how many subscribers got it.
+    pub async fn publish(&self, channel: String, message: Vec<u8>) -> Result<u64, RedisError> {
         let n: i64 = self
             .call(self.client().publish(channel, Value::Bytes(message.into())))
             .await?;

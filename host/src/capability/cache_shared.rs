@@ -94,7 +94,7 @@ impl SharedCache {
     /// The shared level on `redis` in front of `memory`; subscribes to invalidations (and
     /// keeps the subscription across reconnects). Must be called on a tokio runtime.
     pub fn start(redis: Arc<RedisBackend>, memory: Arc<ResponseCache>) -> Arc<Self> {
-        let channel = redis.channel(CHANNEL);
+        let channel = redis.host_channel(CHANNEL);
         let generation = Arc::new(AtomicU64::new(0));
         let (on_message, on_reconnect) = (memory.clone(), memory.clone());
         let (bump_message, bump_reconnect) = (generation.clone(), generation.clone());
@@ -164,33 +164,34 @@ impl SharedCache {
         let bytes = encode(&response, self.redis.settings().compress_above_bytes).map_err(HostError::Other)?;
         let tags = response.tags.clone();
         self.memory.insert(key.clone(), response).map_err(HostError::Invalid)?;
-        let set = vec![
-            self.key(&key).into(),
-            RedisValue::Bytes(bytes.into()),
-            "PX".into(),
-            ttl_ms.into(),
-        ];
-        self.redis.raw("SET", set).await.map_err(Self::error)?;
+        // One round trip. The tag sets first: should the pipeline fail part way, a tag names
+        // an entry that was never stored (harmless), never the reverse. A tag set lives as
+        // long as its longest-lived member: an expiry is set when it has none (NX) and
+        // lengthened when this member outlives it (GT).
+        let mut commands = Vec::with_capacity(3 * tags.len() + 1);
         for tag in tags {
             let tag_key = self.tag_key(&tag);
-            self.redis
-                .raw("SADD", vec![tag_key.clone().into(), key.clone().into()])
-                .await
-                .map_err(Self::error)?;
-            // The tag set lives as long as its longest-lived member: set an expiry when it
-            // has none, lengthen it when this member outlives it.
+            commands.push(("SADD", vec![tag_key.clone().into(), key.clone().into()]));
             for condition in ["NX", "GT"] {
-                let args = vec![tag_key.clone().into(), ttl_ms.into(), condition.into()];
-                self.redis.raw("PEXPIRE", args).await.map_err(Self::error)?;
+                commands.push(("PEXPIRE", vec![tag_key.clone().into(), ttl_ms.into(), condition.into()]));
             }
         }
-        Ok(())
+        commands.push((
+            "SET",
+            vec![
+                self.key(&key).into(),
+                RedisValue::Bytes(bytes.into()),
+                "PX".into(),
+                ttl_ms.into(),
+            ],
+        ));
+        self.redis.raw_pipeline(commands).await.map_err(Self::error)
     }
 
     async fn announce(&self, message: String) -> Result<(), HostError> {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.redis
-            .publish(CHANNEL, message.into_bytes())
+            .publish(self.redis.host_channel(CHANNEL), message.into_bytes())
             .await
             .map_err(Self::error)?;
         Ok(())
@@ -213,35 +214,10 @@ impl SharedCache {
     pub async fn invalidate_prefix(&self, prefix: &str) -> Result<u64, HostError> {
         let local = self.memory.invalidate_where(|k, _| k.starts_with(prefix));
         let pattern = format!("{}*", glob_escape(&self.key(prefix)));
-        let mut cursor = "0".to_string();
-        let mut removed = 0u64;
-        loop {
-            let reply = self
-                .redis
-                .raw(
-                    "SCAN",
-                    vec![
-                        cursor.clone().into(),
-                        "MATCH".into(),
-                        pattern.clone().into(),
-                        "COUNT".into(),
-                        500.into(),
-                    ],
-                )
-                .await
-                .map_err(Self::error)?;
-            let RedisValue::Array(parts) = reply else { break };
-            let mut parts = parts.into_iter();
-            cursor = parts.next().and_then(|c| c.as_string()).unwrap_or_else(|| "0".into());
-            let keys: Vec<RedisValue> = match parts.next() {
-                Some(RedisValue::Array(keys)) => keys,
-                _ => Vec::new(),
-            };
-            removed += self.delete_each(keys).await?;
-            if cursor == "0" {
-                break;
-            }
-        }
+        let keys = self.redis.scan_keys(&pattern).await.map_err(Self::error)?;
+        let removed = self
+            .delete_each(keys.into_iter().map(RedisValue::from).collect())
+            .await?;
         self.announce(format!("p:{prefix}")).await?;
         Ok(removed.max(local))
     }

@@ -94,7 +94,7 @@ impl Host for HostState {
     async fn publish(&mut self, channel: String, message: Vec<u8>) -> Result<u64, HostError> {
         let backend = self.redis_allowed("channel", &channel, |g| &g.channels)?;
         backend
-            .publish(&channel, message)
+            .publish(backend.channel(&channel), message)
             .await
             .map_err(|e| self.redis_error(e))
     }

@@ -87,6 +87,10 @@ pub struct RedisGrant {
     /// Channels the plugin may publish on.
     #[serde(default)]
     pub channels: Vec<String>,
+    /// Channels whose messages the plugin receives through `on-message` (it must list the
+    /// `message` hook).
+    #[serde(default)]
+    pub subscribe: Vec<String>,
 }
 
 /// Which Postgres statements a plugin may run.

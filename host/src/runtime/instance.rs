@@ -46,7 +46,7 @@ struct InstanceMetrics {
     created: Arc<Counter>,
     recycled: Arc<Counter>,
     /// Hook call latency, by hook (in [`hook_index`] order).
-    hook_seconds: [Arc<Histogram>; 4],
+    hook_seconds: [Arc<Histogram>; HOOKS],
 }
 
 /// A configured plugin: runs hooks on pooled or fresh instances under its limits, and turns
@@ -62,8 +62,11 @@ pub struct PluginInstance {
     /// holds one for as long as it holds an instance.
     permits: Semaphore,
     metrics: InstanceMetrics,
-    hooks: [bool; 4],
+    hooks: [bool; HOOKS],
 }
+
+/// The number of hooks a plugin can implement.
+const HOOKS: usize = 5;
 
 impl std::fmt::Debug for PluginInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,6 +88,7 @@ fn hook_index(hook: Hook) -> usize {
         Hook::RequestBody => 1,
         Hook::ResponseHeaders => 2,
         Hook::Log => 3,
+        Hook::Message => 4,
     }
 }
 
@@ -94,6 +98,7 @@ enum Call<'a> {
     RequestBody(&'a RequestHead, &'a [u8]),
     ResponseHeaders(&'a RequestHead, &'a ResponseHead),
     Log(&'a LogEntry),
+    Message(&'a str, &'a [u8]),
 }
 
 impl Call<'_> {
@@ -103,6 +108,7 @@ impl Call<'_> {
             Call::RequestBody(..) => Hook::RequestBody,
             Call::ResponseHeaders(..) => Hook::ResponseHeaders,
             Call::Log(_) => Hook::Log,
+            Call::Message(..) => Hook::Message,
         }
     }
 
@@ -116,6 +122,7 @@ impl Call<'_> {
             Hook::RequestBody => "on-request-body",
             Hook::ResponseHeaders => "on-response-headers",
             Hook::Log => "on-log",
+            Hook::Message => "on-message",
         }
     }
 }
@@ -146,6 +153,7 @@ impl PluginInstance {
                 Hook::RequestBody,
                 Hook::ResponseHeaders,
                 Hook::Log,
+                Hook::Message,
             ]
             .map(|hook| {
                 registry.histogram(
@@ -155,7 +163,7 @@ impl PluginInstance {
             }),
         };
         let permits = Semaphore::new(settings.pool.max_instances);
-        let mut hooks = [false; 4];
+        let mut hooks = [false; HOOKS];
         for hook in &loaded.info.hooks {
             hooks[hook_index(*hook)] = true;
         }
@@ -250,6 +258,17 @@ impl PluginInstance {
         self.invoke(&entry.request.request_id, Call::Log(entry)).await.map(drop)
     }
 
+    /// The plugin's name, grants and capabilities.
+    pub fn context(&self) -> &PluginContext {
+        &self.context
+    }
+
+    /// Runs `on-message` with a message that arrived on `channel`. `id` stands in for the
+    /// request id in the plugin's log lines.
+    pub async fn on_message(&self, id: &str, channel: &str, message: &[u8]) -> Result<(), PluginFailure> {
+        self.invoke(id, Call::Message(channel, message)).await.map(drop)
+    }
+
     fn failure(&self, hook: &'static str, kind: FailureKind, message: String) -> PluginFailure {
         PluginFailure {
             plugin: self.context.name.clone(),
@@ -328,6 +347,10 @@ impl PluginInstance {
                     .await
                     .map(Reply::Response),
                 Call::Log(entry) => bindings.call_on_log(store, entry).await.map(|()| Reply::Unit),
+                Call::Message(channel, message) => bindings
+                    .call_on_message(store, channel, message)
+                    .await
+                    .map(|()| Reply::Unit),
             }
         };
         // A plugin that waits (a WASI sleep or poll suspends the call) uses no CPU, so the

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::Runtime;
+use super::bindings::Hook;
 use super::chain::Chain;
 use super::instance::{InstanceSettings, PluginInstance};
 use super::loader::{LoadError, LoadedPlugin};
@@ -16,6 +17,8 @@ use crate::config::GatewayConfig;
 pub struct RouteTable {
     chains: HashMap<String, Arc<Chain>>,
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    /// The route entries subscribed to each plugin channel (`grants.redis.subscribe`).
+    subscribers: BTreeMap<String, Vec<Arc<PluginInstance>>>,
 }
 
 impl RouteTable {
@@ -27,6 +30,16 @@ impl RouteTable {
     /// The loaded plugins, by config name.
     pub fn plugins(&self) -> &BTreeMap<String, Arc<LoadedPlugin>> {
         &self.plugins
+    }
+
+    /// The configured plugins (one per route entry) subscribed to plugin channel `channel`.
+    pub fn subscribers(&self, channel: &str) -> &[Arc<PluginInstance>] {
+        self.subscribers.get(channel).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every plugin channel some route entry subscribes to.
+    pub fn subscribed_channels(&self) -> impl Iterator<Item = &str> {
+        self.subscribers.keys().map(String::as_str)
     }
 
     /// The number of routes.
@@ -62,12 +75,14 @@ pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<R
     }
 
     let mut chains = HashMap::new();
+    let mut subscribers: BTreeMap<String, Vec<Arc<PluginInstance>>> = BTreeMap::new();
     for route in &config.routes {
         let mut chain = Vec::with_capacity(route.plugins.len());
         for entry in &route.plugins {
             let def = &config.plugins[&entry.plugin];
             let loaded = plugins[&entry.plugin].clone();
             let grants = entry.grants.clone().unwrap_or_else(|| def.grants.clone());
+            let subscribe = grants.redis.as_ref().map(|r| r.subscribe.clone()).unwrap_or_default();
             let context = Arc::new(PluginContext::new(
                 &entry.plugin,
                 grants,
@@ -92,10 +107,29 @@ pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<R
                 file: loaded.file.clone(),
                 reason: format!("on route '{}': {}", route.name, failure.message_for_operator()),
             })?;
-            chain.push(Arc::new(instance));
+            let instance = Arc::new(instance);
+            if !subscribe.is_empty() && !instance.has_hook(Hook::Message) {
+                return Err(LoadError {
+                    plugin: entry.plugin.clone(),
+                    file: loaded.file.clone(),
+                    reason: format!(
+                        "on route '{}': grants.redis.subscribe names channels, but the plugin does not \
+                         implement on-message (its describe does not list the `message` hook)",
+                        route.name
+                    ),
+                });
+            }
+            for channel in subscribe {
+                subscribers.entry(channel).or_default().push(instance.clone());
+            }
+            chain.push(instance);
         }
         let metrics = runtime.capabilities().metrics.clone();
         chains.insert(route.name.clone(), Arc::new(Chain::new(&route.name, chain, metrics)));
     }
-    Ok(RouteTable { chains, plugins })
+    Ok(RouteTable {
+        chains,
+        plugins,
+        subscribers,
+    })
 }

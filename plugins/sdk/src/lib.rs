@@ -114,6 +114,10 @@ macro_rules! export_plugin {
                 fn on_log(entry: $crate::LogEntry) {
                     with_instance((), |p| $crate::Plugin::on_log(p, &entry))
                 }
+
+                fn on_message(channel: ::std::string::String, message: ::std::vec::Vec<u8>) {
+                    with_instance((), |p| $crate::Plugin::on_message(p, &channel, &message))
+                }
             }
 
     $crate::bindings::__export_sluice_world!(SluiceGuest with_types_in $crate::bindings);

@@ -42,6 +42,11 @@ pub trait Plugin: Sized + 'static {
 
     /// Runs after the response was sent. Default: nothing.
     fn on_log(&mut self, _entry: &LogEntry) {}
+
+    /// Runs when a message arrives on a channel the grant subscribes to
+    /// (`grants.redis.subscribe`), once per gateway instance and route entry, off any request.
+    /// List [`Hook::Message`] in [`Plugin::HOOKS`] to receive messages. Default: nothing.
+    fn on_message(&mut self, _channel: &str, _message: &[u8]) {}
 }
 
 /// Builds the `describe` answer from a [`Plugin`]'s constants. Used by [`crate::export_plugin!`].

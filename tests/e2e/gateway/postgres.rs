@@ -257,6 +257,26 @@ async fn a_config_changed_in_postgres_reaches_every_running_instance() {
         assert_eq!(get(&gw.url("/a")).await.status, 200, "the stored config is in force");
         assert_eq!(get(&gw.url("/file")).await.status, 404);
     }
+    // Both instances listen; making the LISTEN connection did not reload a config that did
+    // not change.
+    let mut listening = 0;
+    for _ in 0..100 {
+        listening = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if listening == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listening, 2, "both instances listen");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for gw in [&a, &b] {
+        assert_eq!(gw.running.state.last_reload().trigger, "startup");
+    }
     sqlx::query("UPDATE gateway_config SET config = $1 WHERE name = 'main'")
         .bind(stored("/b"))
         .execute(&mut conn)

@@ -4,27 +4,17 @@
 
 use std::time::Duration;
 
-use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
+use fred::interfaces::{KeysInterface, LuaInterface};
 use serde_json::{Value, json};
 use sluice_artifacts as wasm;
+use sluice_e2e::redis::{REDIS, direct, prefix, redis_call_route};
 use sluice_e2e::relay::Relay;
 use sluice_e2e::{Answer, Gateway, full, get, send, start_gateway};
 
-const REDIS: &str = "127.0.0.1:6379";
-
-fn prefix() -> String {
-    format!("sluicet{:08x}", fastrand::u32(..))
-}
-
 /// A route `/NAME` running the redis-call plugin as plugin `NAME` with `op`/`op_name` and the
-/// `grant` (TOML inline table).
+/// Redis `grant` (TOML inline table).
 fn route(name: &str, op: &str, op_name: &str, grant: &str) -> String {
-    format!(
-        "[plugins.{name}]\nmodule = {:?}\nlimits = {{ cpu_ms = 1000 }}\ngrants = {{ redis = {grant} }}\n\
-         [[routes]]\nname = \"{name}\"\nmatch = {{ path = \"/{name}\" }}\n\
-         plugins = [{{ plugin = \"{name}\", config = {{ op = \"{op}\", name = \"{op_name}\" }} }}]\n",
-        wasm::REDIS_CALL
-    )
+    redis_call_route(name, op, op_name, &format!("redis = {grant}"))
 }
 
 async fn call(gw: &Gateway, path: &str, keys: Value, args: Value) -> Answer {
@@ -36,17 +26,6 @@ async fn call(gw: &Gateway, path: &str, keys: Value, args: Value) -> Answer {
             .unwrap(),
     )
     .await
-}
-
-async fn direct() -> fred::clients::Client {
-    let client = fred::clients::Client::new(
-        fred::types::config::Config::from_url(&format!("redis://{REDIS}")).unwrap(),
-        None,
-        None,
-        None,
-    );
-    client.init().await.expect("the tests need Redis on 127.0.0.1:6379");
-    client
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,7 +189,7 @@ async fn publishing_reaches_subscribers_of_the_prefixed_channel() {
     .await;
     let subscriber = direct().await;
     let mut messages = subscriber.message_rx();
-    subscriber.subscribe(format!("{prefix}:events")).await.unwrap();
+    subscriber.subscribe(format!("{prefix}:chan:events")).await.unwrap();
     let answer = call(&gw, "/announce", json!([]), json!(["revoked:key-1"])).await;
     assert_eq!(answer.json(), json!(1), "one subscriber got it");
     let message = tokio::time::timeout(Duration::from_secs(5), messages.recv())

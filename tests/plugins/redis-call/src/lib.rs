@@ -4,9 +4,13 @@
 //! the reply as JSON (`null`, a number, a string, or an array of those); when the host refused
 //! or the call failed, `{"error": kind, "message": text}` with 503 for `unavailable` and
 //! `timeout`, 500 otherwise.
+//!
+//! Messages on subscribed channels are appended (comma-separated) to the kv key
+//! `received:CHANNEL`; op `received` answers that list for channel `name`.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sluice_plugin_sdk::kv;
 use sluice_plugin_sdk::redis::{self, Scalar};
 use sluice_plugin_sdk::{Config, Hook, HostError, Plugin, RequestExt, RequestHead, RequestVerdict, Response};
 
@@ -62,7 +66,7 @@ fn list(req: &RequestHead, header: &str) -> Vec<String> {
 
 impl Plugin for RedisCall {
     const NAME: &'static str = "redis-call";
-    const HOOKS: &'static [Hook] = &[Hook::RequestHeaders];
+    const HOOKS: &'static [Hook] = &[Hook::RequestHeaders, Hook::Message];
 
     fn new(config: Config) -> Result<Self, String> {
         config.parse().map(RedisCall)
@@ -76,6 +80,14 @@ impl Plugin for RedisCall {
             "command" => redis::command(name, &keys, &args).map(|v| reply(&v)),
             "script" => redis::run_script(name, &keys, &args).map(|v| reply(&v)),
             "publish" => redis::publish(name, args.first().map_or(&[][..], |a| a)).map(|n| json!(n)),
+            "received" => kv::get(&format!("received:{name}")).map(|v| {
+                json!(v.map(|bytes| {
+                    String::from_utf8_lossy(&bytes)
+                        .split(',')
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                }))
+            }),
             other => return Response::new(400).body(format!("unknown op {other}")).into(),
         };
         let (status, answer) = match outcome {
@@ -86,6 +98,16 @@ impl Plugin for RedisCall {
             .header("content-type", "application/json")
             .body(answer.to_string())
             .into()
+    }
+
+    fn on_message(&mut self, channel: &str, message: &[u8]) {
+        let key = format!("received:{channel}");
+        let mut list = kv::get(&key).ok().flatten().unwrap_or_default();
+        if !list.is_empty() {
+            list.push(b',');
+        }
+        list.extend_from_slice(message);
+        let _ = kv::set(&key, &list, None);
     }
 }
 
