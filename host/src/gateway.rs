@@ -129,6 +129,33 @@ fn same_backends(running: &GatewayConfig, next: GatewayConfig) -> Result<Gateway
     Ok(next)
 }
 
+/// The settings that differ between `running` and `next` but only take effect at start-up
+/// (listeners, TLS, connection limits and timeouts, workers, the runtime, span export).
+fn startup_only_changes(running: &GatewayConfig, next: &GatewayConfig) -> Vec<&'static str> {
+    let (a, b) = (&running.server, &next.server);
+    [
+        ("server.listen", a.listen != b.listen),
+        ("server.tls", a.tls != b.tls),
+        ("server.max_header_bytes", a.max_header_bytes != b.max_header_bytes),
+        ("server.max_headers", a.max_headers != b.max_headers),
+        (
+            "server.header_read_timeout_ms",
+            a.header_read_timeout_ms != b.header_read_timeout_ms,
+        ),
+        ("server.idle_timeout_ms", a.idle_timeout_ms != b.idle_timeout_ms),
+        ("server.workers", a.workers != b.workers),
+        ("server.shutdown_grace_ms", a.shutdown_grace_ms != b.shutdown_grace_ms),
+        ("[admin]", running.admin != next.admin),
+        ("[demo]", running.demo != next.demo),
+        ("[sinks]", running.sinks != next.sinks),
+        ("[runtime]", running.runtime != next.runtime),
+        ("[telemetry]", running.telemetry != next.telemetry),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
+}
+
 /// Where the config comes from.
 #[derive(Debug, Clone)]
 pub enum ConfigSource {
@@ -269,10 +296,12 @@ impl GatewayState {
         let outcome = match result {
             Ok((gateway, stored)) => {
                 *self.stored.lock() = stored;
-                if gateway.config.telemetry != previous.config.telemetry {
+                let unapplied = startup_only_changes(&previous.config, &gateway.config);
+                if !unapplied.is_empty() {
                     tracing::warn!(
                         trigger,
-                        "[telemetry] changed: span export keeps its settings until the next start"
+                        settings = %unapplied.join(", "),
+                        "these settings changed but are read at start-up only; they apply after a restart"
                     );
                 }
                 self.current.store(Arc::new(gateway));
@@ -308,6 +337,17 @@ mod tests {
 
     fn config(text: &str) -> GatewayConfig {
         GatewayConfig::parse(text, std::path::Path::new("t.toml"), PathBuf::from(".")).unwrap()
+    }
+
+    #[test]
+    fn settings_read_only_at_start_up_are_named_when_a_reload_changes_them() {
+        let running = config("[server]\nlisten = \"127.0.0.1:8080\"\nmax_body_bytes = 10\n");
+        let next = config("[server]\nlisten = \"127.0.0.1:9090\"\nmax_body_bytes = 20\nworkers = 3\n");
+        assert_eq!(
+            startup_only_changes(&running, &next),
+            ["server.listen", "server.workers"]
+        );
+        assert!(startup_only_changes(&running, &running.clone()).is_empty());
     }
 
     #[test]

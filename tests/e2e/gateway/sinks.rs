@@ -104,6 +104,7 @@ async fn rows_spill_while_postgres_is_unreachable_and_are_replayed_when_it_retur
     assert_eq!(count(&db.url, "audit_log").await, 10, "nothing reached Postgres");
     let ready = get(&gw.admin_url("/admin/ready")).await.json();
     assert_eq!(ready["dependencies"]["postgres"]["state"], "down", "{ready}");
+    assert_eq!(ready["dependencies"]["sinks"]["state"], "spilling", "{ready}");
 
     relay.restore();
     sinks.flush().await;
@@ -116,6 +117,8 @@ async fn rows_spill_while_postgres_is_unreachable_and_are_replayed_when_it_retur
     }
     assert_eq!(count(&db.url, "audit_log").await, 60, "every audit row arrived, once");
     assert_eq!(sinks.spilled_bytes(), 0);
+    let ready = get(&gw.admin_url("/admin/ready")).await.json();
+    assert_eq!(ready["dependencies"]["sinks"]["state"], "up", "{ready}");
     let text = metrics(&gw).await;
     assert_eq!(
         metric(&text, "sluice_sink_rows_total{outcome=\"spilled\",table=\"audit_log\"}"),
