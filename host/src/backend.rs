@@ -5,9 +5,11 @@
 //!   and a row cap.
 //! - [`redis`]: the fred pool, namespaced keys, the command allow-list, scripts, a time budget
 //!   and a breaker per call.
+//! - [`http_out`]: the pooled outbound HTTP client (rustls), with a budget and a body cap.
 //! - [`sink`]: the background writer of telemetry, audit and inference rows, with a spill
 //!   file while Postgres is down.
 
+pub mod http_out;
 pub mod postgres;
 mod postgres_types;
 pub mod redis;

@@ -21,6 +21,7 @@ mod redis;
 
 use std::sync::Arc;
 
+use crate::backend::http_out::{OutboundError, OutboundHttp};
 use crate::backend::postgres::{PostgresBackend, PostgresError};
 use crate::backend::redis::{RedisBackend, RedisError};
 use crate::backend::sink::Sinks;
@@ -55,6 +56,8 @@ pub struct Capabilities {
     /// The background writer of telemetry, audit and inference rows (to Postgres when
     /// configured, else to memory); absent in [`Capabilities::in_memory`].
     pub sinks: Option<Arc<Sinks>>,
+    /// The outbound HTTP client behind `http-client`; absent in [`Capabilities::in_memory`].
+    pub http: Option<Arc<OutboundHttp>>,
 }
 
 impl Capabilities {
@@ -69,6 +72,7 @@ impl Capabilities {
             shared_kv: None,
             shared_cache: None,
             sinks: None,
+            http: None,
         }
     }
 
@@ -89,6 +93,9 @@ impl Capabilities {
             }
             caps.redis = Some(redis);
         }
+        let http = &config.http_client;
+        let ca_file = http.ca_file.as_ref().map(|p| config.resolve(p));
+        caps.http = Some(OutboundHttp::new(http, ca_file.as_deref(), &caps.metrics)?);
         let sinks = &config.sinks;
         caps.sinks = Some(Sinks::start(
             sinks,
@@ -107,6 +114,9 @@ pub enum BackendError {
     /// Postgres.
     #[error(transparent)]
     Postgres(#[from] PostgresError),
+    /// The outbound HTTP client.
+    #[error(transparent)]
+    Http(#[from] OutboundError),
     /// Redis.
     #[error(transparent)]
     Redis(#[from] RedisError),

@@ -1,6 +1,7 @@
 //! The gateway's configuration: one TOML file, parsed with unknown fields rejected and
 //! validated as a whole before anything is built from it.
 
+mod http_client;
 mod plugin;
 mod postgres;
 mod redis;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use http_client::HttpClientSettings;
 pub use plugin::{
     ChainEntry, FailPolicy, Grants, HttpGrant, InstanceMode, Limits, LimitsOverride, PluginDef, PoolSettings,
     PostgresGrant, RedisGrant,
@@ -67,6 +69,9 @@ pub struct GatewayConfig {
     /// Span export over OTLP (`[telemetry]`), read at start-up.
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    /// The outbound HTTP client plugins use (`[http_client]`), read at start-up.
+    #[serde(default)]
+    pub http_client: HttpClientSettings,
     /// The directory relative paths in this config resolve against (the config file's
     /// directory); not part of the file.
     #[serde(skip)]

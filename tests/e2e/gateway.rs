@@ -7,6 +7,7 @@ mod gateway {
     mod faults;
     mod limits;
     mod messages;
+    mod outbound;
     mod postgres;
     mod proxy;
     mod redis;

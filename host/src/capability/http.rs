@@ -1,6 +1,10 @@
-//! `http-client`: grant checks now; the pooled outbound client comes with the
-//! host-capabilities work. Until then every granted call answers `not-configured`.
+//! `http-client`: the grant names the hosts a plugin may call (`host` or `host:port`); the
+//! call then goes through the gateway's pooled outbound client (`backend/http_out.rs`) with
+//! the plugin's budget capped by `[http_client] timeout_ms`.
 
+use std::time::Duration;
+
+use crate::backend::http_out::OutboundError;
 use crate::runtime::bindings::HostError;
 use crate::runtime::bindings::sluice::plugin::http_client::{Host, Request, Response};
 use crate::runtime::state::HostState;
@@ -32,7 +36,31 @@ impl Host for HostState {
                 p.name
             )));
         }
-        Err(p.not_configured("http-client"))
+        let Some(client) = p.caps.http.clone() else {
+            return Err(p.not_configured("http-client"));
+        };
+        let timeout = request.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
+        let outcome = client
+            .send(&request.method, &request.url, request.headers, request.body, timeout)
+            .await;
+        match outcome {
+            Ok(response) => Ok(Response {
+                status: response.status,
+                headers: response.headers,
+                body: response.body,
+            }),
+            Err(e) => {
+                tracing::debug!(plugin = %p.name, url = %request.url, error = %e, "outbound call failed");
+                Err(match e {
+                    OutboundError::Invalid(m) => p.invalid("http-client", m),
+                    OutboundError::Timeout(_) => HostError::Timeout(format!("http-client: {e}")),
+                    OutboundError::TooLarge(_) => HostError::Limit(format!("http-client: {e}")),
+                    OutboundError::Unavailable(_) | OutboundError::Config(_) => {
+                        HostError::Unavailable(format!("http-client: {authority}: {e}"))
+                    }
+                })
+            }
+        }
     }
 }
 
