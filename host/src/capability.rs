@@ -7,6 +7,7 @@
 //! http-client and gpu are checked against the grant and then answer `not-configured` until
 //! their backends exist.
 
+mod audit;
 mod cache;
 mod cache_shared;
 mod clock;

@@ -4,6 +4,7 @@
 
 mod gateway {
     mod admin;
+    mod audit;
     mod faults;
     mod limits;
     mod messages;

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::postgres::PostgresBackend;
 pub use super::sink_rows::SinkRow;
+pub use super::sink_rows::now_us;
 use super::sink_rows::{Queued, inserts};
 use super::sink_spill::Spill;
 use crate::config::SinkSettings;

@@ -32,6 +32,13 @@ impl Queued {
     }
 }
 
+/// The wall clock in µs since the Unix epoch: the time rows carry.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
 /// One row for one of the gateway's log tables. Times are microseconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "table", rename_all = "snake_case")]
@@ -114,9 +121,6 @@ impl SinkRow {
     /// The `service_telemetry` row of one proxied request: route, status, method, request
     /// id, latency, now.
     pub fn request(route: &str, status: u16, method: &str, request_id: &str, elapsed: std::time::Duration) -> Self {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as i64);
         SinkRow::ServiceTelemetry {
             service_name: "sluice".into(),
             operation: route.into(),
@@ -126,7 +130,7 @@ impl SinkRow {
             correlation_id: Some(request_id.into()),
             workflow_id: None,
             metadata: serde_json::json!({ "status": status, "method": method }),
-            created_at_us: now_us,
+            created_at_us: now_us(),
         }
     }
 

@@ -72,6 +72,9 @@ pub struct Grants {
     /// The GPU scheduler.
     #[serde(default)]
     pub gpu: bool,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: bool,
 }
 
 /// Which Redis commands, scripts and channels a plugin may use.

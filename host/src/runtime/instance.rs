@@ -112,6 +112,15 @@ impl Call<'_> {
         }
     }
 
+    /// The request the call serves, when it serves one.
+    fn request(&self) -> Option<&RequestHead> {
+        match self {
+            Call::RequestHeaders(req) | Call::RequestBody(req, _) | Call::ResponseHeaders(req, _) => Some(req),
+            Call::Log(entry) => Some(&entry.request),
+            Call::Message(..) => None,
+        }
+    }
+
     fn hook_name(&self) -> &'static str {
         Self::name_of(self.hook())
     }
@@ -330,7 +339,10 @@ impl PluginInstance {
             })?,
         };
         let budget = Duration::from_millis(self.settings.limits.cpu_ms.into());
-        slot.store.data_mut().begin_call(request_id, budget);
+        let (client_ip, route) = call
+            .request()
+            .map_or(("", ""), |r| (r.client_ip.as_str(), r.route.as_str()));
+        slot.store.data_mut().begin_call(request_id, client_ip, route, budget);
         // The first look at the next tick; the callback then meters CPU time.
         slot.store.set_epoch_deadline(1);
         let store = &mut slot.store;
@@ -457,7 +469,7 @@ impl PluginInstance {
             Ok(UpdateDeadline::Continue(ticker.ticks_for(state.cpu_budget - used)))
         });
         let budget = Duration::from_millis(limits.init_ms.into());
-        store.data_mut().begin_call("-", budget);
+        store.data_mut().begin_call("-", "", "", budget);
         store.set_epoch_deadline(1);
         let bindings = match self.loaded.pre.instantiate_async(&mut store).await {
             Ok(b) => b,

@@ -161,7 +161,7 @@ pub(crate) async fn finish_load(
     let context = Arc::new(PluginContext::new(name, Grants::default(), ctx.caps.clone()));
     let mut store = Store::new(ctx.engine, HostState::new(context, 64 << 20));
     store.limiter(|s| &mut s.limiter);
-    store.data_mut().begin_call("-", ctx.describe_budget);
+    store.data_mut().begin_call("-", "", "", ctx.describe_budget);
     store.set_epoch_deadline(ctx.ticker.ticks_for(ctx.describe_budget));
     let bindings = pre
         .instantiate_async(&mut store)

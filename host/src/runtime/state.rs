@@ -20,6 +20,10 @@ pub struct HostState {
     pub plugin: Arc<PluginContext>,
     /// The request the current hook call serves ("-" outside a request).
     pub request_id: String,
+    /// The client IP of that request (empty outside a request).
+    pub client_ip: String,
+    /// The route of that request (empty outside a request).
+    pub route: String,
     /// Sums the instance's memories against the plugin's limit.
     pub limiter: MemoryLimiter,
     /// The CPU the current hook call has used (read at deadline callbacks).
@@ -45,6 +49,8 @@ impl HostState {
         HostState {
             plugin,
             request_id: String::from("-"),
+            client_ip: String::new(),
+            route: String::new(),
             limiter: MemoryLimiter::new(memory_bytes),
             cpu: CpuMeter::start(),
             cpu_budget: Duration::ZERO,
@@ -54,9 +60,12 @@ impl HostState {
         }
     }
 
-    /// Resets the per-call bookkeeping before a hook call with `budget` of CPU.
-    pub fn begin_call(&mut self, request_id: &str, budget: Duration) {
+    /// Resets the per-call bookkeeping before a hook call with `budget` of CPU, for the
+    /// request `request_id` from `client_ip` on `route` (both empty outside a request).
+    pub fn begin_call(&mut self, request_id: &str, client_ip: &str, route: &str, budget: Duration) {
         request_id.clone_into(&mut self.request_id);
+        client_ip.clone_into(&mut self.client_ip);
+        route.clone_into(&mut self.route);
         self.cpu = CpuMeter::start();
         self.cpu_budget = budget;
         self.limiter.clear_refused();

@@ -1,11 +1,11 @@
 //! A well-behaved plugin that exercises the host: header edits and chain context on requests,
-//! edits on responses, kv, cache, metrics, log, and reading the body. Its config:
+//! edits on responses, kv, cache, metrics, log, audit, and reading the body. Its config:
 //! `{"tag": "a", "reject": false}`; `reject: true` or an unknown field fails `init`.
 
 use serde::Deserialize;
 use sluice_plugin_sdk::{
     Config, Edits, Hook, LogEntry, Plugin, RequestExt, RequestHead, RequestVerdict, Response, ResponseHead,
-    ResponseVerdict, cache, clock, kv, log, metrics,
+    ResponseVerdict, audit, cache, clock, kv, log, metrics,
 };
 
 #[derive(Deserialize)]
@@ -83,6 +83,22 @@ impl Plugin for Good {
                     let _ = cache::insert("page", &stored);
                 }
                 edits = edits.set("x-cache-hit", if hit.is_some() { "1" } else { "0" });
+            }
+            "/audit" => {
+                // The details the request asks for (`x-audit-details`), else a reason code.
+                let details = req.header("x-audit-details").unwrap_or(r#"{"reason":"test"}"#);
+                let event = audit::Event {
+                    action: "test.decision".into(),
+                    outcome: "allow".into(),
+                    actor: Some(format!("key-{}", self.tag)),
+                    subject: None,
+                    details: details.to_string(),
+                };
+                let answer = match audit::emit(&event) {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("{e:?}"),
+                };
+                edits = edits.set("x-audit", answer);
             }
             "/respond" => {
                 log::write(log::Level::Info, "answering locally");
