@@ -24,6 +24,10 @@ fn main() {
 
     let mut consts = String::new();
     let mut all = String::from("/// Every plugin built, as (crate name, path).\npub const ALL: &[(&str, &str)] = &[\n");
+    let mut builtin = String::from(
+        "/// The first-party plugins (`plugins/`), embedded: what a config names as `builtin:NAME`.\n\
+         pub const BUILTIN: &[(&str, &[u8])] = &[\n",
+    );
     for workspace in WORKSPACES {
         let dir = root.join(workspace);
         watch(&dir);
@@ -33,11 +37,15 @@ fn main() {
             writeln!(consts, "/// The `{name}` plugin, built from `{workspace}/`.").unwrap();
             writeln!(consts, "pub const {ident}: &str = {path:?};").unwrap();
             writeln!(all, "    ({name:?}, {path:?}),").unwrap();
+            if *workspace == "plugins" {
+                writeln!(builtin, "    ({name:?}, include_bytes!({path:?})),").unwrap();
+            }
         }
     }
     all.push_str("];\n");
+    builtin.push_str("];\n");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it")).join("artifacts.rs");
-    std::fs::write(out, consts + &all).expect("OUT_DIR is writable");
+    std::fs::write(out, consts + &all + &builtin).expect("OUT_DIR is writable");
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
 }
 

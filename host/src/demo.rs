@@ -5,6 +5,9 @@
 //! - `/echo` (any method): the request as the upstream received it, as JSON;
 //! - `GET /events`: three server-sent events, 500 ms apart;
 //! - `GET /status/CODE`: an empty answer with that status.
+//!
+//! Paths under `/private` (the embedded config's authenticated route) answer as those without
+//! it: `/private/echo` shows the identity headers the auth plugin added.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -66,7 +69,12 @@ fn json(status: StatusCode, value: serde_json::Value) -> Response<ProxyBody> {
 
 /// Answers one demo request.
 pub async fn handle(req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
-    let path = req.uri().path().to_string();
+    let full_path = req.uri().path();
+    let path = full_path
+        .strip_prefix("/private")
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(full_path)
+        .to_string();
     let resp = match path.as_str() {
         "/hello" => json(
             StatusCode::OK,

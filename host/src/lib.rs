@@ -6,7 +6,7 @@
 //! - [`backend`]: the pooled backends (Postgres, Redis, sinks) the capabilities and the
 //!   gateway use; [`messages`]: plugin channel messages delivered to `on-message`.
 //! - [`telemetry`]: metrics shared by the host and plugins.
-//! - [`gateway`]: the live routing state and hot reload.
+//! - [`gateway`]: the live routing state and hot reload; [`keys`]: API key administration.
 //! - [`proxy`]: the request path: routing, chain, upstream, response.
 //! - [`server`]: listeners, limits, graceful shutdown; [`workers`]: thread-per-core request
 //!   workers; [`admin`]: the admin API.
@@ -18,6 +18,7 @@ pub mod capability;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod keys;
 pub mod messages;
 pub mod proxy;
 pub mod runtime;

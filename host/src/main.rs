@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod keys_cli;
+
 use clap::{Parser, Subcommand};
 use sluice::app::RunningGateway;
 use sluice::backend::postgres::{MIGRATOR, PostgresBackend};
@@ -47,12 +49,138 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Manage API keys in the `api_keys` table of the config's Postgres: `create` (prints the
+    /// key once), `list`, `revoke`, `rotate`. The HMAC secret comes from the environment (the
+    /// same value the auth plugin's `secret` names); changes are announced on the auth plugin's
+    /// Redis channel when the config has `[redis]`.
+    Keys {
+        /// The config file; the embedded default config when omitted.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// The environment variable holding the HMAC secret.
+        #[arg(long, global = true, default_value = "SLUICE_AUTH_SECRET")]
+        secret_env: String,
+        /// The auth plugin's revocation channel.
+        #[arg(long, global = true, default_value = "auth-revocations")]
+        channel: String,
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Validate a config (file:line errors), load and compile its plugins, run each plugin's
     /// `init` with its route config, and print what would run. Exits 1 on any error.
     Check {
         /// The config file; the embedded default config when omitted.
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        /// Who the key belongs to (passed upstream as the subject).
+        #[arg(long)]
+        owner: String,
+        /// A name to tell the key apart.
+        #[arg(long)]
+        name: String,
+        /// A scope to grant; repeat for more.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The caller's tier.
+        #[arg(long, default_value = "free")]
+        tier: String,
+        /// The environment in the key's prefix (`sk_<env>_`).
+        #[arg(long, default_value = "live")]
+        env: String,
+        /// Days until the key expires (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Make a key for the auth plugin's `static_keys` (no Postgres needed): prints the key and
+    /// the config entry with its hash.
+    NewStatic {
+        /// The entry's id in audit rows and the key-id header.
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        id: i64,
+        /// Who the key belongs to.
+        #[arg(long)]
+        owner: String,
+        /// A scope to grant; repeat for more.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The caller's tier.
+        #[arg(long, default_value = "free")]
+        tier: String,
+        /// The environment in the key's prefix.
+        #[arg(long, default_value = "live")]
+        env: String,
+    },
+    /// List keys (no secrets): id, prefix, state, owner, name, tier, times, scopes.
+    List {
+        /// Only this owner's keys.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Revoke a key now; every gateway stops accepting it within a second.
+    Revoke {
+        /// The key's id.
+        id: i64,
+    },
+    /// Replace a key: print the new one; the old one keeps working for the grace period.
+    Rotate {
+        /// The key's id.
+        id: i64,
+        /// Hours the old key keeps working.
+        #[arg(long, default_value_t = 24)]
+        grace_hours: u32,
+        /// The new key's environment.
+        #[arg(long, default_value = "live")]
+        env: String,
+    },
+}
+
+async fn keys(config: Option<&Path>, options: keys_cli::KeysOptions, command: KeysCommand) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let action = match command {
+        KeysCommand::Create {
+            owner,
+            name,
+            scopes,
+            tier,
+            env,
+            expires_in_days,
+        } => keys_cli::KeysAction::Create(sluice::keys::KeySpec {
+            env,
+            owner,
+            name,
+            scopes,
+            tier,
+            expires_in_days,
+        }),
+        KeysCommand::NewStatic {
+            id,
+            owner,
+            scopes,
+            tier,
+            env,
+        } => keys_cli::KeysAction::NewStatic {
+            id,
+            spec: sluice::keys::KeySpec {
+                env,
+                owner,
+                name: String::new(),
+                scopes,
+                tier,
+                expires_in_days: None,
+            },
+        },
+        KeysCommand::List { owner } => keys_cli::KeysAction::List { owner },
+        KeysCommand::Revoke { id } => keys_cli::KeysAction::Revoke { id },
+        KeysCommand::Rotate { id, grace_hours, env } => keys_cli::KeysAction::Rotate { id, env, grace_hours },
+    };
+    println!("{}", keys_cli::run(&config, &options, action).await?);
+    Ok(())
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<GatewayConfig> {
@@ -158,6 +286,12 @@ fn main() -> ExitCode {
             Command::Check { config } => check(config.as_deref()).await,
             Command::Run { config } => run(config).await,
             Command::Migrate { config } => migrate(config.as_deref()).await,
+            Command::Keys {
+                config,
+                secret_env,
+                channel,
+                action,
+            } => keys(config.as_deref(), keys_cli::KeysOptions { secret_env, channel }, action).await,
             Command::Version => {
                 println!(
                     "sluice {}\nwasmtime 48.0.8\nplugin world {}@{}",

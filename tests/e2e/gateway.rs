@@ -5,6 +5,8 @@
 mod gateway {
     mod admin;
     mod audit;
+    mod auth;
+    mod default_config;
     mod faults;
     mod limits;
     mod messages;

@@ -5,3 +5,8 @@
 //! paths from the constants here, for example [`GOOD`] for the `good` test plugin.
 
 include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
+
+/// The embedded first-party plugin `name` (`builtin:NAME` in a config), if there is one.
+pub fn builtin(name: &str) -> Option<&'static [u8]> {
+    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+}

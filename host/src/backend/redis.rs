@@ -415,6 +415,15 @@ impl RedisBackend {
         Ok(n.max(0) as u64)
     }
 
+    /// Waits until the pool is connected, at most `timeout`; whether it is. For short-lived
+    /// users (the `sluice keys` command) whose first call must not fail fast.
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.pool.wait_for_connect()).await,
+            Ok(Ok(()))
+        )
+    }
+
     /// Whether Redis answers PING within `timeout` (not counted by the breaker).
     pub async fn ping(&self, timeout: Duration) -> Result<(), RedisError> {
         match tokio::time::timeout(timeout, self.pool.next().ping::<Value>(None)).await {

@@ -101,6 +101,11 @@ pub(crate) struct Compiled {
     compile_time: Duration,
 }
 
+/// The name in a `builtin:NAME` module path: a first-party plugin embedded in the binary.
+pub fn builtin_name(module: &Path) -> Option<&str> {
+    module.to_str()?.strip_prefix("builtin:")
+}
+
 /// Reads, checks and compiles plugin `name` from `file`. Compilation runs on the calling
 /// thread: call it from a blocking task, off the request path.
 pub(crate) fn compile(ctx: &LoadContext<'_>, name: &str, file: &Path) -> Result<Compiled, LoadError> {
@@ -109,7 +114,15 @@ pub(crate) fn compile(ctx: &LoadContext<'_>, name: &str, file: &Path) -> Result<
         file: file.to_path_buf(),
         reason,
     };
-    let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    let bytes = match builtin_name(file) {
+        Some(name) => sluice_artifacts::builtin(name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = sluice_artifacts::BUILTIN.iter().map(|(n, _)| *n).collect();
+                fail(format!("no built-in plugin '{name}' (built in: {})", known.join(", ")))
+            })?
+            .to_vec(),
+        None => std::fs::read(file).map_err(|e| fail(format!("cannot read the file: {e}")))?,
+    };
     check_header(&bytes).map_err(fail)?;
     let sha256: [u8; 32] = Sha256::digest(&bytes).into();
     let started = Instant::now();

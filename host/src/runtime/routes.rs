@@ -53,12 +53,35 @@ impl RouteTable {
     }
 }
 
-/// Converts a TOML plugin config into the JSON text `init` receives.
-fn config_json(value: Option<&toml::Value>) -> String {
-    value.map_or_else(
-        || "{}".to_string(),
-        |v| serde_json::to_string(v).unwrap_or_else(|_| "{}".into()),
-    )
+/// Converts a TOML plugin config into the JSON text `init` receives, with every string of the
+/// form `${env:NAME}` replaced by the environment variable NAME (so secrets stay out of config
+/// files). An unset variable is an error naming it.
+fn config_json(value: Option<&toml::Value>) -> Result<String, String> {
+    let Some(value) = value else {
+        return Ok("{}".to_string());
+    };
+    let expanded = expand_env(value)?;
+    serde_json::to_string(&expanded).map_err(|e| e.to_string())
+}
+
+fn expand_env(value: &toml::Value) -> Result<toml::Value, String> {
+    Ok(match value {
+        toml::Value::String(s) => match s.strip_prefix("${env:").and_then(|r| r.strip_suffix('}')) {
+            Some(name) => toml::Value::String(
+                std::env::var(name)
+                    .map_err(|_| format!("the config refers to the environment variable {name}, which is not set"))?,
+            ),
+            None => value.clone(),
+        },
+        toml::Value::Array(items) => toml::Value::Array(items.iter().map(expand_env).collect::<Result<_, _>>()?),
+        toml::Value::Table(table) => toml::Value::Table(
+            table
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), expand_env(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<RouteTable, LoadError> {
@@ -69,7 +92,12 @@ pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<R
                 continue;
             }
             let def = &config.plugins[&entry.plugin];
-            let loaded = runtime.load_plugin(&entry.plugin, &config.resolve(&def.module)).await?;
+            let module = if super::loader::builtin_name(&def.module).is_some() {
+                def.module.clone()
+            } else {
+                config.resolve(&def.module)
+            };
+            let loaded = runtime.load_plugin(&entry.plugin, &module).await?;
             plugins.insert(entry.plugin.clone(), loaded);
         }
     }
@@ -88,8 +116,14 @@ pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<R
                 grants,
                 runtime.capabilities().clone(),
             ));
+            let config_json =
+                config_json(entry.config.as_ref().or(def.config.as_ref())).map_err(|reason| LoadError {
+                    plugin: entry.plugin.clone(),
+                    file: loaded.file.clone(),
+                    reason: format!("on route '{}': {reason}", route.name),
+                })?;
             let settings = InstanceSettings {
-                config_json: config_json(entry.config.as_ref().or(def.config.as_ref())),
+                config_json,
                 limits: def.limits.with(entry.limits),
                 mode: def.instance,
                 pool: def.pool,
@@ -132,4 +166,26 @@ pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<R
         plugins,
         subscribers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::config_json;
+
+    #[test]
+    fn env_references_in_plugin_configs_are_expanded() {
+        let value: toml::Value = toml::from_str(
+            "secret = \"${env:SLUICE_TEST_ROUTES_SECRET}\"\nlist = [\"${env:SLUICE_TEST_ROUTES_SECRET}\", \"plain\"]",
+        )
+        .unwrap();
+        let missing = config_json(Some(&value)).unwrap_err();
+        assert!(missing.contains("SLUICE_TEST_ROUTES_SECRET"), "{missing}");
+        assert_eq!(config_json(None).unwrap(), "{}");
+        // PATH is set wherever tests run.
+        let path: toml::Value = toml::from_str("p = \"${env:PATH}\"").unwrap();
+        let json: serde_json::Value = serde_json::from_str(&config_json(Some(&path)).unwrap()).unwrap();
+        assert_eq!(json["p"], std::env::var("PATH").unwrap());
+        let plain: toml::Value = toml::from_str("a = \"${not-env}\"").unwrap();
+        assert_eq!(config_json(Some(&plain)).unwrap(), r#"{"a":"${not-env}"}"#);
+    }
 }

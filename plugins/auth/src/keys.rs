@@ -1,0 +1,201 @@
+//! API-key verification: the format and check characters first (no lookup for a typo), then
+//! the keyed hash against the revocation marks and the decision cache (`kv`: memory, shared
+//! through Redis when the gateway has it), and only then Postgres. Revocation messages drop
+//! the cached decision and leave a mark, so a lookup racing the revocation cannot bring the
+//! old decision back.
+
+use sluice_auth_keys::{KeyError, constant_time_eq, hash, hex, parse};
+use sluice_plugin_sdk::postgres::{self, PgValue, Rows};
+use sluice_plugin_sdk::{HostError, clock, kv};
+
+use crate::decision::{Denial, KeyIdentity};
+use crate::settings::Settings;
+
+/// The outcome of checking one key.
+pub type Checked = Result<KeyIdentity, (Denial, Option<i64>)>;
+
+fn cache_key(hash_hex: &str) -> String {
+    format!("key:{hash_hex}")
+}
+
+fn revoked_key(hash_hex: &str) -> String {
+    format!("revoked:{hash_hex}")
+}
+
+/// Verifies the API key `key`; on denial, also the key id when one was found.
+pub fn verify(settings: &Settings, key: &str) -> Checked {
+    parse(key).map_err(|e| {
+        let denial = if e == KeyError::Checksum {
+            Denial::BadChecksum
+        } else {
+            Denial::Malformed
+        };
+        (denial, None)
+    })?;
+    let digest = hash(settings.secret.as_bytes(), key);
+    let digest_hex = hex(&digest);
+    let now = clock::now_ms();
+    // Every static key is compared (in constant time), whichever matches.
+    let mut found = None;
+    for candidate in &settings.static_keys {
+        if constant_time_eq(candidate.hash.to_ascii_lowercase().as_bytes(), digest_hex.as_bytes()) {
+            found = Some(candidate);
+        }
+    }
+    if let Some(k) = found {
+        return Ok(KeyIdentity {
+            key_id: k.id,
+            owner: k.owner.clone(),
+            scopes: k.scopes.clone(),
+            tier: k.tier.clone(),
+            expires_at_ms: None,
+            grace_until_ms: None,
+        });
+    }
+    if matches!(kv::get(&revoked_key(&digest_hex)), Ok(Some(_))) {
+        return Err((Denial::Revoked, None));
+    }
+    if let Ok(Some(bytes)) = kv::get(&cache_key(&digest_hex))
+        && let Ok(identity) = serde_json::from_slice::<KeyIdentity>(&bytes)
+    {
+        return identity
+            .usable_at(now)
+            .map(|()| identity.clone())
+            .map_err(|d| (d, Some(identity.key_id)));
+    }
+    let identity = lookup(settings, &digest, now)?;
+    let ttl = identity.cache_ttl_ms(now, settings.key_cache_ttl_s * 1000);
+    if ttl > 0
+        && let Ok(bytes) = serde_json::to_vec(&identity)
+    {
+        // A cache that cannot be written costs a lookup next time, nothing more.
+        let _ = kv::set(&cache_key(&digest_hex), &bytes, Some(ttl));
+    }
+    if !settings.touch_statement.is_empty() {
+        let _ = postgres::execute(&settings.touch_statement, &[PgValue::Int(identity.key_id)]);
+    }
+    Ok(identity)
+}
+
+/// Looks the key up by its hash in Postgres.
+fn lookup(settings: &Settings, digest: &[u8; 32], now_ms: u64) -> Checked {
+    if settings.lookup_statement.is_empty() {
+        return Err((Denial::Unknown, None));
+    }
+    let rows = match postgres::query(&settings.lookup_statement, &[PgValue::Bytes(digest.to_vec())]) {
+        Ok(rows) => rows,
+        Err(HostError::Unavailable(_) | HostError::Timeout(_)) => return Err((Denial::Unavailable, None)),
+        Err(other) => {
+            sluice_plugin_sdk::log::write(
+                sluice_plugin_sdk::log::Level::Error,
+                &format!("the key lookup statement failed: {other:?}"),
+            );
+            return Err((Denial::Unavailable, None));
+        }
+    };
+    let Some(row) = Row::first(&rows) else {
+        return Err((Denial::Unknown, None));
+    };
+    let key_id = row.int("id").ok_or((Denial::Unavailable, None))?;
+    // The index found the row by this hash; compare anyway, in constant time.
+    if !row
+        .bytes("key_hash")
+        .is_some_and(|stored| constant_time_eq(stored, digest))
+    {
+        return Err((Denial::Unknown, None));
+    }
+    if row.time_ms("revoked_at").is_some_and(|t| t <= now_ms) {
+        return Err((Denial::Revoked, Some(key_id)));
+    }
+    let identity = KeyIdentity {
+        key_id,
+        owner: row.text("owner").unwrap_or_default().to_string(),
+        scopes: row
+            .text("scopes")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        tier: row.text("tier").unwrap_or("free").to_string(),
+        expires_at_ms: row.time_ms("expires_at"),
+        grace_until_ms: row.time_ms("grace_until"),
+    };
+    identity.usable_at(now_ms).map_err(|d| (d, Some(key_id)))?;
+    Ok(identity)
+}
+
+/// Handles a message on the revocation channel: `revoke <hash hex>` (the key was revoked:
+/// drop the cached decision and mark it, so a racing lookup cannot cache it again) or
+/// `refresh <hash hex>` (the key changed, say rotated with a grace end: drop the cached
+/// decision so the next use reads it again). Anything else is ignored.
+pub fn on_message(settings: &Settings, message: &[u8]) {
+    let Ok(text) = std::str::from_utf8(message) else {
+        return;
+    };
+    let Some((verb, digest_hex)) = text.trim().split_once(' ') else {
+        return;
+    };
+    if digest_hex.len() != 64 || !digest_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return;
+    }
+    let digest_hex = digest_hex.to_ascii_lowercase();
+    match verb {
+        "revoke" => {
+            let ttl = settings.key_cache_ttl_s * 1000;
+            let _ = kv::set(&revoked_key(&digest_hex), b"1", Some(ttl));
+            let _ = kv::delete(&cache_key(&digest_hex));
+        }
+        "refresh" => {
+            let _ = kv::delete(&cache_key(&digest_hex));
+        }
+        _ => {}
+    }
+}
+
+/// One row of a lookup, read by column name.
+struct Row<'a> {
+    columns: &'a [String],
+    values: &'a [PgValue],
+}
+
+impl<'a> Row<'a> {
+    fn first(rows: &'a Rows) -> Option<Self> {
+        rows.rows.first().map(|values| Row {
+            columns: &rows.columns,
+            values,
+        })
+    }
+
+    fn get(&self, name: &str) -> Option<&'a PgValue> {
+        let i = self.columns.iter().position(|c| c == name)?;
+        self.values.get(i)
+    }
+
+    fn int(&self, name: &str) -> Option<i64> {
+        match self.get(name)? {
+            PgValue::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    fn text(&self, name: &str) -> Option<&'a str> {
+        match self.get(name)? {
+            PgValue::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn bytes(&self, name: &str) -> Option<&'a [u8]> {
+        match self.get(name)? {
+            PgValue::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    fn time_ms(&self, name: &str) -> Option<u64> {
+        match self.get(name)? {
+            PgValue::TimestampUs(us) => Some((*us).max(0) as u64 / 1000),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The plugin's config (the route's `config` table, as JSON). Every key is described in
+//! `plugins/auth/README.md`.
+
+use serde::Deserialize;
+
+/// The shortest HMAC secret accepted, in bytes.
+const MIN_SECRET: usize = 16;
+
+/// Where the authenticated identity goes upstream. Incoming copies are always removed first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityHeaders {
+    /// The subject (a key's owner).
+    pub subject: String,
+    /// The granted scopes, space-separated.
+    pub scopes: String,
+    /// The caller's tier.
+    pub tier: String,
+    /// The API key's id.
+    pub key_id: String,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        IdentityHeaders {
+            subject: "x-auth-subject".into(),
+            scopes: "x-auth-scopes".into(),
+            tier: "x-auth-tier".into(),
+            key_id: "x-auth-key-id".into(),
+        }
+    }
+}
+
+impl IdentityHeaders {
+    /// Every configured header name.
+    pub fn all(&self) -> [&str; 4] {
+        [&self.subject, &self.scopes, &self.tier, &self.key_id]
+    }
+}
+
+/// A key defined in the config instead of Postgres (for gateways without Postgres, and for
+/// bootstrap keys): its keyed hash, never the key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticKey {
+    /// HMAC-SHA256(secret, key) in hex, as `sluice keys new-static` prints it.
+    pub hash: String,
+    /// An id for the audit log and the key-id header (use negative numbers to keep clear of
+    /// `api_keys` ids).
+    pub id: i64,
+    /// The owner (the subject passed on).
+    pub owner: String,
+    /// Granted scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The tier.
+    #[serde(default = "default_tier")]
+    pub tier: String,
+}
+
+fn default_tier() -> String {
+    "free".into()
+}
+
+/// The auth plugin's settings for one route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The HMAC secret API keys are hashed with (at least 16 bytes); use `${env:NAME}`.
+    pub secret: String,
+    /// Request headers a credential is taken from, in order: `x-api-key` (the key itself) and
+    /// `authorization` (`Bearer <key>`).
+    #[serde(default = "default_key_headers")]
+    pub key_headers: Vec<String>,
+    /// The `[postgres.statements]` name that looks a key up by its hash; `""`: keys are only
+    /// the `static_keys` (no Postgres).
+    #[serde(default = "default_lookup")]
+    pub lookup_statement: String,
+    /// The statement that records a key's use; `""`: not recorded.
+    #[serde(default = "default_touch")]
+    pub touch_statement: String,
+    /// How long an API-key decision is cached, in seconds (never past the key's expiry or
+    /// grace end). Default 1200 (20 min).
+    #[serde(default = "default_key_cache_ttl_s")]
+    pub key_cache_ttl_s: u64,
+    /// Scopes a caller must hold for this route (all of them).
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// Where the identity goes upstream.
+    #[serde(default)]
+    pub identity_headers: IdentityHeaders,
+    /// The Redis channel revocations arrive on (the grant must subscribe to it).
+    #[serde(default = "default_revocation_channel")]
+    pub revocation_channel: String,
+    /// The realm in `WWW-Authenticate`.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Whether the header the credential came in goes on to the upstream. Default false: the
+    /// upstream gets the identity headers, not the secret.
+    #[serde(default)]
+    pub forward_credential: bool,
+    /// Keys defined here rather than in Postgres; checked first.
+    #[serde(default)]
+    pub static_keys: Vec<StaticKey>,
+}
+
+fn default_key_headers() -> Vec<String> {
+    vec!["x-api-key".into(), "authorization".into()]
+}
+fn default_lookup() -> String {
+    "auth_lookup_key".into()
+}
+fn default_touch() -> String {
+    "auth_touch_key".into()
+}
+fn default_key_cache_ttl_s() -> u64 {
+    1200
+}
+fn default_revocation_channel() -> String {
+    "auth-revocations".into()
+}
+fn default_realm() -> String {
+    "sluice".into()
+}
+
+impl Settings {
+    /// Checks what serde cannot: the secret's length, names that must be header names.
+    pub fn validate(self) -> Result<Self, String> {
+        if self.secret.len() < MIN_SECRET {
+            return Err(format!(
+                "secret must be at least {MIN_SECRET} bytes (it is {}); set it from the environment with \"${{env:NAME}}\"",
+                self.secret.len()
+            ));
+        }
+        if self.key_headers.is_empty() {
+            return Err("key_headers must name at least one header".into());
+        }
+        let identity = self.identity_headers.all();
+        for name in self.key_headers.iter().map(String::as_str).chain(identity) {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(format!("'{name}' is not a lower-case header name"));
+            }
+        }
+        for key in &self.static_keys {
+            if key.hash.len() != 64 || !key.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("static key {}: hash must be 64 hex digits", key.id));
+            }
+        }
+        if self.realm.contains(['"', '\\']) || self.realm.chars().any(char::is_control) {
+            return Err("realm may not contain quotes, backslashes or control characters".into());
+        }
+        Ok(self)
+    }
+}

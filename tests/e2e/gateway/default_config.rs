@@ -1,0 +1,38 @@
+//! The embedded default config (`config/sluice.toml`) as the README presents it: the demo
+//! upstream proxied, and `/private` behind the built-in auth plugin with the demo key.
+
+use sluice_e2e::{full, get, send};
+
+/// The demo key the README prints; its hash is in the default config.
+const DEMO_KEY: &str = "sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_config_serves_the_demo_and_guards_private() {
+    let demo_port = sluice_e2e::closed_port();
+    // The shipped file, on free ports.
+    let text = include_str!("../../../config/sluice.toml")
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("127.0.0.1:9901", "127.0.0.1:0")
+        .replace("127.0.0.1:8081", &format!("127.0.0.1:{demo_port}"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(&path, text).unwrap();
+    let gw = sluice::app::RunningGateway::start(sluice::gateway::ConfigSource::File(path))
+        .await
+        .unwrap();
+    let url = |p: &str| format!("http://{}{p}", gw.addr);
+
+    assert_eq!(get(&url("/hello")).await.status, 200);
+    let refused = get(&url("/private/echo")).await;
+    assert_eq!(refused.status, 401);
+    let answer = send(
+        hyper::Request::get(url("/private/echo"))
+            .header("x-api-key", DEMO_KEY)
+            .body(full(""))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.json()["headers"]["x-auth-subject"], "demo");
+    gw.shutdown().await;
+}
