@@ -6,6 +6,7 @@ mod gateway {
     mod admin;
     mod audit;
     mod auth;
+    mod auth_jwt;
     mod default_config;
     mod faults;
     mod limits;

@@ -10,17 +10,17 @@ pub const MAX_CREDENTIAL: usize = 8192;
 
 /// What the request presented.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Credential<'a> {
+pub enum Credential<'r, 'h> {
     /// Nothing in any configured header.
     None,
     /// Something too long or in the wrong form to be a credential.
     Garbage,
     /// A credential to verify, and the header it came from.
-    Token(&'a str, &'a str),
+    Token(&'r str, &'h str),
 }
 
 /// The credential in `req`, from the first of `headers` present.
-pub fn extract<'a>(req: &'a RequestHead, headers: &'a [String]) -> Credential<'a> {
+pub fn extract<'r, 'h>(req: &'r RequestHead, headers: &'h [String]) -> Credential<'r, 'h> {
     for name in headers {
         let Some(value) = req.header(name) else {
             continue;

@@ -39,8 +39,18 @@ pub enum Denial {
     Expired,
     /// The key was rotated and its grace period is over.
     RotatedOut,
-    /// A credential this plugin does not verify (yet): not an API key.
+    /// A credential of a kind this route does not accept (a JWT where none is configured).
     Unsupported,
+    /// A JWT header naming no supported algorithm, or carrying key material or extensions.
+    BadHeader,
+    /// A JWT whose `kid` names no known key, or no key for its algorithm.
+    UnknownKey,
+    /// A JWT whose signature does not verify.
+    BadSignature,
+    /// A JWT that is not valid yet (`nbf` or `iat` in the future beyond the skew).
+    NotYetValid,
+    /// A JWT whose claims fail the route's checks (`iss`, `aud`, required claims, bad types).
+    BadClaims,
     /// The key is valid but lacks a required scope.
     InsufficientScope,
     /// The key store could not be asked (Postgres down): 503, never 401.
@@ -59,6 +69,11 @@ impl Denial {
             Denial::Expired => "expired",
             Denial::RotatedOut => "rotated_out",
             Denial::Unsupported => "unsupported_credential",
+            Denial::BadHeader => "bad_token_header",
+            Denial::UnknownKey => "unknown_signing_key",
+            Denial::BadSignature => "bad_signature",
+            Denial::NotYetValid => "not_yet_valid",
+            Denial::BadClaims => "bad_claims",
             Denial::InsufficientScope => "insufficient_scope",
             Denial::Unavailable => "key_store_unavailable",
         }

@@ -1,6 +1,7 @@
 //! Sluice's authentication plugin. On every request of the routes it is on: takes the
 //! credential from the configured headers, verifies it (API keys: format and check characters,
-//! then the keyed hash against the decision cache and Postgres), checks the route's required
+//! then the keyed hash against the decision cache and Postgres; JWTs: a signature by a key
+//! bound to the token's algorithm, then the claims), checks the route's required
 //! scopes, and either passes the identity on (upstream headers, and chain context for later
 //! plugins such as rate limiting) or answers 401, 403 or 503. Every decision is audited.
 //! Revocations arrive as Redis messages and take effect in every gateway instance at once.
@@ -10,25 +11,33 @@
 mod answer;
 mod credentials;
 mod decision;
+mod jwks;
+mod jwt;
+mod jwt_keys;
 mod keys;
 mod settings;
 
 use serde_json::json;
-use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, RequestHead, RequestVerdict, audit};
+use sha2::Digest;
+use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, RequestHead, RequestVerdict, audit, clock, kv};
 
 use credentials::Credential;
 use decision::{Denial, KeyIdentity};
 use settings::Settings;
 
-struct Auth(Settings);
+struct Auth {
+    settings: Settings,
+    /// The JWT keys (configured and fetched), when the route accepts JWTs.
+    ring: Option<jwks::KeyRing>,
+}
 
 /// Records the decision in the audit log. An audit log that cannot take it (queue full) is
-/// counted and logged by the host; the decision stands.
-fn record(outcome: &str, reason: &str, key_id: Option<i64>, method: &str) {
+/// counted and logged by the host; the decision stands. `actor` is `key:ID` or `sub:SUBJECT`.
+fn record(outcome: &str, reason: &str, actor: Option<String>, method: &str) {
     let event = audit::Event {
         action: format!("auth.{outcome}"),
         outcome: outcome.into(),
-        actor: key_id.map(|id| format!("key:{id}")),
+        actor,
         subject: None,
         details: json!({ "reason": reason, "method": method }).to_string(),
     };
@@ -36,28 +45,70 @@ fn record(outcome: &str, reason: &str, key_id: Option<i64>, method: &str) {
 }
 
 impl Auth {
-    fn allow(&self, identity: &KeyIdentity, credential_header: &str) -> RequestVerdict {
-        let h = &self.0.identity_headers;
+    /// Verifies the JWT `token` (the route accepts JWTs).
+    fn verify_jwt(&mut self, token: &str) -> Result<KeyIdentity, Denial> {
+        let (Some(settings), Some(ring)) = (self.settings.jwt.as_ref(), self.ring.as_mut()) else {
+            return Err(Denial::Unsupported);
+        };
+        let parsed = jwt::parse(token, settings.max_token_bytes)?;
+        let now_ms = clock::now_ms();
+        let cache_key = format!("jwt:{}", sluice_auth_keys::hex(&sha2::Sha256::digest(token.as_bytes())));
+        if let Ok(Some(bytes)) = kv::get(&cache_key)
+            && let Ok(identity) = serde_json::from_slice::<KeyIdentity>(&bytes)
+        {
+            identity.usable_at(now_ms)?;
+            return Ok(identity);
+        }
+        ring.refresh(settings, now_ms, false);
+        if parsed.candidates(ring.keys()).is_empty() {
+            ring.refresh(settings, now_ms, true);
+        }
+        let candidates = parsed.candidates(ring.keys());
+        if candidates.is_empty() {
+            // No key set at all (never fetched, the endpoint down): the token cannot be judged.
+            let unverifiable = ring.last_fetch_failed && ring.keys().is_empty();
+            return Err(if unverifiable {
+                Denial::Unavailable
+            } else {
+                Denial::UnknownKey
+            });
+        }
+        if !parsed.signed_by(&candidates) {
+            return Err(Denial::BadSignature);
+        }
+        let identity = parsed.claims(settings, now_ms / 1000)?;
+        let ttl = identity.cache_ttl_ms(now_ms, settings.cache_ttl_s * 1000);
+        if ttl > 0
+            && let Ok(bytes) = serde_json::to_vec(&identity)
+        {
+            let _ = kv::set(&cache_key, &bytes, Some(ttl));
+        }
+        Ok(identity)
+    }
+
+    fn allow(&self, identity: &KeyIdentity, credential_header: &str, method: &str) -> RequestVerdict {
+        let h = &self.settings.identity_headers;
         let scopes = identity.scopes.join(" ");
         let key_id = identity.key_id.to_string();
         let mut edits = Edits::new();
         for name in h.all() {
             edits = edits.remove(name);
         }
-        if !self.0.forward_credential {
+        if !self.settings.forward_credential {
             edits = edits.remove(credential_header);
         }
-        edits
+        edits = edits
             .set(&h.subject, &identity.owner)
             .set(&h.scopes, &scopes)
             .set(&h.tier, &identity.tier)
-            .set(&h.key_id, &key_id)
             .context("subject", &identity.owner)
             .context("scopes", &scopes)
             .context("tier", &identity.tier)
-            .context("key_id", &key_id)
-            .context("auth_method", "api_key")
-            .into()
+            .context("auth_method", method);
+        if method == "api_key" {
+            edits = edits.set(&h.key_id, &key_id).context("key_id", &key_id);
+        }
+        edits.into()
     }
 }
 
@@ -67,52 +118,61 @@ impl Plugin for Auth {
     const HOOKS: &'static [Hook] = &[Hook::RequestHeaders, Hook::Message];
 
     fn new(config: Config) -> Result<Self, String> {
-        config.parse::<Settings>()?.validate().map(Auth)
+        let settings = config.parse::<Settings>()?.validate()?;
+        let ring = settings.jwt.as_ref().map(jwks::KeyRing::new).transpose()?;
+        Ok(Auth { settings, ring })
     }
 
     fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {
-        let settings = &self.0;
-        let (token, header) = match credentials::extract(req, &settings.key_headers) {
+        let realm = self.settings.realm.clone();
+        let (token, header) = match credentials::extract(req, &self.settings.key_headers) {
             Credential::None => {
                 record("deny", Denial::Missing.code(), None, "none");
-                return answer::deny(Denial::Missing, req, &settings.realm, &[]);
+                return answer::deny(Denial::Missing, req, &realm, &[]);
             }
             Credential::Garbage => {
                 record("deny", Denial::Malformed.code(), None, "unknown");
-                return answer::deny(Denial::Malformed, req, &settings.realm, &[]);
+                return answer::deny(Denial::Malformed, req, &realm, &[]);
             }
-            Credential::Token(token, header) => (token, header),
+            Credential::Token(token, header) => (token, header.to_string()),
         };
-        if !token.starts_with("sk_") {
-            record("deny", Denial::Unsupported.code(), None, "unknown");
-            return answer::deny(Denial::Unsupported, req, &settings.realm, &[]);
-        }
-        match keys::verify(settings, token) {
-            Ok(identity) => {
-                let missing = identity.missing_scopes(&settings.required_scopes);
-                if !missing.is_empty() {
-                    record(
-                        "deny",
-                        Denial::InsufficientScope.code(),
-                        Some(identity.key_id),
-                        "api_key",
-                    );
-                    return answer::deny(Denial::InsufficientScope, req, &settings.realm, &missing);
-                }
-                record("allow", "ok", Some(identity.key_id), "api_key");
-                self.allow(&identity, header)
+        let (method, checked) = if token.starts_with("sk_") {
+            let checked = keys::verify(&self.settings, token);
+            (
+                "api_key",
+                checked.map_err(|(d, id)| (d, id.map(|id| format!("key:{id}")))),
+            )
+        } else {
+            ("jwt", self.verify_jwt(token).map_err(|d| (d, None)))
+        };
+        let actor = |identity: &KeyIdentity| {
+            if method == "api_key" {
+                format!("key:{}", identity.key_id)
+            } else {
+                format!("sub:{}", identity.owner)
             }
-            Err((denial, key_id)) => {
+        };
+        match checked {
+            Ok(identity) => {
+                let missing = identity.missing_scopes(&self.settings.required_scopes);
+                if !missing.is_empty() {
+                    record("deny", Denial::InsufficientScope.code(), Some(actor(&identity)), method);
+                    return answer::deny(Denial::InsufficientScope, req, &realm, &missing);
+                }
+                record("allow", "ok", Some(actor(&identity)), method);
+                self.allow(&identity, &header, method)
+            }
+            Err((denial, who)) => {
                 let outcome = if denial == Denial::Unavailable { "error" } else { "deny" };
-                record(outcome, denial.code(), key_id, "api_key");
-                answer::deny(denial, req, &settings.realm, &[])
+                record(outcome, denial.code(), who, method);
+                answer::deny(denial, req, &realm, &[])
             }
         }
     }
 
     fn on_message(&mut self, channel: &str, message: &[u8]) {
-        if channel == self.0.revocation_channel {
-            keys::on_message(&self.0, message);
+        if channel == self.settings.revocation_channel {
+            keys::on_message(&self.settings, message);
         }
     }
 }

@@ -62,6 +62,96 @@ fn default_tier() -> String {
     "free".into()
 }
 
+/// An HMAC secret for JWTs, bound to one algorithm.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HmacKey {
+    /// The `kid` tokens name it by; none: tried for tokens without a kid.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// `HS256`, `HS384` or `HS512`.
+    pub alg: String,
+    /// The secret (at least 32 bytes); use `${env:NAME}`.
+    pub secret: String,
+}
+
+/// How JWTs are verified on a route. Absent: JWTs are refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// HMAC secrets.
+    #[serde(default)]
+    pub hmac_keys: Vec<HmacKey>,
+    /// Public keys as JWK objects.
+    #[serde(default)]
+    pub keys: Vec<serde_json::Value>,
+    /// JWKS documents to fetch public keys from (their hosts must be in `grants.http`).
+    #[serde(default)]
+    pub jwks_urls: Vec<String>,
+    /// How old a fetched key set may get before it is fetched again, in s. Default 300.
+    #[serde(default = "default_jwks_refresh_s")]
+    pub jwks_refresh_s: u64,
+    /// The least time between fetches caused by unknown `kid`s, in s. Default 30.
+    #[serde(default = "default_jwks_refetch_min_s")]
+    pub jwks_refetch_min_s: u64,
+    /// A JWKS fetch's budget, in ms. Default 2000.
+    #[serde(default = "default_jwks_timeout_ms")]
+    pub jwks_timeout_ms: u32,
+    /// Accepted issuers (`iss`); empty: any.
+    #[serde(default)]
+    pub issuers: Vec<String>,
+    /// Accepted audiences (`aud` must name one); empty: any.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in s. Default 60.
+    #[serde(default = "default_skew_s")]
+    pub skew_s: u64,
+    /// Claims a token must carry. Default `["exp"]`.
+    #[serde(default = "default_required_claims")]
+    pub required_claims: Vec<String>,
+    /// The claim holding the subject. Default `sub`.
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// The claim holding the tier. Default `tier`.
+    #[serde(default = "default_tier_claim")]
+    pub tier_claim: String,
+    /// How long a verified token's decision is cached, in s (never past its `exp`). Default
+    /// 1800.
+    #[serde(default = "default_jwt_cache_ttl_s")]
+    pub cache_ttl_s: u64,
+    /// The longest token accepted, in bytes. Default 8192.
+    #[serde(default = "default_max_token_bytes")]
+    pub max_token_bytes: usize,
+}
+
+fn default_jwks_refresh_s() -> u64 {
+    300
+}
+fn default_jwks_refetch_min_s() -> u64 {
+    30
+}
+fn default_jwks_timeout_ms() -> u32 {
+    2000
+}
+fn default_skew_s() -> u64 {
+    60
+}
+fn default_required_claims() -> Vec<String> {
+    vec!["exp".into()]
+}
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+fn default_tier_claim() -> String {
+    "tier".into()
+}
+fn default_jwt_cache_ttl_s() -> u64 {
+    1800
+}
+fn default_max_token_bytes() -> usize {
+    8192
+}
+
 /// The auth plugin's settings for one route.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +189,9 @@ pub struct Settings {
     /// upstream gets the identity headers, not the secret.
     #[serde(default)]
     pub forward_credential: bool,
+    /// How JWTs are verified; absent: only API keys are accepted.
+    #[serde(default)]
+    pub jwt: Option<JwtSettings>,
     /// Keys defined here rather than in Postgres; checked first.
     #[serde(default)]
     pub static_keys: Vec<StaticKey>,

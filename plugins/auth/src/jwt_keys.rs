@@ -1,0 +1,253 @@
+//! Verification keys for JWTs, each bound to one algorithm: the algorithm a token names must
+//! be its key's, so `alg: none`, an HMAC token checked with an RSA public key (algorithm
+//! confusion) or a downgrade cannot pass. Keys come from the config (HMAC secrets and JWKs)
+//! and from JWKS documents.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::{Sha256, Sha384, Sha512};
+
+/// The smallest RSA modulus accepted, in bits.
+const MIN_RSA_BITS: usize = 2048;
+
+/// A JWS algorithm this plugin verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// HMAC with SHA-256, -384, -512.
+    Hs256,
+    /// See [`Alg::Hs256`].
+    Hs384,
+    /// See [`Alg::Hs256`].
+    Hs512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, -384, -512.
+    Rs256,
+    /// See [`Alg::Rs256`].
+    Rs384,
+    /// See [`Alg::Rs256`].
+    Rs512,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// ECDSA P-384 with SHA-384.
+    Es384,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl Alg {
+    /// The algorithm named `name` in a JOSE header or JWK (`none` and unknown names: none).
+    pub fn from_name(name: &str) -> Option<Alg> {
+        Some(match name {
+            "HS256" => Alg::Hs256,
+            "HS384" => Alg::Hs384,
+            "HS512" => Alg::Hs512,
+            "RS256" => Alg::Rs256,
+            "RS384" => Alg::Rs384,
+            "RS512" => Alg::Rs512,
+            "PS256" => Alg::Ps256,
+            "ES256" => Alg::Es256,
+            "ES384" => Alg::Es384,
+            "EdDSA" => Alg::EdDsa,
+            _ => return None,
+        })
+    }
+}
+
+/// The key material.
+#[derive(Clone)]
+enum Material {
+    Hmac(Vec<u8>),
+    Rsa(rsa::RsaPublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+/// A verification key bound to one algorithm.
+#[derive(Clone)]
+pub struct VerifyKey {
+    /// The key id tokens name it by (`kid`), if it has one.
+    pub kid: Option<String>,
+    /// The one algorithm it verifies.
+    pub alg: Alg,
+    material: Material,
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+fn b64(value: Option<&Value>, what: &str) -> Result<Vec<u8>, String> {
+    let text = value
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("the JWK has no '{what}'"))?;
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| format!("the JWK's '{what}' is not base64url"))
+}
+
+impl VerifyKey {
+    /// An HMAC key for `alg` (HS256/384/512) with `secret` (at least 32 bytes).
+    pub fn hmac(kid: Option<String>, alg: Alg, secret: &[u8]) -> Result<Self, String> {
+        if !matches!(alg, Alg::Hs256 | Alg::Hs384 | Alg::Hs512) {
+            return Err("an HMAC secret can only verify HS256, HS384 or HS512".into());
+        }
+        if secret.len() < 32 {
+            return Err("an HMAC secret must be at least 32 bytes".into());
+        }
+        Ok(VerifyKey {
+            kid,
+            alg,
+            material: Material::Hmac(secret.to_vec()),
+        })
+    }
+
+    /// A public key from a JWK object. Its algorithm is the JWK's `alg` or, when absent,
+    /// `default_alg`; it must fit the key type. Symmetric (`oct`) JWKs and private parts are
+    /// refused: public key sets carry public keys only.
+    pub fn from_jwk(jwk: &Value, default_alg: Option<Alg>) -> Result<Self, String> {
+        let kty = jwk.get("kty").and_then(Value::as_str).ok_or("the JWK has no 'kty'")?;
+        if jwk.get("d").is_some() {
+            return Err("the JWK holds a private key; publish public keys only".into());
+        }
+        if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+            return Err("the JWK is not for signatures ('use' is not 'sig')".into());
+        }
+        let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_string);
+        let named = match jwk.get("alg").and_then(Value::as_str) {
+            Some(name) => Some(Alg::from_name(name).ok_or_else(|| format!("unsupported JWK alg '{name}'"))?),
+            None => None,
+        };
+        let (alg, material) = match kty {
+            "RSA" => {
+                let alg = named.or(default_alg).unwrap_or(Alg::Rs256);
+                if !matches!(alg, Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256) {
+                    return Err("an RSA key can only verify RS256, RS384, RS512 or PS256".into());
+                }
+                let n = rsa::BigUint::from_bytes_be(&b64(jwk.get("n"), "n")?);
+                let e = rsa::BigUint::from_bytes_be(&b64(jwk.get("e"), "e")?);
+                let key = rsa::RsaPublicKey::new(n, e).map_err(|e| format!("bad RSA key: {e}"))?;
+                if rsa::traits::PublicKeyParts::size(&key) * 8 < MIN_RSA_BITS {
+                    return Err(format!("RSA keys must have at least {MIN_RSA_BITS} bits"));
+                }
+                (alg, Material::Rsa(key))
+            }
+            "EC" => {
+                let crv = jwk
+                    .get("crv")
+                    .and_then(Value::as_str)
+                    .ok_or("the EC JWK has no 'crv'")?;
+                let (x, y) = (b64(jwk.get("x"), "x")?, b64(jwk.get("y"), "y")?);
+                let mut point = vec![4u8];
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                match crv {
+                    "P-256" if x.len() == 32 && y.len() == 32 => {
+                        if named.is_some_and(|a| a != Alg::Es256) {
+                            return Err("a P-256 key can only verify ES256".into());
+                        }
+                        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                            .map_err(|_| "bad P-256 point".to_string())?;
+                        (Alg::Es256, Material::P256(key))
+                    }
+                    "P-384" if x.len() == 48 && y.len() == 48 => {
+                        if named.is_some_and(|a| a != Alg::Es384) {
+                            return Err("a P-384 key can only verify ES384".into());
+                        }
+                        let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                            .map_err(|_| "bad P-384 point".to_string())?;
+                        (Alg::Es384, Material::P384(key))
+                    }
+                    other => return Err(format!("unsupported or malformed EC curve '{other}'")),
+                }
+            }
+            "OKP" => {
+                if jwk.get("crv").and_then(Value::as_str) != Some("Ed25519") {
+                    return Err("only Ed25519 OKP keys are supported".into());
+                }
+                if named.is_some_and(|a| a != Alg::EdDsa) {
+                    return Err("an Ed25519 key can only verify EdDSA".into());
+                }
+                let x: [u8; 32] = b64(jwk.get("x"), "x")?
+                    .try_into()
+                    .map_err(|_| "an Ed25519 key is 32 bytes".to_string())?;
+                let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| "bad Ed25519 key".to_string())?;
+                (Alg::EdDsa, Material::Ed25519(key))
+            }
+            "oct" => return Err("symmetric keys are not accepted from a key set; configure HMAC secrets".into()),
+            other => return Err(format!("unsupported key type '{other}'")),
+        };
+        Ok(VerifyKey { kid, alg, material })
+    }
+
+    /// Whether `signature` is this key's signature of `signed` (the token's
+    /// `header.payload`). ECDSA signatures must be the JWS form (raw `r || s`), never DER.
+    pub fn verify(&self, signed: &[u8], signature: &[u8]) -> bool {
+        match (&self.material, self.alg) {
+            (Material::Hmac(secret), Alg::Hs256) => hmac_ok::<Hmac<Sha256>>(secret, signed, signature),
+            (Material::Hmac(secret), Alg::Hs384) => hmac_ok::<Hmac<Sha384>>(secret, signed, signature),
+            (Material::Hmac(secret), Alg::Hs512) => hmac_ok::<Hmac<Sha512>>(secret, signed, signature),
+            (Material::Rsa(key), Alg::Rs256) => pkcs1::<Sha256>(key, signed, signature),
+            (Material::Rsa(key), Alg::Rs384) => pkcs1::<Sha384>(key, signed, signature),
+            (Material::Rsa(key), Alg::Rs512) => pkcs1::<Sha512>(key, signed, signature),
+            (Material::Rsa(key), Alg::Ps256) => {
+                use rsa::signature::Verifier;
+                let Ok(sig) = rsa::pss::Signature::try_from(signature) else {
+                    return false;
+                };
+                rsa::pss::VerifyingKey::<Sha256>::new(key.clone())
+                    .verify(signed, &sig)
+                    .is_ok()
+            }
+            (Material::P256(key), Alg::Es256) => {
+                use p256::ecdsa::signature::Verifier;
+                // from_slice takes exactly 64 bytes and refuses r or s of zero.
+                signature.len() == 64
+                    && p256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(signed, &sig).is_ok())
+            }
+            (Material::P384(key), Alg::Es384) => {
+                use p384::ecdsa::signature::Verifier;
+                signature.len() == 96
+                    && p384::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(signed, &sig).is_ok())
+            }
+            (Material::Ed25519(key), Alg::EdDsa) => {
+                let Ok(bytes) = <[u8; 64]>::try_from(signature) else {
+                    return false;
+                };
+                key.verify_strict(signed, &ed25519_dalek::Signature::from_bytes(&bytes))
+                    .is_ok()
+            }
+            _ => false,
+        }
+    }
+}
+
+fn hmac_ok<M: Mac + hmac::digest::KeyInit>(secret: &[u8], signed: &[u8], signature: &[u8]) -> bool {
+    let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(signed);
+    // verify_slice compares in constant time.
+    mac.verify_slice(signature).is_ok()
+}
+
+fn pkcs1<D>(key: &rsa::RsaPublicKey, signed: &[u8], signature: &[u8]) -> bool
+where
+    D: sha2::Digest + rsa::pkcs8::AssociatedOid,
+{
+    use rsa::signature::Verifier;
+    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(signature) else {
+        return false;
+    };
+    rsa::pkcs1v15::VerifyingKey::<D>::new(key.clone())
+        .verify(signed, &sig)
+        .is_ok()
+}
