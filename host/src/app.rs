@@ -112,6 +112,7 @@ impl RunningGateway {
         {
             tasks.push(tokio::spawn(watch_stored_config(state.clone(), pg, name, rx.clone())));
         }
+        tasks.push(tokio::spawn(crate::ticks::deliver(state.clone(), rx.clone())));
         tasks.push(tokio::spawn(crate::messages::deliver(
             state.clone(),
             state.runtime().capabilities().redis.clone(),

@@ -4,7 +4,8 @@
 //! - [`runtime`]: the wasmtime host: engine, component cache, instance pools, limits, chains.
 //! - [`capability`]: the host side of each WIT interface plugins import, with grant checks.
 //! - [`backend`]: the pooled backends (Postgres, Redis, sinks) the capabilities and the
-//!   gateway use; [`messages`]: plugin channel messages delivered to `on-message`.
+//!   gateway use; [`messages`]: plugin channel messages delivered to `on-message`;
+//!   [`ticks`]: the once-a-second `on-tick` calls.
 //! - [`telemetry`]: metrics shared by the host and plugins.
 //! - [`gateway`]: the live routing state and hot reload; [`keys`]: API key administration.
 //! - [`proxy`]: the request path: routing, chain, upstream, response.
@@ -24,5 +25,6 @@ pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;
+pub mod ticks;
 pub mod tls;
 pub mod workers;

@@ -9,6 +9,7 @@ mod gateway {
     mod auth_jwt;
     mod default_config;
     mod faults;
+    mod keys_cli;
     mod limits;
     mod messages;
     mod outbound;

@@ -66,7 +66,7 @@ pub struct PluginInstance {
 }
 
 /// The number of hooks a plugin can implement.
-const HOOKS: usize = 5;
+const HOOKS: usize = 6;
 
 impl std::fmt::Debug for PluginInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -89,6 +89,7 @@ fn hook_index(hook: Hook) -> usize {
         Hook::ResponseHeaders => 2,
         Hook::Log => 3,
         Hook::Message => 4,
+        Hook::Tick => 5,
     }
 }
 
@@ -99,6 +100,7 @@ enum Call<'a> {
     ResponseHeaders(&'a RequestHead, &'a ResponseHead),
     Log(&'a LogEntry),
     Message(&'a str, &'a [u8]),
+    Tick,
 }
 
 impl Call<'_> {
@@ -109,6 +111,7 @@ impl Call<'_> {
             Call::ResponseHeaders(..) => Hook::ResponseHeaders,
             Call::Log(_) => Hook::Log,
             Call::Message(..) => Hook::Message,
+            Call::Tick => Hook::Tick,
         }
     }
 
@@ -117,7 +120,7 @@ impl Call<'_> {
         match self {
             Call::RequestHeaders(req) | Call::RequestBody(req, _) | Call::ResponseHeaders(req, _) => Some(req),
             Call::Log(entry) => Some(&entry.request),
-            Call::Message(..) => None,
+            Call::Message(..) | Call::Tick => None,
         }
     }
 
@@ -132,6 +135,7 @@ impl Call<'_> {
             Hook::ResponseHeaders => "on-response-headers",
             Hook::Log => "on-log",
             Hook::Message => "on-message",
+            Hook::Tick => "on-tick",
         }
     }
 }
@@ -163,6 +167,7 @@ impl PluginInstance {
                 Hook::ResponseHeaders,
                 Hook::Log,
                 Hook::Message,
+                Hook::Tick,
             ]
             .map(|hook| {
                 registry.histogram(
@@ -278,6 +283,11 @@ impl PluginInstance {
         self.invoke(id, Call::Message(channel, message)).await.map(drop)
     }
 
+    /// Runs `on-tick`. `id` stands in for the request id in the plugin's log lines.
+    pub async fn on_tick(&self, id: &str) -> Result<(), PluginFailure> {
+        self.invoke(id, Call::Tick).await.map(drop)
+    }
+
     fn failure(&self, hook: &'static str, kind: FailureKind, message: String) -> PluginFailure {
         PluginFailure {
             plugin: self.context.name.clone(),
@@ -363,6 +373,7 @@ impl PluginInstance {
                     .call_on_message(store, channel, message)
                     .await
                     .map(|()| Reply::Unit),
+                Call::Tick => bindings.call_on_tick(store).await.map(|()| Reply::Unit),
             }
         };
         // A plugin that waits (a WASI sleep or poll suspends the call) uses no CPU, so the

@@ -1,21 +1,19 @@
 //! The keys JWTs are checked with: those in the config, and those fetched from JWKS URLs
 //! through the host's `http-client`. A fetched set is shared with the gateway's other
-//! instances through `kv` (`jwks:doc`), so one fetch serves them all; it is fetched again when
-//! older than `jwks_refresh_s`, or sooner when a token names an unknown `kid` (at most once per
-//! `jwks_refetch_min_s`). One fetch at a time (`jwks:lock`); a failed fetch keeps the last
-//! good set.
+//! instances through `kv` (`jwks:<urls hash>:doc`), so one fetch serves them all. Ticks refetch
+//! it in the background once it is four fifths of `jwks_refresh_s` old, so requests find it
+//! fresh; a request fetches itself only when the set is older than `jwks_refresh_s` (ticks
+//! failing) or a token names an unknown `kid` (at most once per `jwks_refetch_min_s`). One
+//! fetch at a time (`…:lock`); a failed fetch keeps the last good set.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::Digest;
 use sluice_plugin_sdk::http_client::{self, Request};
 use sluice_plugin_sdk::{kv, log};
 
 use crate::jwt_keys::{Alg, VerifyKey};
 use crate::settings::JwtSettings;
-
-const DOC: &str = "jwks:doc";
-const LOCK: &str = "jwks:lock";
-const RECENT: &str = "jwks:recent";
 
 /// A fetched key set as shared in kv.
 #[derive(Serialize, Deserialize)]
@@ -26,6 +24,8 @@ struct Doc {
 
 /// The keys of one route.
 pub struct KeyRing {
+    /// The kv key prefix of this URL list's shared state.
+    tag: String,
     configured: Vec<VerifyKey>,
     fetched_at_ms: u64,
     /// The configured keys, then the fetched ones.
@@ -55,7 +55,9 @@ impl KeyRing {
         if configured.is_empty() && settings.jwks_urls.is_empty() {
             return Err("jwt needs hmac_keys, keys or jwks_urls".into());
         }
+        let digest = sha2::Sha256::digest(settings.jwks_urls.join("\n").as_bytes());
         Ok(KeyRing {
+            tag: format!("jwks:{}", sluice_auth_keys::hex(&digest[..8])),
             all: configured.clone(),
             configured,
             fetched_at_ms: 0,
@@ -76,18 +78,25 @@ impl KeyRing {
     }
 
     /// Brings the fetched keys up to date at `now_ms` when they are older than the refresh
-    /// interval, or when `unknown_kid` (a token named a key this ring lacks).
-    pub fn refresh(&mut self, settings: &JwtSettings, now_ms: u64, unknown_kid: bool) {
+    /// interval (four fifths of it when `early`: the background refresh), or when
+    /// `unknown_kid` (a token named a key this ring lacks).
+    pub fn refresh(&mut self, settings: &JwtSettings, now_ms: u64, unknown_kid: bool, early: bool) {
         if settings.jwks_urls.is_empty() {
             return;
         }
-        let refresh_ms = settings.jwks_refresh_s * 1000;
+        let full_ms = settings.jwks_refresh_s * 1000;
+        let refresh_ms = if early { full_ms * 4 / 5 } else { full_ms };
+        let (doc_key, lock_key, recent_key) = (
+            format!("{}:doc", self.tag),
+            format!("{}:lock", self.tag),
+            format!("{}:recent", self.tag),
+        );
         let fresh = |at: u64| now_ms.saturating_sub(at) < refresh_ms;
         if fresh(self.fetched_at_ms) && !unknown_kid {
             return;
         }
         // Another instance may have fetched already.
-        if let Ok(Some(bytes)) = kv::get(DOC)
+        if let Ok(Some(bytes)) = kv::get(&doc_key)
             && let Ok(doc) = serde_json::from_slice::<Doc>(&bytes)
             && doc.fetched_at_ms > self.fetched_at_ms
         {
@@ -97,16 +106,19 @@ impl KeyRing {
                 return;
             }
         }
+        // A request on an instance that never had a set cannot wait for someone else's
+        // fetch: it fetches itself (only until the first set arrives).
+        let cold = self.fetched_at_ms == 0 && !early;
         // Rate limit: one fetch per interval, whatever asked for it.
-        if matches!(kv::get(RECENT), Ok(Some(_))) {
+        if !cold && matches!(kv::get(&recent_key), Ok(Some(_))) {
             return;
         }
         // Single flight: whoever takes the lock fetches; the others keep what they have.
         let timeout = u64::from(settings.jwks_timeout_ms) * u64::from(settings.jwks_urls.len() as u32) + 1000;
-        if matches!(kv::increment(LOCK, 1, Some(timeout)), Ok(n) if n > 1) {
+        if matches!(kv::increment(&lock_key, 1, Some(timeout)), Ok(n) if n > 1) && !cold {
             return;
         }
-        let _ = kv::set(RECENT, b"1", Some(settings.jwks_refetch_min_s.max(1) * 1000));
+        let _ = kv::set(&recent_key, b"1", Some(settings.jwks_refetch_min_s.max(1) * 1000));
         match fetch(settings) {
             Ok(keys) => {
                 let doc = Doc {
@@ -114,7 +126,7 @@ impl KeyRing {
                     keys,
                 };
                 if let Ok(bytes) = serde_json::to_vec(&doc) {
-                    let _ = kv::set(DOC, &bytes, None);
+                    let _ = kv::set(&doc_key, &bytes, None);
                 }
                 self.adopt(&doc);
                 self.last_fetch_failed = false;
@@ -124,7 +136,7 @@ impl KeyRing {
                 self.last_fetch_failed = true;
             }
         }
-        let _ = kv::delete(LOCK);
+        let _ = kv::delete(&lock_key);
     }
 }
 

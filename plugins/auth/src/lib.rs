@@ -59,9 +59,9 @@ impl Auth {
             identity.usable_at(now_ms)?;
             return Ok(identity);
         }
-        ring.refresh(settings, now_ms, false);
+        ring.refresh(settings, now_ms, false, false);
         if parsed.candidates(ring.keys()).is_empty() {
-            ring.refresh(settings, now_ms, true);
+            ring.refresh(settings, now_ms, true, false);
         }
         let candidates = parsed.candidates(ring.keys());
         if candidates.is_empty() {
@@ -115,7 +115,7 @@ impl Auth {
 impl Plugin for Auth {
     const NAME: &'static str = "auth";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const HOOKS: &'static [Hook] = &[Hook::RequestHeaders, Hook::Message];
+    const HOOKS: &'static [Hook] = &[Hook::RequestHeaders, Hook::Message, Hook::Tick];
 
     fn new(config: Config) -> Result<Self, String> {
         let settings = config.parse::<Settings>()?.validate()?;
@@ -167,6 +167,12 @@ impl Plugin for Auth {
                 record(outcome, denial.code(), who, method);
                 answer::deny(denial, req, &realm, &[])
             }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let (Some(settings), Some(ring)) = (self.settings.jwt.as_ref(), self.ring.as_mut()) {
+            ring.refresh(settings, clock::now_ms(), false, true);
         }
     }
 

@@ -118,6 +118,10 @@ macro_rules! export_plugin {
                 fn on_message(channel: ::std::string::String, message: ::std::vec::Vec<u8>) {
                     with_instance((), |p| $crate::Plugin::on_message(p, &channel, &message))
                 }
+
+                fn on_tick() {
+                    with_instance((), |p| $crate::Plugin::on_tick(p))
+                }
             }
 
     $crate::bindings::__export_sluice_world!(SluiceGuest with_types_in $crate::bindings);

@@ -47,6 +47,10 @@ pub trait Plugin: Sized + 'static {
     /// (`grants.redis.subscribe`), once per gateway instance and route entry, off any request.
     /// List [`Hook::Message`] in [`Plugin::HOOKS`] to receive messages. Default: nothing.
     fn on_message(&mut self, _channel: &str, _message: &[u8]) {}
+
+    /// Runs about once a second per route entry, off any request, for background work. List
+    /// [`Hook::Tick`] in [`Plugin::HOOKS`] to receive ticks. Default: nothing.
+    fn on_tick(&mut self) {}
 }
 
 /// Builds the `describe` answer from a [`Plugin`]'s constants. Used by [`crate::export_plugin!`].

@@ -254,11 +254,15 @@ async fn jwks_keys_are_fetched_once_refetched_for_new_kids_and_kept_when_the_end
     );
     let gw = gateway(&upstream, &config, ", http = { hosts = [\"127.0.0.1\"] }").await;
 
+    assert_eq!(bearer(&gw, &k1.token(&claims(), &json!({}))).await.status, 200);
+    // The start-up tick and a cold request may both have fetched; after that, none does.
+    let warm = jwks.fetches();
+    assert!((1..=2).contains(&warm), "{warm}");
     for n in 0..5 {
         let token = k1.token(&with(claims(), json!({ "jti": n })), &json!({}));
         assert_eq!(bearer(&gw, &token).await.status, 200);
     }
-    assert_eq!(jwks.fetches(), 1, "one fetch serves every request");
+    assert_eq!(jwks.fetches(), warm, "one fetch serves every request");
 
     // The issuer rotates in a new key: a token naming it makes the gateway fetch again
     // (once the rate limit allows).
@@ -266,12 +270,12 @@ async fn jwks_keys_are_fetched_once_refetched_for_new_kids_and_kept_when_the_end
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let new_kid = k2.token(&claims(), &json!({}));
     assert_eq!(bearer(&gw, &new_kid).await.status, 200);
-    assert_eq!(jwks.fetches(), 2);
+    assert_eq!(jwks.fetches(), warm + 1);
     // Unknown kids right after are refused without hammering the endpoint.
     for _ in 0..5 {
         assert_eq!(bearer(&gw, &k3.token(&claims(), &json!({}))).await.status, 401);
     }
-    assert_eq!(jwks.fetches(), 2, "rate-limited");
+    assert_eq!(jwks.fetches(), warm + 1, "rate-limited");
 
     // The endpoint serves garbage, then fails: the last good key set stays in use.
     jwks.answer(200, "<html>not json</html>".into());
@@ -292,4 +296,33 @@ async fn jwks_keys_are_fetched_once_refetched_for_new_kids_and_kept_when_the_end
     let cold = gateway(&upstream, &config, ", http = { hosts = [\"127.0.0.1\"] }").await;
     let answer = bearer(&cold, &k1.token(&claims(), &json!({}))).await;
     assert_eq!(answer.status, 503, "{:?}", answer.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_set_is_refreshed_in_the_background_before_it_goes_stale() {
+    let upstream = Upstream::start().await;
+    let k1 = TestKey::new("ES256", "k1");
+    let jwks = JwksServer::start(vec![k1.jwk().unwrap()]).await;
+    let config = format!(
+        "jwks_urls = [\"http://{}/jwks\"], jwks_refresh_s = 2, jwks_refetch_min_s = 1",
+        jwks.addr
+    );
+    let gw = gateway(&upstream, &config, ", http = { hosts = [\"127.0.0.1\"] }").await;
+    // The first tick (or request) fetches; then, with no request at all, ticks fetch again
+    // before the set is 2 s old.
+    assert_eq!(bearer(&gw, &k1.token(&claims(), &json!({}))).await.status, 200);
+    let first = jwks.fetches();
+    assert!(first >= 1);
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        jwks.fetches() > first,
+        "fetched in the background: {} then {}",
+        first,
+        jwks.fetches()
+    );
+    // A request now finds a fresh set: it does not fetch.
+    let before = jwks.fetches();
+    let token = k1.token(&with(claims(), json!({ "jti": "fresh" })), &json!({}));
+    assert_eq!(bearer(&gw, &token).await.status, 200);
+    assert_eq!(jwks.fetches(), before);
 }
