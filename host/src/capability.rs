@@ -11,6 +11,7 @@ mod audit;
 mod cache;
 mod cache_shared;
 mod clock;
+mod crypto;
 mod gpu;
 mod http;
 mod kv;

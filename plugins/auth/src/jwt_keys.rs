@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Sha256, Sha384, Sha512};
+use sluice_plugin_sdk::crypto::{self, PublicKey};
 
 /// The smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
@@ -56,14 +57,12 @@ impl Alg {
     }
 }
 
-/// The key material.
+/// The key material: HMAC secrets are checked in the plugin; public keys, once parsed and
+/// validated here, are checked by the host (`crypto`), natively.
 #[derive(Clone)]
 enum Material {
     Hmac(Vec<u8>),
-    Rsa(rsa::RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-    Ed25519(ed25519_dalek::VerifyingKey),
+    Public(PublicKey),
 }
 
 /// A verification key bound to one algorithm.
@@ -132,13 +131,13 @@ impl VerifyKey {
                 if !matches!(alg, Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256) {
                     return Err("an RSA key can only verify RS256, RS384, RS512 or PS256".into());
                 }
-                let n = rsa::BigUint::from_bytes_be(&b64(jwk.get("n"), "n")?);
-                let e = rsa::BigUint::from_bytes_be(&b64(jwk.get("e"), "e")?);
-                let key = rsa::RsaPublicKey::new(n, e).map_err(|e| format!("bad RSA key: {e}"))?;
+                let (n, e) = (b64(jwk.get("n"), "n")?, b64(jwk.get("e"), "e")?);
+                let key = rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(&n), rsa::BigUint::from_bytes_be(&e))
+                    .map_err(|e| format!("bad RSA key: {e}"))?;
                 if rsa::traits::PublicKeyParts::size(&key) * 8 < MIN_RSA_BITS {
                     return Err(format!("RSA keys must have at least {MIN_RSA_BITS} bits"));
                 }
-                (alg, Material::Rsa(key))
+                (alg, Material::Public(PublicKey::Rsa((n, e))))
             }
             "EC" => {
                 let crv = jwk
@@ -154,17 +153,17 @@ impl VerifyKey {
                         if named.is_some_and(|a| a != Alg::Es256) {
                             return Err("a P-256 key can only verify ES256".into());
                         }
-                        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                        p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
                             .map_err(|_| "bad P-256 point".to_string())?;
-                        (Alg::Es256, Material::P256(key))
+                        (Alg::Es256, Material::Public(PublicKey::Ec(point)))
                     }
                     "P-384" if x.len() == 48 && y.len() == 48 => {
                         if named.is_some_and(|a| a != Alg::Es384) {
                             return Err("a P-384 key can only verify ES384".into());
                         }
-                        let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                        p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
                             .map_err(|_| "bad P-384 point".to_string())?;
-                        (Alg::Es384, Material::P384(key))
+                        (Alg::Es384, Material::Public(PublicKey::Ec(point)))
                     }
                     other => return Err(format!("unsupported or malformed EC curve '{other}'")),
                 }
@@ -179,8 +178,8 @@ impl VerifyKey {
                 let x: [u8; 32] = b64(jwk.get("x"), "x")?
                     .try_into()
                     .map_err(|_| "an Ed25519 key is 32 bytes".to_string())?;
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| "bad Ed25519 key".to_string())?;
-                (Alg::EdDsa, Material::Ed25519(key))
+                ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| "bad Ed25519 key".to_string())?;
+                (Alg::EdDsa, Material::Public(PublicKey::Ed25519(x.to_vec())))
             }
             "oct" => return Err("symmetric keys are not accepted from a key set; configure HMAC secrets".into()),
             other => return Err(format!("unsupported key type '{other}'")),
@@ -191,40 +190,23 @@ impl VerifyKey {
     /// Whether `signature` is this key's signature of `signed` (the token's
     /// `header.payload`). ECDSA signatures must be the JWS form (raw `r || s`), never DER.
     pub fn verify(&self, signed: &[u8], signature: &[u8]) -> bool {
-        match (&self.material, self.alg) {
-            (Material::Hmac(secret), Alg::Hs256) => hmac_ok::<Hmac<Sha256>>(secret, signed, signature),
-            (Material::Hmac(secret), Alg::Hs384) => hmac_ok::<Hmac<Sha384>>(secret, signed, signature),
-            (Material::Hmac(secret), Alg::Hs512) => hmac_ok::<Hmac<Sha512>>(secret, signed, signature),
-            (Material::Rsa(key), Alg::Rs256) => pkcs1::<Sha256>(key, signed, signature),
-            (Material::Rsa(key), Alg::Rs384) => pkcs1::<Sha384>(key, signed, signature),
-            (Material::Rsa(key), Alg::Rs512) => pkcs1::<Sha512>(key, signed, signature),
-            (Material::Rsa(key), Alg::Ps256) => {
-                use rsa::signature::Verifier;
-                let Ok(sig) = rsa::pss::Signature::try_from(signature) else {
-                    return false;
-                };
-                rsa::pss::VerifyingKey::<Sha256>::new(key.clone())
-                    .verify(signed, &sig)
-                    .is_ok()
-            }
-            (Material::P256(key), Alg::Es256) => {
-                use p256::ecdsa::signature::Verifier;
-                // from_slice takes exactly 64 bytes and refuses r or s of zero.
-                signature.len() == 64
-                    && p256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(signed, &sig).is_ok())
-            }
-            (Material::P384(key), Alg::Es384) => {
-                use p384::ecdsa::signature::Verifier;
-                signature.len() == 96
-                    && p384::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(signed, &sig).is_ok())
-            }
-            (Material::Ed25519(key), Alg::EdDsa) => {
-                let Ok(bytes) = <[u8; 64]>::try_from(signature) else {
-                    return false;
-                };
-                key.verify_strict(signed, &ed25519_dalek::Signature::from_bytes(&bytes))
-                    .is_ok()
-            }
+        let host_alg = match self.alg {
+            Alg::Hs256 | Alg::Hs384 | Alg::Hs512 => None,
+            Alg::Rs256 => Some(crypto::Algorithm::RsaPkcs1Sha256),
+            Alg::Rs384 => Some(crypto::Algorithm::RsaPkcs1Sha384),
+            Alg::Rs512 => Some(crypto::Algorithm::RsaPkcs1Sha512),
+            Alg::Ps256 => Some(crypto::Algorithm::RsaPssSha256),
+            Alg::Es256 => Some(crypto::Algorithm::EcdsaP256Sha256),
+            Alg::Es384 => Some(crypto::Algorithm::EcdsaP384Sha384),
+            Alg::EdDsa => Some(crypto::Algorithm::Ed25519),
+        };
+        match (&self.material, host_alg) {
+            (Material::Hmac(secret), None) => match self.alg {
+                Alg::Hs256 => hmac_ok::<Hmac<Sha256>>(secret, signed, signature),
+                Alg::Hs384 => hmac_ok::<Hmac<Sha384>>(secret, signed, signature),
+                _ => hmac_ok::<Hmac<Sha512>>(secret, signed, signature),
+            },
+            (Material::Public(key), Some(alg)) => crypto::verify(alg, key, signed, signature),
             _ => false,
         }
     }
@@ -237,17 +219,4 @@ fn hmac_ok<M: Mac + hmac::digest::KeyInit>(secret: &[u8], signed: &[u8], signatu
     mac.update(signed);
     // verify_slice compares in constant time.
     mac.verify_slice(signature).is_ok()
-}
-
-fn pkcs1<D>(key: &rsa::RsaPublicKey, signed: &[u8], signature: &[u8]) -> bool
-where
-    D: sha2::Digest + rsa::pkcs8::AssociatedOid,
-{
-    use rsa::signature::Verifier;
-    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(signature) else {
-        return false;
-    };
-    rsa::pkcs1v15::VerifyingKey::<D>::new(key.clone())
-        .verify(signed, &sig)
-        .is_ok()
 }
