@@ -36,3 +36,16 @@ pub fn redis_call_route(name: &str, op: &str, op_name: &str, grants: &str) -> St
         sluice_artifacts::REDIS_CALL
     )
 }
+
+/// GET `path` on `gw` with the redis-call plugin's inputs: `x-keys` and `x-args` (JSON arrays
+/// of strings).
+pub async fn call(gw: &crate::Gateway, path: &str, keys: serde_json::Value, args: serde_json::Value) -> crate::Answer {
+    crate::send(
+        hyper::Request::get(gw.url(path))
+            .header("x-keys", keys.to_string())
+            .header("x-args", args.to_string())
+            .body(crate::full(""))
+            .unwrap(),
+    )
+    .await
+}

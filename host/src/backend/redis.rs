@@ -95,8 +95,9 @@ pub struct RedisBackend {
     shas: Mutex<HashMap<String, String>>,
     /// The client config, for the subscriber connections.
     config: Config,
-    /// Every plugin call: sent once (never again after a reconnect, so a call that failed
-    /// never runs later), failing at once while the connection is down, within the budget.
+    /// Every plugin call: sent once (never again after a reconnect), failing at once while the
+    /// connection is known to be down, within the budget. A call that times out may still run
+    /// once (written, or queued during a reconnect, before the budget ran out).
     options: Options,
     metrics: CallMetrics,
 }
@@ -212,6 +213,12 @@ impl RedisBackend {
                 self.breaker.success();
                 self.metrics.failed.add(1);
                 Err(RedisError::Server(e.details().to_string()))
+            }
+            Ok(Err(e)) if *e.kind() == fred::error::ErrorKind::Timeout => {
+                // fred's own timer fired first: the same outcome as the budget running out.
+                self.breaker.failure();
+                self.metrics.failed.add(1);
+                Err(RedisError::Timeout(budget))
             }
             Ok(Err(e)) => {
                 self.breaker.failure();

@@ -30,6 +30,7 @@
 //! returns [`HostError::Denied`].
 
 mod config;
+mod error;
 mod plugin;
 mod request;
 mod verdict;

@@ -5,27 +5,16 @@
 use std::time::Duration;
 
 use fred::interfaces::{KeysInterface, LuaInterface};
-use serde_json::{Value, json};
+use serde_json::json;
 use sluice_artifacts as wasm;
-use sluice_e2e::redis::{REDIS, direct, prefix, redis_call_route};
+use sluice_e2e::redis::{REDIS, call, direct, prefix, redis_call_route};
 use sluice_e2e::relay::Relay;
-use sluice_e2e::{Answer, Gateway, full, get, send, start_gateway};
+use sluice_e2e::{Gateway, get, start_gateway};
 
 /// A route `/NAME` running the redis-call plugin as plugin `NAME` with `op`/`op_name` and the
 /// Redis `grant` (TOML inline table).
 fn route(name: &str, op: &str, op_name: &str, grant: &str) -> String {
     redis_call_route(name, op, op_name, &format!("redis = {grant}"))
-}
-
-async fn call(gw: &Gateway, path: &str, keys: Value, args: Value) -> Answer {
-    send(
-        hyper::Request::get(gw.url(path))
-            .header("x-keys", keys.to_string())
-            .header("x-args", args.to_string())
-            .body(full(""))
-            .unwrap(),
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,9 +127,12 @@ async fn a_redis_that_goes_away_costs_little_and_comes_back_without_a_restart() 
     assert_eq!(call(&gw, "/incr", json!(["hits"]), json!([])).await.json(), json!(1));
 
     relay.cut().await;
+    // Calls that ran out of their budget may still have reached Redis (below).
+    let mut timed_out = 0;
     for _ in 0..2 {
         let failed = call(&gw, "/incr", json!(["hits"]), json!([])).await;
         assert_eq!(failed.status, 503, "{:?}", failed.body);
+        timed_out += i64::from(failed.json()["error"] == "timeout");
     }
     // The breaker is open now: a call is refused without touching the network, instead of
     // waiting out its 50 ms budget.
@@ -168,11 +160,19 @@ async fn a_redis_that_goes_away_costs_little_and_comes_back_without_a_restart() 
         tokio::time::sleep(Duration::from_millis(100)).await;
         let answer = call(&gw, "/incr", json!(["hits"]), json!([])).await;
         if answer.status == 200 {
-            recovered = Some(answer.json());
+            recovered = answer.json().as_i64();
             break;
         }
+        timed_out += i64::from(answer.json()["error"] == "timeout");
     }
-    assert_eq!(recovered, Some(json!(2)), "calls succeed again without a restart");
+    // A call refused as unavailable never ran; one that ran out of its budget (during the cut,
+    // queued while the client reconnected, or while the connection came back) may have run
+    // once, like any request whose reply was lost.
+    let recovered = recovered.expect("calls succeed again without a restart");
+    assert!(
+        (2..=2 + timed_out).contains(&recovered),
+        "{recovered} after {timed_out} timeouts"
+    );
     let client = direct().await;
     let _: i64 = client.del(format!("{prefix}:{{incr}}:hits")).await.unwrap();
 }

@@ -8,20 +8,9 @@ use std::time::Duration;
 use fred::interfaces::{KeysInterface, PubsubInterface};
 use serde_json::{Value, json};
 use sluice::runtime::bindings::sluice::plugin::cache::CachedResponse;
-use sluice_e2e::redis::{client_for, prefix, redis_call_route};
+use sluice_e2e::redis::{call, client_for, prefix, redis_call_route};
 use sluice_e2e::redis_servers::{RedisServers, cli};
-use sluice_e2e::{Answer, Gateway, full, get, send, start_gateway};
-
-async fn call(gw: &Gateway, path: &str, keys: Value, args: Value) -> Answer {
-    send(
-        hyper::Request::get(gw.url(path))
-            .header("x-keys", keys.to_string())
-            .header("x-args", args.to_string())
-            .body(full(""))
-            .unwrap(),
-    )
-    .await
-}
+use sluice_e2e::{get, start_gateway};
 
 fn entry(body: &str) -> CachedResponse {
     let now = std::time::SystemTime::now()

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::json;
 use sluice_plugin_sdk::http_client::{self, Request};
-use sluice_plugin_sdk::{Config, Hook, HostError, Plugin, RequestExt, RequestHead, RequestVerdict, Response};
+use sluice_plugin_sdk::{Config, Hook, Plugin, RequestExt, RequestHead, RequestVerdict, Response};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,18 +16,6 @@ struct Settings {
 }
 
 struct HttpCall(Settings);
-
-fn kind(e: &HostError) -> (&'static str, &str) {
-    match e {
-        HostError::Denied(m) => ("denied", m),
-        HostError::NotConfigured(m) => ("not-configured", m),
-        HostError::Unavailable(m) => ("unavailable", m),
-        HostError::Timeout(m) => ("timeout", m),
-        HostError::Invalid(m) => ("invalid", m),
-        HostError::Limit(m) => ("limit", m),
-        HostError::Other(m) => ("other", m),
-    }
-}
 
 impl Plugin for HttpCall {
     const NAME: &'static str = "http-call";
@@ -57,13 +45,10 @@ impl Plugin for HttpCall {
                 }
                 answer.body(response.body).into()
             }
-            Err(e) => {
-                let (kind, message) = kind(&e);
-                Response::new(502)
-                    .header("content-type", "application/json")
-                    .body(json!({ "error": kind, "message": message }).to_string())
-                    .into()
-            }
+            Err(e) => Response::new(502)
+                .header("content-type", "application/json")
+                .body(json!({ "error": e.kind(), "message": e.message() }).to_string())
+                .into(),
         }
     }
 }

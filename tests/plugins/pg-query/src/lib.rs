@@ -53,21 +53,8 @@ fn value(v: &PgValue) -> Value {
 }
 
 fn error(e: &HostError) -> (u16, Value) {
-    let (kind, message) = match e {
-        HostError::Denied(m) => ("denied", m),
-        HostError::NotConfigured(m) => ("not-configured", m),
-        HostError::Unavailable(m) => ("unavailable", m),
-        HostError::Timeout(m) => ("timeout", m),
-        HostError::Invalid(m) => ("invalid", m),
-        HostError::Limit(m) => ("limit", m),
-        HostError::Other(m) => ("other", m),
-    };
-    let status = if matches!(e, HostError::Unavailable(_) | HostError::Timeout(_)) {
-        503
-    } else {
-        500
-    };
-    (status, json!({ "error": kind, "message": message }))
+    let status = if e.is_transient() { 503 } else { 500 };
+    (status, json!({ "error": e.kind(), "message": e.message() }))
 }
 
 impl Plugin for PgQuery {
