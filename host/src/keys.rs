@@ -149,6 +149,9 @@ impl<'a, A: Announcer> KeyAdmin<'a, A> {
 
     /// Creates a key for `spec`; returns it (once).
     pub async fn create(&self, spec: &KeySpec) -> Result<NewKey, KeyAdminError> {
+        if spec.expires_in_days.is_some_and(|d| d > 36_500) {
+            return Err(KeyAdminError::Invalid("expires_in_days may be at most 36500".into()));
+        }
         let key = generate_key(&spec.env)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_keys (key_hash, prefix, owner, name, scopes, tier, expires_at) \
@@ -202,6 +205,11 @@ impl<'a, A: Announcer> KeyAdmin<'a, A> {
     /// Replaces key `id` with a new key of the same owner, name, scopes, tier and expiry; the
     /// old key keeps working for `grace_hours`, then stops. Returns the new key (once).
     pub async fn rotate(&self, id: i64, env: &str, grace_hours: u32) -> Result<NewKey, KeyAdminError> {
+        if grace_hours > 87_600 {
+            return Err(KeyAdminError::Invalid(
+                "grace_hours may be at most 87600 (ten years)".into(),
+            ));
+        }
         let key = generate_key(env)?;
         let mut tx = self.pool.begin().await?;
         let old: Option<Vec<u8>> = sqlx::query_scalar(

@@ -32,6 +32,9 @@ pub struct KeyRing {
     all: Vec<VerifyKey>,
     /// Whether the last fetch this instance made or saw failed.
     pub last_fetch_failed: bool,
+    /// When this instance last fetched while it had no set (cold fetches skip the shared
+    /// rate limit, so they have one of their own: one a second).
+    cold_attempt_ms: u64,
 }
 
 fn warn(message: &str) {
@@ -62,6 +65,7 @@ impl KeyRing {
             configured,
             fetched_at_ms: 0,
             last_fetch_failed: false,
+            cold_attempt_ms: 0,
         })
     }
 
@@ -109,14 +113,21 @@ impl KeyRing {
         // A request on an instance that never had a set cannot wait for someone else's
         // fetch: it fetches itself (only until the first set arrives).
         let cold = self.fetched_at_ms == 0 && !early;
+        if cold && now_ms.saturating_sub(self.cold_attempt_ms) < 1000 {
+            return;
+        }
         // Rate limit: one fetch per interval, whatever asked for it.
         if !cold && matches!(kv::get(&recent_key), Ok(Some(_))) {
             return;
         }
         // Single flight: whoever takes the lock fetches; the others keep what they have.
         let timeout = u64::from(settings.jwks_timeout_ms) * u64::from(settings.jwks_urls.len() as u32) + 1000;
-        if matches!(kv::increment(&lock_key, 1, Some(timeout)), Ok(n) if n > 1) && !cold {
+        let took_lock = !matches!(kv::increment(&lock_key, 1, Some(timeout)), Ok(n) if n > 1);
+        if !took_lock && !cold {
             return;
+        }
+        if cold {
+            self.cold_attempt_ms = now_ms;
         }
         let _ = kv::set(&recent_key, b"1", Some(settings.jwks_refetch_min_s.max(1) * 1000));
         match fetch(settings) {
@@ -136,7 +147,9 @@ impl KeyRing {
                 self.last_fetch_failed = true;
             }
         }
-        let _ = kv::delete(&lock_key);
+        if took_lock {
+            let _ = kv::delete(&lock_key);
+        }
     }
 }
 
@@ -178,8 +191,13 @@ fn fetch(settings: &JwtSettings) -> Result<Vec<Value>, String> {
             }
         }
     }
-    if keys.is_empty() && !errors.is_empty() {
+    // A partial answer (one URL failing) or an empty one would drop keys that still sign
+    // tokens: keep the last good set instead.
+    if !errors.is_empty() {
         return Err(errors.join("; "));
+    }
+    if keys.is_empty() {
+        return Err("the key sets hold no usable key".into());
     }
     Ok(keys)
 }

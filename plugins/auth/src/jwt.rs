@@ -87,28 +87,42 @@ impl Parsed<'_> {
         let claims: Map<String, Value> =
             serde_json::from_slice(&decode(self.payload)?).map_err(|_| Denial::Malformed)?;
         check_claims(&claims, settings, now_s)?;
+        // The identity goes into headers: a subject must be there, and nothing may carry
+        // control characters.
         let subject = claims
             .get(&settings.subject_claim)
             .and_then(Value::as_str)
-            .unwrap_or_default();
-        let scopes = match claims.get("scope").or_else(|| claims.get("scp")) {
+            .filter(|s| !s.is_empty() && clean(s))
+            .ok_or(Denial::BadClaims)?;
+        let scopes: Vec<String> = match claims.get("scope").or_else(|| claims.get("scp")) {
             Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
             _ => Vec::new(),
         };
+        if !scopes.iter().all(|s: &String| clean(s)) {
+            return Err(Denial::BadClaims);
+        }
+        let tier = claims
+            .get(&settings.tier_claim)
+            .and_then(Value::as_str)
+            .unwrap_or("free");
+        if !clean(tier) {
+            return Err(Denial::BadClaims);
+        }
         Ok(KeyIdentity {
             key_id: 0,
             owner: subject.to_string(),
             scopes,
-            tier: claims
-                .get(&settings.tier_claim)
-                .and_then(Value::as_str)
-                .unwrap_or("free")
-                .to_string(),
+            tier: tier.to_string(),
             expires_at_ms: number(&claims, "exp")?.map(|exp| exp.saturating_mul(1000)),
             grace_until_ms: None,
         })
     }
+}
+
+/// Whether `s` is short and free of control characters (it goes into a header).
+fn clean(s: &str) -> bool {
+    s.len() <= 1024 && !s.chars().any(char::is_control)
 }
 
 /// A numeric date claim: absent, or a non-negative number of seconds (anything else is

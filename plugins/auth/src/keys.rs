@@ -14,9 +14,19 @@ use crate::settings::Settings;
 /// The outcome of checking one key.
 pub type Checked = Result<KeyIdentity, (Denial, Option<i64>)>;
 
-fn cache_key(hash_hex: &str) -> String {
-    format!("key:{hash_hex}")
+fn cache_key(settings: &Settings, hash_hex: &str) -> String {
+    format!("key:{}:{hash_hex}", settings.cache_ns)
 }
+
+/// Set by a `refresh` message for a short while: lookups then are not cached, so one that
+/// raced the rotation cannot cache the key without its grace end.
+fn refreshing_key(hash_hex: &str) -> String {
+    format!("refreshing:{hash_hex}")
+}
+
+/// How long revocation and refresh marks outlive the cache lifetime (a lookup in flight when
+/// the message arrived, at most the statement's budget).
+const MARK_SLACK_MS: u64 = 30_000;
 
 fn revoked_key(hash_hex: &str) -> String {
     format!("revoked:{hash_hex}")
@@ -35,6 +45,9 @@ pub fn verify(settings: &Settings, key: &str) -> Checked {
     let digest = hash(settings.secret.as_bytes(), key);
     let digest_hex = hex(&digest);
     let now = clock::now_ms();
+    if matches!(kv::get(&revoked_key(&digest_hex)), Ok(Some(_))) {
+        return Err((Denial::Revoked, None));
+    }
     // Every static key is compared (in constant time), whichever matches.
     let mut found = None;
     for candidate in &settings.static_keys {
@@ -52,10 +65,7 @@ pub fn verify(settings: &Settings, key: &str) -> Checked {
             grace_until_ms: None,
         });
     }
-    if matches!(kv::get(&revoked_key(&digest_hex)), Ok(Some(_))) {
-        return Err((Denial::Revoked, None));
-    }
-    if let Ok(Some(bytes)) = kv::get(&cache_key(&digest_hex))
+    if let Ok(Some(bytes)) = kv::get(&cache_key(settings, &digest_hex))
         && let Ok(identity) = serde_json::from_slice::<KeyIdentity>(&bytes)
     {
         return identity
@@ -65,11 +75,13 @@ pub fn verify(settings: &Settings, key: &str) -> Checked {
     }
     let identity = lookup(settings, &digest, now)?;
     let ttl = identity.cache_ttl_ms(now, settings.key_cache_ttl_s * 1000);
+    let refreshing = matches!(kv::get(&refreshing_key(&digest_hex)), Ok(Some(_)));
     if ttl > 0
+        && !refreshing
         && let Ok(bytes) = serde_json::to_vec(&identity)
     {
         // A cache that cannot be written costs a lookup next time, nothing more.
-        let _ = kv::set(&cache_key(&digest_hex), &bytes, Some(ttl));
+        let _ = kv::set(&cache_key(settings, &digest_hex), &bytes, Some(ttl));
     }
     if !settings.touch_statement.is_empty() {
         let _ = postgres::execute(&settings.touch_statement, &[PgValue::Int(identity.key_id)]);
@@ -104,7 +116,14 @@ fn lookup(settings: &Settings, digest: &[u8; 32], now_ms: u64) -> Checked {
     {
         return Err((Denial::Unknown, None));
     }
-    if row.time_ms("revoked_at").is_some_and(|t| t <= now_ms) {
+    // The lifetime columns must be there (NULL or a time): a statement that lost one must
+    // not read as "never revoked, never expires".
+    for column in ["revoked_at", "expires_at", "grace_until", "owner", "scopes", "tier"] {
+        if !row.has(column) {
+            return Err((Denial::Unavailable, Some(key_id)));
+        }
+    }
+    if !row.is_null("revoked_at") {
         return Err((Denial::Revoked, Some(key_id)));
     }
     let identity = KeyIdentity {
@@ -141,12 +160,13 @@ pub fn on_message(settings: &Settings, message: &[u8]) {
     let digest_hex = digest_hex.to_ascii_lowercase();
     match verb {
         "revoke" => {
-            let ttl = settings.key_cache_ttl_s * 1000;
+            let ttl = settings.key_cache_ttl_s * 1000 + MARK_SLACK_MS;
             let _ = kv::set(&revoked_key(&digest_hex), b"1", Some(ttl));
-            let _ = kv::delete(&cache_key(&digest_hex));
+            let _ = kv::delete(&cache_key(settings, &digest_hex));
         }
         "refresh" => {
-            let _ = kv::delete(&cache_key(&digest_hex));
+            let _ = kv::set(&refreshing_key(&digest_hex), b"1", Some(MARK_SLACK_MS));
+            let _ = kv::delete(&cache_key(settings, &digest_hex));
         }
         _ => {}
     }
@@ -164,6 +184,14 @@ impl<'a> Row<'a> {
             columns: &rows.columns,
             values,
         })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.columns.iter().any(|c| c == name)
+    }
+
+    fn is_null(&self, name: &str) -> bool {
+        matches!(self.get(name), None | Some(PgValue::Null))
     }
 
     fn get(&self, name: &str) -> Option<&'a PgValue> {

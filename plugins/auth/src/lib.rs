@@ -52,7 +52,11 @@ impl Auth {
         };
         let parsed = jwt::parse(token, settings.max_token_bytes)?;
         let now_ms = clock::now_ms();
-        let cache_key = format!("jwt:{}", sluice_auth_keys::hex(&sha2::Sha256::digest(token.as_bytes())));
+        let cache_key = format!(
+            "jwt:{}:{}",
+            self.settings.cache_ns,
+            sluice_auth_keys::hex(&sha2::Sha256::digest(token.as_bytes()))
+        );
         if let Ok(Some(bytes)) = kv::get(&cache_key)
             && let Ok(identity) = serde_json::from_slice::<KeyIdentity>(&bytes)
         {
@@ -118,7 +122,8 @@ impl Plugin for Auth {
     const HOOKS: &'static [Hook] = &[Hook::RequestHeaders, Hook::Message, Hook::Tick];
 
     fn new(config: Config) -> Result<Self, String> {
-        let settings = config.parse::<Settings>()?.validate()?;
+        let mut settings = config.parse::<Settings>()?.validate()?;
+        settings.cache_ns = sluice_auth_keys::hex(&sha2::Sha256::digest(config.as_str().as_bytes())[..8]);
         let ring = settings.jwt.as_ref().map(jwks::KeyRing::new).transpose()?;
         Ok(Auth { settings, ring })
     }

@@ -66,7 +66,8 @@ fn default_tier() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HmacKey {
-    /// The `kid` tokens name it by; none: tried for tokens without a kid.
+    /// The `kid` tokens name it by; a token without a kid is tried against every key of its
+    /// algorithm.
     #[serde(default)]
     pub kid: Option<String>,
     /// `HS256`, `HS384` or `HS512`.
@@ -192,10 +193,18 @@ pub struct Settings {
     /// How JWTs are verified; absent: only API keys are accepted.
     #[serde(default)]
     pub jwt: Option<JwtSettings>,
-    /// Keys defined here rather than in Postgres; checked first.
+    /// Keys defined here rather than in Postgres; checked after the revocation marks, before
+    /// the cache and Postgres.
     #[serde(default)]
     pub static_keys: Vec<StaticKey>,
+    /// A digest of this route's whole auth config: cached decisions are kept apart per config,
+    /// so a decision made under one route's keys, issuers or audiences never serves another.
+    #[serde(skip)]
+    pub cache_ns: String,
 }
+
+/// The longest cache lifetime accepted, in seconds (a day).
+const MAX_TTL_S: u64 = 86_400;
 
 fn default_key_headers() -> Vec<String> {
     vec!["x-api-key".into(), "authorization".into()]
@@ -237,6 +246,18 @@ impl Settings {
             {
                 return Err(format!("'{name}' is not a lower-case header name"));
             }
+        }
+        if self.key_cache_ttl_s > MAX_TTL_S {
+            return Err(format!("key_cache_ttl_s may be at most {MAX_TTL_S}"));
+        }
+        if let Some(jwt) = &self.jwt
+            && [jwt.cache_ttl_s, jwt.jwks_refresh_s, jwt.jwks_refetch_min_s, jwt.skew_s]
+                .iter()
+                .any(|v| *v > MAX_TTL_S)
+        {
+            return Err(format!(
+                "jwt.cache_ttl_s, jwks_refresh_s, jwks_refetch_min_s and skew_s may be at most {MAX_TTL_S}"
+            ));
         }
         for key in &self.static_keys {
             if key.hash.len() != 64 || !key.hash.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -24,7 +24,7 @@ fn config(pg_url: &str, redis_addr: &str, prefix: &str, upstream: &Upstream) -> 
         )
     };
     format!(
-        "[postgres]\nurl = {pg_url:?}\nacquire_timeout_ms = 500\nmin_connections = 0\n\
+        "[postgres]\nurl = {pg_url:?}\nacquire_timeout_ms = 2000\nmin_connections = 0\n\
          [postgres.statements]\n\
          auth_lookup_key = \"SELECT id, owner, array_to_string(scopes, ' ') AS scopes, tier, expires_at, revoked_at, grace_until, key_hash FROM api_keys WHERE key_hash = $1\"\n\
          auth_touch_key = \"UPDATE api_keys SET last_used_at = now() WHERE id = $1\"\n\

@@ -326,3 +326,46 @@ async fn the_key_set_is_refreshed_in_the_background_before_it_goes_stale() {
     assert_eq!(bearer(&gw, &token).await.status, 200);
     assert_eq!(jwks.fetches(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_cached_for_one_route_never_serves_a_route_with_other_audiences() {
+    let upstream = Upstream::start().await;
+    let key = TestKey::new("ES256", "k1");
+    let jwk: Vec<String> = key
+        .jwk()
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    let route = |name: &str, audience: &str| {
+        format!(
+            "[[routes]]\nname = \"{name}\"\nmatch = {{ path_prefix = \"/{name}\" }}\nupstream = \"app\"\n\
+             plugins = [{{ plugin = \"auth\", config = {{ secret = \"jwt-tests-api-key-secret\", lookup_statement = \"\", \
+             touch_statement = \"\", jwt = {{ keys = [{{ {} }}], audiences = [\"{audience}\"] }} }} }}]\n",
+            jwk.join(", ")
+        )
+    };
+    let gw = start_gateway(&format!(
+        "[upstreams.app]\ntargets = [\"{}\"]\n[plugins.auth]\nmodule = {:?}\nlimits = {{ cpu_ms = 1000 }}\n\
+         grants = {{ kv = true }}\n{}{}",
+        upstream.addr,
+        wasm::AUTH,
+        route("api", "api"),
+        route("web", "web")
+    ))
+    .await;
+    let token = key.token(&claims(), &json!({}));
+    let on = |path: &'static str| {
+        send(
+            hyper::Request::get(gw.url(path))
+                .header("authorization", format!("Bearer {token}"))
+                .body(full(""))
+                .unwrap(),
+        )
+    };
+    assert_eq!(on("/api/x").await.status, 200);
+    assert_eq!(on("/api/x").await.status, 200, "now from the cache");
+    assert_eq!(on("/web/x").await.status, 401, "the web route checks its own audience");
+}
