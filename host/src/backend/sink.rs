@@ -50,9 +50,18 @@ impl SinkMetrics {
             .counter("sluice_sink_rows_total", &[("table", table), ("outcome", outcome)])
     }
 
+    /// Counts `rows` under `outcome`: one registry lookup per table in the batch, not per row.
     fn count(&self, rows: &[Queued], outcome: &str) {
+        let mut per_table: Vec<(&str, u64)> = Vec::new();
         for q in rows {
-            self.rows(q.row.table(), outcome).add(1);
+            let table = q.row.table();
+            match per_table.iter_mut().find(|(t, _)| *t == table) {
+                Some(entry) => entry.1 += 1,
+                None => per_table.push((table, 1)),
+            }
+        }
+        for (table, n) in per_table {
+            self.rows(table, outcome).add(n);
         }
     }
 }

@@ -90,15 +90,15 @@ impl KeyRing {
         }
         let full_ms = settings.jwks_refresh_s * 1000;
         let refresh_ms = if early { full_ms * 4 / 5 } else { full_ms };
+        let fresh = |at: u64| now_ms.saturating_sub(at) < refresh_ms;
+        if fresh(self.fetched_at_ms) && !unknown_kid {
+            return;
+        }
         let (doc_key, lock_key, recent_key) = (
             format!("{}:doc", self.tag),
             format!("{}:lock", self.tag),
             format!("{}:recent", self.tag),
         );
-        let fresh = |at: u64| now_ms.saturating_sub(at) < refresh_ms;
-        if fresh(self.fetched_at_ms) && !unknown_kid {
-            return;
-        }
         // Another instance may have fetched already.
         if let Ok(Some(bytes)) = kv::get(&doc_key)
             && let Ok(doc) = serde_json::from_slice::<Doc>(&bytes)

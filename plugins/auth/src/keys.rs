@@ -6,7 +6,7 @@
 
 use sluice_auth_keys::{KeyError, constant_time_eq, hash, hex, parse};
 use sluice_plugin_sdk::postgres::{self, PgValue, Rows};
-use sluice_plugin_sdk::{HostError, clock, kv};
+use sluice_plugin_sdk::{clock, kv};
 
 use crate::decision::{Denial, KeyIdentity};
 use crate::settings::Settings;
@@ -51,7 +51,7 @@ pub fn verify(settings: &Settings, key: &str) -> Checked {
     // Every static key is compared (in constant time), whichever matches.
     let mut found = None;
     for candidate in &settings.static_keys {
-        if constant_time_eq(candidate.hash.to_ascii_lowercase().as_bytes(), digest_hex.as_bytes()) {
+        if constant_time_eq(candidate.hash.as_bytes(), digest_hex.as_bytes()) {
             found = Some(candidate);
         }
     }
@@ -96,7 +96,7 @@ fn lookup(settings: &Settings, digest: &[u8; 32], now_ms: u64) -> Checked {
     }
     let rows = match postgres::query(&settings.lookup_statement, &[PgValue::Bytes(digest.to_vec())]) {
         Ok(rows) => rows,
-        Err(HostError::Unavailable(_) | HostError::Timeout(_)) => return Err((Denial::Unavailable, None)),
+        Err(e) if e.is_transient() => return Err((Denial::Unavailable, None)),
         Err(other) => {
             sluice_plugin_sdk::log::write(
                 sluice_plugin_sdk::log::Level::Error,

@@ -227,7 +227,7 @@ fn default_realm() -> String {
 
 impl Settings {
     /// Checks what serde cannot: the secret's length, names that must be header names.
-    pub fn validate(self) -> Result<Self, String> {
+    pub fn validate(mut self) -> Result<Self, String> {
         if self.secret.len() < MIN_SECRET {
             return Err(format!(
                 "secret must be at least {MIN_SECRET} bytes (it is {}); set it from the environment with \"${{env:NAME}}\"",
@@ -259,10 +259,12 @@ impl Settings {
                 "jwt.cache_ttl_s, jwks_refresh_s, jwks_refetch_min_s and skew_s may be at most {MAX_TTL_S}"
             ));
         }
-        for key in &self.static_keys {
+        for key in &mut self.static_keys {
             if key.hash.len() != 64 || !key.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("static key {}: hash must be 64 hex digits", key.id));
             }
+            // Compared with lower-case hex on every request.
+            key.hash.make_ascii_lowercase();
         }
         if self.realm.contains(['"', '\\']) || self.realm.chars().any(char::is_control) {
             return Err("realm may not contain quotes, backslashes or control characters".into());
