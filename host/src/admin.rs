@@ -185,6 +185,8 @@ pub async fn readiness(state: &GatewayState) -> Value {
             json!({ "state": state, "backend": "postgres", "queued": s.queued(), "spilled_bytes": s.spilled_bytes() })
         }
     };
+    let (ratelimit, limits_local) = caps.ratelimit.readiness();
+    degraded |= limits_local;
     let last = state.last_reload();
     json!({
         "ready": true,
@@ -197,6 +199,7 @@ pub async fn readiness(state: &GatewayState) -> Value {
             "kv": if caps.shared_kv.is_some() { json!({ "state": "shared", "backend": "redis" }) } else { json!({ "state": "embedded", "backend": "memory" }) },
             "cache": if caps.shared_cache.is_some() { json!({ "state": "shared", "backend": "redis" }) } else { json!({ "state": "embedded", "backend": "memory" }) },
             "sinks": sinks,
+            "ratelimit": ratelimit,
         },
     })
 }

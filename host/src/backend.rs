@@ -6,12 +6,16 @@
 //! - [`redis`]: the fred pool, namespaced keys, the command allow-list, scripts, a time budget
 //!   and a breaker per call.
 //! - [`http_out`]: the pooled outbound HTTP client (rustls), with a budget and a body cap.
+//! - [`ratelimit`]: GCRA rate limits in one Redis script per request, with an in-memory
+//!   fallback while Redis is down.
 //! - [`sink`]: the background writer of telemetry, audit and inference rows, with a spill
 //!   file while Postgres is down.
 
+pub mod gcra;
 pub mod http_out;
 pub mod postgres;
 mod postgres_types;
+pub mod ratelimit;
 pub mod redis;
 mod redis_commands;
 pub mod sink;

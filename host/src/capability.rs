@@ -19,12 +19,14 @@ mod kv_shared;
 mod log;
 mod metrics;
 mod postgres;
+mod ratelimit;
 mod redis;
 
 use std::sync::Arc;
 
 use crate::backend::http_out::{OutboundError, OutboundHttp};
 use crate::backend::postgres::{PostgresBackend, PostgresError};
+use crate::backend::ratelimit::RateLimiter;
 use crate::backend::redis::{RedisBackend, RedisError};
 use crate::backend::sink::Sinks;
 use crate::config::{GatewayConfig, Grants};
@@ -60,21 +62,25 @@ pub struct Capabilities {
     pub sinks: Option<Arc<Sinks>>,
     /// The outbound HTTP client behind `http-client`; absent in [`Capabilities::in_memory`].
     pub http: Option<Arc<OutboundHttp>>,
+    /// The rate limiter behind `rate-limit` (in Redis when configured, else in memory).
+    pub ratelimit: Arc<RateLimiter>,
 }
 
 impl Capabilities {
     /// In-memory backends with default sizes (64 MiB kv, 256 MiB cache) and a new registry.
     pub fn in_memory() -> Self {
+        let metrics = Arc::new(Registry::new());
         Capabilities {
             kv: Arc::new(KvStore::new(64 << 20)),
             cache: Arc::new(ResponseCache::new(256 << 20)),
-            metrics: Arc::new(Registry::new()),
+            metrics: metrics.clone(),
             postgres: None,
             redis: None,
             shared_kv: None,
             shared_cache: None,
             sinks: None,
             http: None,
+            ratelimit: Arc::new(RateLimiter::new(None, metrics.clone())),
         }
     }
 
@@ -93,6 +99,7 @@ impl Capabilities {
             if settings.shared_cache {
                 caps.shared_cache = Some(SharedCache::start(redis.clone(), caps.cache.clone()));
             }
+            caps.ratelimit = Arc::new(RateLimiter::new(Some(redis.clone()), caps.metrics.clone()));
             caps.redis = Some(redis);
         }
         let http = &config.http_client;

@@ -15,6 +15,7 @@ mod gateway {
     mod outbound;
     mod postgres;
     mod proxy;
+    mod ratelimit;
     mod redis;
     mod redis_topologies;
     mod reload;

@@ -102,10 +102,12 @@ impl Host for HostState {
     async fn lookup(&mut self, key: String) -> Result<Option<CachedResponse>, HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
-        match &p.caps.shared_cache {
+        let result = match &p.caps.shared_cache {
             Some(shared) => shared.lookup(&key).await,
             None => Ok(p.caps.cache.lookup(&key).map(|r| (*r).clone())),
-        }
+        };
+        self.cpu.waited();
+        result
     }
 
     async fn insert(&mut self, key: String, response: CachedResponse) -> Result<(), HostError> {
@@ -117,41 +119,49 @@ impl Host for HostState {
                 format_args!("status {} is not an HTTP status", response.status),
             ));
         }
-        match &p.caps.shared_cache {
+        let result = match &p.caps.shared_cache {
             Some(shared) => shared.insert(key, response).await,
             None => p
                 .caps
                 .cache
                 .insert(key, response)
                 .map_err(|why| p.invalid("cache", why)),
-        }
+        };
+        self.cpu.waited();
+        result
     }
 
     async fn invalidate(&mut self, key: String) -> Result<bool, HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
-        match &p.caps.shared_cache {
+        let result = match &p.caps.shared_cache {
             Some(shared) => shared.invalidate(&key).await,
             None => Ok(p.caps.cache.invalidate(&key)),
-        }
+        };
+        self.cpu.waited();
+        result
     }
 
     async fn invalidate_prefix(&mut self, prefix: String) -> Result<u64, HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
-        match &p.caps.shared_cache {
+        let result = match &p.caps.shared_cache {
             Some(shared) => shared.invalidate_prefix(&prefix).await,
             None => Ok(p.caps.cache.invalidate_where(|k, _| k.starts_with(&prefix))),
-        }
+        };
+        self.cpu.waited();
+        result
     }
 
     async fn invalidate_tag(&mut self, tag: String) -> Result<u64, HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
-        match &p.caps.shared_cache {
+        let result = match &p.caps.shared_cache {
             Some(shared) => shared.invalidate_tag(&tag).await,
             None => Ok(p.caps.cache.invalidate_where(|_, r| r.tags.contains(&tag))),
-        }
+        };
+        self.cpu.waited();
+        result
     }
 }
 

@@ -43,6 +43,7 @@ impl Host for HostState {
         let outcome = client
             .send(&request.method, &request.url, request.headers, request.body, timeout)
             .await;
+        self.cpu.waited();
         match outcome {
             Ok(response) => Ok(Response {
                 status: response.status,

@@ -173,37 +173,45 @@ impl Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
         let p = &self.plugin;
         p.require(p.grants.kv, "kv")?;
-        match &p.caps.shared_kv {
+        let result = match &p.caps.shared_kv {
             Some(shared) => shared.get(&p.caps.kv, &p.name, &key).await,
             None => p.caps.kv.get(&p.name, &key),
-        }
+        };
+        self.cpu.waited();
+        result
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), HostError> {
         let p = &self.plugin;
         p.require(p.grants.kv, "kv")?;
-        match &p.caps.shared_kv {
+        let result = match &p.caps.shared_kv {
             Some(shared) => shared.set(&p.caps.kv, &p.name, &key, value, ttl_ms).await,
             None => p.caps.kv.set(&p.name, &key, value, ttl_ms),
-        }
+        };
+        self.cpu.waited();
+        result
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, HostError> {
         let p = &self.plugin;
         p.require(p.grants.kv, "kv")?;
-        match &p.caps.shared_kv {
+        let result = match &p.caps.shared_kv {
             Some(shared) => shared.delete(&p.caps.kv, &p.name, &key).await,
             None => p.caps.kv.delete(&p.name, &key),
-        }
+        };
+        self.cpu.waited();
+        result
     }
 
     async fn increment(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, HostError> {
         let p = &self.plugin;
         p.require(p.grants.kv, "kv")?;
-        match &p.caps.shared_kv {
+        let result = match &p.caps.shared_kv {
             Some(shared) => shared.increment(&p.caps.kv, &p.name, &key, delta, ttl_ms).await,
             None => p.caps.kv.increment(&p.name, &key, delta, ttl_ms),
-        }
+        };
+        self.cpu.waited();
+        result
     }
 }
 

@@ -54,17 +54,15 @@ impl HostState {
 impl Host for HostState {
     async fn query(&mut self, statement: String, params: Vec<PgValue>) -> Result<Rows, HostError> {
         let (backend, sql, untrusted) = self.postgres_sql(&statement)?;
-        backend
-            .query(&sql, params, untrusted)
-            .await
-            .map_err(|e| self.postgres_error(e))
+        let result = backend.query(&sql, params, untrusted).await;
+        self.cpu.waited();
+        result.map_err(|e| self.postgres_error(e))
     }
 
     async fn execute(&mut self, statement: String, params: Vec<PgValue>) -> Result<u64, HostError> {
         let (backend, sql, untrusted) = self.postgres_sql(&statement)?;
-        backend
-            .execute(&sql, params, untrusted)
-            .await
-            .map_err(|e| self.postgres_error(e))
+        let result = backend.execute(&sql, params, untrusted).await;
+        self.cpu.waited();
+        result.map_err(|e| self.postgres_error(e))
     }
 }

@@ -75,27 +75,22 @@ fn scalar(v: fred::types::Value) -> Scalar {
 impl Host for HostState {
     async fn command(&mut self, name: String, keys: Vec<String>, args: Vec<Vec<u8>>) -> Result<Value, HostError> {
         let backend = self.redis_allowed("command", &name, |g| &g.commands)?;
-        backend
-            .command(&self.plugin.name, &name, &keys, args)
-            .await
-            .map(reply)
-            .map_err(|e| self.redis_error(e))
+        let result = backend.command(&self.plugin.name, &name, &keys, args).await;
+        self.cpu.waited();
+        result.map(reply).map_err(|e| self.redis_error(e))
     }
 
     async fn run_script(&mut self, name: String, keys: Vec<String>, args: Vec<Vec<u8>>) -> Result<Value, HostError> {
         let backend = self.redis_allowed("script", &name, |g| &g.scripts)?;
-        backend
-            .run_script(&self.plugin.name, &name, &keys, args)
-            .await
-            .map(reply)
-            .map_err(|e| self.redis_error(e))
+        let result = backend.run_script(&self.plugin.name, &name, &keys, args).await;
+        self.cpu.waited();
+        result.map(reply).map_err(|e| self.redis_error(e))
     }
 
     async fn publish(&mut self, channel: String, message: Vec<u8>) -> Result<u64, HostError> {
         let backend = self.redis_allowed("channel", &channel, |g| &g.channels)?;
-        backend
-            .publish(backend.channel(&channel), message)
-            .await
-            .map_err(|e| self.redis_error(e))
+        let result = backend.publish(backend.channel(&channel), message).await;
+        self.cpu.waited();
+        result.map_err(|e| self.redis_error(e))
     }
 }

@@ -75,6 +75,9 @@ pub struct Grants {
     /// The audit log.
     #[serde(default)]
     pub audit: bool,
+    /// Rate limits kept by the host (`rate-limit`).
+    #[serde(default)]
+    pub ratelimit: bool,
 }
 
 /// Which Redis commands, scripts and channels a plugin may use.

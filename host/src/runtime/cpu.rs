@@ -23,6 +23,8 @@ fn thread_cpu() -> Duration {
 #[derive(Debug)]
 pub struct CpuMeter {
     started: Instant,
+    /// When the call last resumed after waiting on the host (or started).
+    resumed: Instant,
     used: Duration,
     /// The thread and its CPU clock at the last callback.
     mark: Option<(ThreadId, Duration)>,
@@ -31,8 +33,10 @@ pub struct CpuMeter {
 impl CpuMeter {
     /// A meter for a call starting now.
     pub fn start() -> Self {
+        let now = Instant::now();
         CpuMeter {
-            started: Instant::now(),
+            started: now,
+            resumed: now,
             used: Duration::ZERO,
             mark: None,
         }
@@ -43,6 +47,14 @@ impl CpuMeter {
         self.started
     }
 
+    /// Called when a host call the plugin awaited returns. While it waited, the thread ran
+    /// other tasks (other requests, their plugins), whose CPU is not this call's: the next
+    /// look starts afresh, charging at most one tick for the time since.
+    pub fn waited(&mut self) {
+        self.mark = None;
+        self.resumed = Instant::now();
+    }
+
     /// Called from the deadline callback: adds the CPU used since the last look and returns
     /// the total. `tick` bounds what the call can have used before the first callback, and is
     /// what a call is charged if it moved to another thread between callbacks.
@@ -50,7 +62,7 @@ impl CpuMeter {
         let now = thread_cpu();
         let thread = std::thread::current().id();
         self.used += match self.mark {
-            None => self.started.elapsed().min(tick),
+            None => self.resumed.elapsed().min(tick),
             Some((t, before)) if t == thread => now.saturating_sub(before),
             Some(_) => tick,
         };
@@ -80,5 +92,20 @@ mod tests {
         }
         let spun = meter.observe(tick) - first - slept;
         assert!(spun >= Duration::from_millis(20), "spinning not counted: {spun:?}");
+    }
+
+    #[test]
+    fn cpu_used_by_other_tasks_while_the_call_waited_is_not_charged() {
+        let tick = Duration::from_millis(1);
+        let mut meter = CpuMeter::start();
+        let first = meter.observe(tick);
+        // Another task runs on this thread while the call awaits a host call (Redis, say).
+        let cpu_before = thread_cpu();
+        while thread_cpu() - cpu_before < Duration::from_millis(20) {
+            std::hint::spin_loop();
+        }
+        meter.waited();
+        let charged = meter.observe(tick) - first;
+        assert!(charged <= tick, "the other task's CPU was charged: {charged:?}");
     }
 }

@@ -52,7 +52,9 @@ pub use bindings::sluice::plugin::types::{
     CacheSpec, CoalesceSpec, Encoding, EncodingSpec, HeaderEdits, Hook, HostError, LocalResponse, LogEntry, PluginInfo,
     RequestHead, RequestVerdict, ResponseHead, ResponseVerdict, UpstreamChoice,
 };
-pub use bindings::sluice::plugin::{audit, cache, clock, crypto, gpu, http_client, kv, log, metrics, postgres, redis};
+pub use bindings::sluice::plugin::{
+    audit, cache, clock, crypto, gpu, http_client, kv, log, metrics, postgres, rate_limit, redis,
+};
 pub use config::Config;
 pub use plugin::{Plugin, describe};
 pub use request::{Headers, RequestExt};

@@ -22,7 +22,9 @@ async fn the_default_config_serves_the_demo_and_guards_private() {
         .unwrap();
     let url = |p: &str| format!("http://{}{p}", gw.addr);
 
-    assert_eq!(get(&url("/hello")).await.status, 200);
+    let hello = get(&url("/hello")).await;
+    assert_eq!(hello.status, 200);
+    assert_eq!(hello.header("ratelimit-policy"), Some("\"per-ip\";q=100;w=1"));
     let refused = get(&url("/private/echo")).await;
     assert_eq!(refused.status, 401);
     let answer = send(
@@ -34,5 +36,10 @@ async fn the_default_config_serves_the_demo_and_guards_private() {
     .await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.json()["headers"]["x-auth-subject"], "demo");
+    assert_eq!(
+        answer.header("ratelimit-policy"),
+        Some("\"per-key\";q=60;w=60"),
+        "the free tier"
+    );
     gw.shutdown().await;
 }

@@ -1,0 +1,127 @@
+//! Sluice's rate-limiting plugin. On every request of the routes it is on: works out which of
+//! its limits apply (each keyed by API key, subject, client IP, a header or the route, with the
+//! caller's tier choosing the quota), what the request costs, and asks the host to charge all
+//! of them at once (`rate-limit.check`: one atomic Redis script shared by every instance, or
+//! memory). A denied request gets 429 with a JSON body, `Retry-After` and the IETF `RateLimit`
+//! fields; an admitted one carries the fields on its response.
+//!
+//! The config reference is `plugins/ratelimit/README.md`.
+
+mod fields;
+mod request;
+mod settings;
+
+use sluice_plugin_sdk::rate_limit::{self, Limit as HostLimit};
+use sluice_plugin_sdk::{
+    Config, Edits, Hook, Plugin, RequestExt, RequestHead, RequestVerdict, Response, ResponseHead, ResponseVerdict, log,
+};
+
+use fields::Applied;
+use settings::Settings;
+
+/// The context entries that carry the fields from the request hook to the response hook.
+const POLICY_CONTEXT: &str = "ratelimit_policy";
+const STATE_CONTEXT: &str = "ratelimit";
+
+struct RateLimit {
+    settings: Settings,
+}
+
+impl RateLimit {
+    /// The limits that apply to `req`, with their host form.
+    fn applicable(&self, req: &RequestHead) -> (Vec<Applied>, Vec<HostLimit>) {
+        let tier = req.context("tier");
+        let mut applied = Vec::new();
+        let mut host = Vec::new();
+        for limit in &self.settings.limits {
+            let Some(key) = request::bucket(limit, req) else {
+                continue;
+            };
+            let quota = limit.quota(tier);
+            applied.push(Applied {
+                name: limit.name.clone(),
+                quota: quota.limit,
+                period_ms: limit.period_ms,
+                remaining: 0,
+                reset_ms: 0,
+            });
+            host.push(HostLimit {
+                key,
+                quota: quota.limit,
+                period_ms: limit.period_ms,
+                burst: quota.burst,
+            });
+        }
+        (applied, host)
+    }
+
+    fn unavailable(&self, req: &RequestHead, why: &str) -> RequestVerdict {
+        log::write(log::Level::Warn, &format!("rate limits could not be checked: {why}"));
+        if self.settings.fail_open {
+            return RequestVerdict::Continue;
+        }
+        let body = serde_json::json!({
+            "error": "rate_limit_unavailable",
+            "message": "rate limits could not be checked",
+            "request_id": req.request_id,
+        });
+        Response::json(503, body.to_string()).header("retry-after", "1").into()
+    }
+}
+
+impl Plugin for RateLimit {
+    const NAME: &'static str = "ratelimit";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const HOOKS: &'static [Hook] = &[Hook::RequestHeaders, Hook::ResponseHeaders];
+
+    fn new(config: Config) -> Result<Self, String> {
+        Ok(RateLimit {
+            settings: settings::parse(config.as_str())?,
+        })
+    }
+
+    fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {
+        let (mut applied, limits) = self.applicable(req);
+        if limits.is_empty() {
+            return RequestVerdict::Continue;
+        }
+        let cost = request::cost_of(&self.settings.cost, req);
+        if let Some(i) = limits.iter().position(|l| cost > l.burst) {
+            let name = applied[i].name.clone();
+            return fields::too_many(req, &applied, &name, None);
+        }
+        let decision = match rate_limit::check(&limits, cost, self.settings.local_share) {
+            Ok(decision) => decision,
+            Err(e) => return self.unavailable(req, &e.to_string()),
+        };
+        for (a, s) in applied.iter_mut().zip(&decision.limits) {
+            a.remaining = s.remaining;
+            a.reset_ms = s.reset_ms;
+        }
+        if !decision.allowed {
+            let name = applied
+                .get(decision.tightest as usize)
+                .map_or_else(String::new, |a| a.name.clone());
+            return fields::too_many(req, &applied, &name, Some(decision.retry_after_ms));
+        }
+        if !self.settings.headers {
+            return RequestVerdict::Continue;
+        }
+        Edits::new()
+            .context(POLICY_CONTEXT, &fields::policy(&applied))
+            .context(STATE_CONTEXT, &fields::state(&applied))
+            .into()
+    }
+
+    fn on_response_headers(&mut self, req: &RequestHead, _resp: &ResponseHead) -> ResponseVerdict {
+        match (req.context(POLICY_CONTEXT), req.context(STATE_CONTEXT)) {
+            (Some(policy), Some(state)) => Edits::new()
+                .set("ratelimit-policy", policy)
+                .set("ratelimit", state)
+                .into(),
+            _ => ResponseVerdict::Continue,
+        }
+    }
+}
+
+sluice_plugin_sdk::export_plugin!(RateLimit);

@@ -1,0 +1,141 @@
+//! What a request brings to its limits: the bucket key of each limit (hashed, so a huge or
+//! odd identifier never reaches Redis as it is) and the request's cost.
+
+use sha2::{Digest, Sha256};
+use sluice_plugin_sdk::{RequestExt, RequestHead};
+
+use crate::settings::{Cost, KeyBy, Limit};
+
+/// The headers an API key may come in when the auth plugin has not named it.
+const CREDENTIAL_HEADERS: [&str; 2] = ["x-api-key", "authorization"];
+
+/// The caller's value for `key`, when the request has one.
+fn identity<'r>(key: &KeyBy, req: &'r RequestHead) -> Option<&'r str> {
+    let value = match key {
+        KeyBy::ApiKey => req
+            .context("key_id")
+            .or_else(|| CREDENTIAL_HEADERS.iter().find_map(|h| req.header(h))),
+        KeyBy::Subject => req.context("subject"),
+        KeyBy::Ip => Some(req.client_ip.as_str()),
+        KeyBy::Header(name) => req.header(name),
+        KeyBy::Route => Some(req.route.as_str()),
+    };
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// The bucket key of `limit` for `req`, or none when the limit does not apply to it (the
+/// identity is missing and the limit skips such requests). The route is part of every key,
+/// so the same limit name on two routes keeps two buckets.
+pub fn bucket(limit: &Limit, req: &RequestHead) -> Option<String> {
+    let who = match identity(&limit.key, req) {
+        Some(who) => who,
+        None if limit.shared_when_missing => "",
+        None => return None,
+    };
+    let mut hash = Sha256::new();
+    hash.update(req.route.as_bytes());
+    hash.update([0]);
+    hash.update(who.as_bytes());
+    let digest = hash.finalize();
+    let mut key = String::with_capacity(limit.name.len() + 33);
+    key.push_str(&limit.name);
+    key.push(':');
+    for b in &digest[..16] {
+        key.push_str(&format!("{b:02x}"));
+    }
+    Some(key)
+}
+
+/// The cost of `req` under `cost`, in units (at least 1).
+pub fn cost_of(cost: &Cost, req: &RequestHead) -> u64 {
+    match cost {
+        Cost::Fixed(units) => *units,
+        Cost::Header { name, default, max } => req
+            .header(name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(*default)
+            .clamp(1, *max),
+        Cost::BodyBytes { per, max } => {
+            let bytes = req
+                .header("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            bytes.div_ceil(*per).clamp(1, *max)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::parse;
+
+    fn req(headers: &[(&str, &str)], context: &[(&str, &str)]) -> RequestHead {
+        RequestHead {
+            method: "GET".into(),
+            scheme: "http".into(),
+            authority: "x".into(),
+            path: "/".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            client_ip: "10.0.0.1".into(),
+            request_id: "r".into(),
+            route: "api".into(),
+            context: context.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn limits(json: &str) -> Vec<Limit> {
+        parse(json).unwrap().limits
+    }
+
+    #[test]
+    fn keys_are_bounded_and_differ_by_identity() {
+        let l = &limits(r#"{"limits":[{"name":"t","key":"header:x-tenant","limit":1,"period":"1s"}]}"#)[0];
+        let huge = "a".repeat(100_000);
+        let a = bucket(l, &req(&[("x-tenant", &huge)], &[])).unwrap();
+        let b = bucket(l, &req(&[("x-tenant", "b\u{0}\u{7f}")], &[])).unwrap();
+        assert_eq!(a.len(), 2 + 32);
+        assert_ne!(a, b);
+        assert_eq!(bucket(l, &req(&[], &[])), None, "no tenant: the limit is skipped");
+    }
+
+    #[test]
+    fn api_keys_prefer_the_auth_plugins_key_id() {
+        let l = &limits(r#"{"limits":[{"name":"k","key":"api_key","limit":1,"period":"1s"}]}"#)[0];
+        let by_id = bucket(l, &req(&[("x-api-key", "sk_one")], &[("key_id", "7")]));
+        let same_id = bucket(l, &req(&[("x-api-key", "sk_two")], &[("key_id", "7")]));
+        assert_eq!(by_id, same_id);
+        let raw = bucket(l, &req(&[("x-api-key", "sk_one")], &[]));
+        assert!(raw.is_some());
+        assert_ne!(raw, by_id);
+    }
+
+    #[test]
+    fn missing_identities_can_share_one_bucket() {
+        let l =
+            &limits(r#"{"limits":[{"name":"s","key":"subject","limit":1,"period":"1s","when_missing":"shared"}]}"#)[0];
+        assert_eq!(bucket(l, &req(&[], &[])), bucket(l, &req(&[("x", "y")], &[])));
+        assert_ne!(bucket(l, &req(&[], &[])), bucket(l, &req(&[], &[("subject", "ann")])));
+    }
+
+    #[test]
+    fn costs_from_headers_and_body_sizes_are_clamped() {
+        let header = Cost::Header {
+            name: "x-cost".into(),
+            default: 2,
+            max: 10,
+        };
+        assert_eq!(cost_of(&header, &req(&[("x-cost", "5")], &[])), 5);
+        assert_eq!(cost_of(&header, &req(&[("x-cost", "500")], &[])), 10);
+        assert_eq!(cost_of(&header, &req(&[("x-cost", "0")], &[])), 1);
+        assert_eq!(cost_of(&header, &req(&[("x-cost", "-3")], &[])), 2);
+        assert_eq!(cost_of(&header, &req(&[], &[])), 2);
+        let body = Cost::BodyBytes { per: 1024, max: 100 };
+        assert_eq!(cost_of(&body, &req(&[("content-length", "3000")], &[])), 3);
+        assert_eq!(cost_of(&body, &req(&[], &[])), 1);
+        assert_eq!(cost_of(&body, &req(&[("content-length", "999999999")], &[])), 100);
+    }
+}
