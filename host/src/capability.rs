@@ -8,6 +8,7 @@
 //! their backends exist.
 
 mod audit;
+mod body;
 mod cache;
 mod cache_shared;
 mod clock;

@@ -2,6 +2,8 @@
 
 pub mod body;
 pub mod breaker;
+pub mod compress;
+pub mod decompress;
 pub mod errors;
 pub mod handler;
 pub mod headers;

@@ -7,6 +7,9 @@ mod gateway {
     mod audit;
     mod auth;
     mod auth_jwt;
+    mod compress;
+    mod compress_upstream;
+    mod decompress;
     mod default_config;
     mod faults;
     mod keys_cli;

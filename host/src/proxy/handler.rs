@@ -15,6 +15,8 @@ use hyper::{Request, Response, StatusCode};
 use tracing::Instrument;
 
 use super::body::{BoxError, Observed, ProxyBody, empty, full};
+use super::compress;
+use super::decompress;
 use super::errors::{json_error, json_error_with};
 use super::headers;
 use super::router::Route;
@@ -309,6 +311,7 @@ async fn proxy<'g>(
     let chain = &route.chain;
     let mut head = None;
     let mut ran = 0;
+    let mut decompress_directive = None;
     if !chain.plugins().is_empty() {
         let mut h = RequestHead {
             method: parts.method.as_str().to_string(),
@@ -327,11 +330,17 @@ async fn proxy<'g>(
                     status: response.status,
                     headers: response.headers,
                 };
+                // Response hooks see the local body's length, as they would an upstream's.
+                let length = response.body.len().to_string().into_bytes();
+                resp_head.headers.push(("content-length".to_string(), length));
                 let outcome = chain.on_response(&h, &mut resp_head, ran).await;
                 let status = resp_head.status;
                 let body = full(outcome.body.unwrap_or(response.body));
-                let body = log_when_sent(route, h, status, started, body);
-                return (response_from(resp_head, body), route_name);
+                let resp = compress::apply(outcome.compress.as_ref(), &h.method, response_from(resp_head, body));
+                return (
+                    resp.map(|body| log_when_sent(route, h, status, started, body)),
+                    route_name,
+                );
             }
             RequestOutcome::Forward(forward) => {
                 if forward.route_to.is_some() {
@@ -342,6 +351,7 @@ async fn proxy<'g>(
                     );
                 }
                 parts.headers = headers::from_plugin(h.headers.clone());
+                decompress_directive = forward.decompress;
                 ran = chain.plugins().len();
                 head = Some(h);
             }
@@ -371,8 +381,22 @@ async fn proxy<'g>(
     parts.version = hyper::Version::HTTP_11;
     let exceeded = body.exceeded.clone();
     let has_body = body.has_body(&parts.headers);
-    let upstream_req = Request::from_parts(parts, body.into_body());
-    let resp = match upstream.send(upstream_req, has_body).await {
+    let (upstream_body, decoding) = match decompress::request(
+        decompress_directive,
+        &mut parts.headers,
+        body.into_body(),
+        max_body,
+        request_id,
+    ) {
+        Ok(decoded) => decoded,
+        Err(refused) => return (*refused, route_name),
+    };
+    let upstream_req = Request::from_parts(parts, upstream_body);
+    let sent = upstream.send(upstream_req, has_body).await;
+    if let (Err(_), Some(refusal)) = (&sent, decoding.refusal()) {
+        return (refusal.response(request_id), route_name);
+    }
+    let resp = match sent {
         Ok(resp) => resp,
         Err(_) if exceeded.load(Ordering::Relaxed) => {
             let message = format!("the request body is larger than {max_body} bytes");
@@ -401,8 +425,9 @@ async fn proxy<'g>(
         None => upstream_body,
     };
     let status = resp_head.status;
+    let resp = compress::apply(outcome.compress.as_ref(), &h.method, response_from(resp_head, body));
     (
-        response_from(resp_head, log_when_sent(route, h, status, started, body)),
+        resp.map(|body| log_when_sent(route, h, status, started, body)),
         route_name,
     )
 }

@@ -9,6 +9,7 @@ use super::bindings::{
 };
 use super::failure::PluginFailure;
 use super::instance::PluginInstance;
+use super::state::DecompressRequest;
 use super::verdict;
 use crate::config::FailPolicy;
 use crate::telemetry::metrics::Registry;
@@ -63,6 +64,9 @@ pub struct Forward {
     pub coalesce: Option<CoalesceSpec>,
     /// Send to this backend instead of the route's upstream.
     pub route_to: Option<UpstreamChoice>,
+    /// Decode the request body on its way upstream (`body.decompress-request`; the last
+    /// plugin to ask wins).
+    pub decompress: Option<DecompressRequest>,
 }
 
 /// What the response chain decided.
@@ -146,7 +150,13 @@ impl Chain {
             if !plugin.has_hook(Hook::RequestHeaders) {
                 continue;
             }
-            let mut result = plugin.on_request_headers(head).await;
+            let mut result = match plugin.on_request_headers_with_directives(head).await {
+                Ok((verdict, decompress)) => {
+                    forward.decompress = decompress.or(forward.decompress);
+                    Ok(verdict)
+                }
+                Err(failure) => Err(failure),
+            };
             if let Ok(RequestVerdict::NeedBody(limit)) = result {
                 let bytes = match body.buffer(limit as usize).await {
                     Ok(bytes) => bytes,

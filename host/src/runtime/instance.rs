@@ -13,7 +13,7 @@ use super::bindings::{Hook, LogEntry, Plugin, RequestHead, RequestVerdict, Respo
 use super::engine::EpochTicker;
 use super::failure::{FailureKind, PluginFailure};
 use super::loader::LoadedPlugin;
-use super::state::HostState;
+use super::state::{DecompressRequest, HostState};
 use super::verdict;
 use crate::capability::PluginContext;
 use crate::config::{FailPolicy, InstanceMode, Limits, PoolSettings};
@@ -142,7 +142,7 @@ impl Call<'_> {
 
 /// One hook call's result.
 enum Reply {
-    Request(RequestVerdict),
+    Request(RequestVerdict, Option<DecompressRequest>),
     Response(ResponseVerdict),
     Unit,
 }
@@ -241,8 +241,17 @@ impl PluginInstance {
 
     /// Runs `on-request-headers`; the verdict is checked before it is returned.
     pub async fn on_request_headers(&self, req: &RequestHead) -> Result<RequestVerdict, PluginFailure> {
+        self.on_request_headers_with_directives(req).await.map(|(v, _)| v)
+    }
+
+    /// Runs `on-request-headers` and returns the checked verdict with the
+    /// `body.decompress-request` directive the call left, if any.
+    pub async fn on_request_headers_with_directives(
+        &self,
+        req: &RequestHead,
+    ) -> Result<(RequestVerdict, Option<DecompressRequest>), PluginFailure> {
         match self.invoke(&req.request_id, Call::RequestHeaders(req)).await? {
-            Reply::Request(v) => self.check_request_verdict(v, "on-request-headers"),
+            Reply::Request(v, decompress) => Ok((self.check_request_verdict(v, "on-request-headers")?, decompress)),
             _ => unreachable!("request hooks reply with request verdicts"),
         }
     }
@@ -250,7 +259,7 @@ impl PluginInstance {
     /// Runs `on-request-body` with the buffered `body`.
     pub async fn on_request_body(&self, req: &RequestHead, body: &[u8]) -> Result<RequestVerdict, PluginFailure> {
         match self.invoke(&req.request_id, Call::RequestBody(req, body)).await? {
-            Reply::Request(v) => self.check_request_verdict(v, "on-request-body"),
+            Reply::Request(v, _) => self.check_request_verdict(v, "on-request-body"),
             _ => unreachable!("request hooks reply with request verdicts"),
         }
     }
@@ -353,17 +362,21 @@ impl PluginInstance {
             .request()
             .map_or(("", ""), |r| (r.client_ip.as_str(), r.route.as_str()));
         slot.store.data_mut().begin_call(request_id, client_ip, route, budget);
+        slot.store.data_mut().in_request_headers = matches!(call, Call::RequestHeaders(_));
         // The first look at the next tick; the callback then meters CPU time.
         slot.store.set_epoch_deadline(1);
         let store = &mut slot.store;
         let bindings = &slot.bindings;
         let call = async move {
             match call {
-                Call::RequestHeaders(req) => bindings.call_on_request_headers(store, req).await.map(Reply::Request),
+                Call::RequestHeaders(req) => bindings
+                    .call_on_request_headers(store, req)
+                    .await
+                    .map(|v| Reply::Request(v, None)),
                 Call::RequestBody(req, body) => bindings
                     .call_on_request_body(store, req, body)
                     .await
-                    .map(Reply::Request),
+                    .map(|v| Reply::Request(v, None)),
                 Call::ResponseHeaders(req, resp) => bindings
                     .call_on_response_headers(store, req, resp)
                     .await
@@ -386,6 +399,10 @@ impl PluginInstance {
         latency.record(slot.store.data().cpu.started().elapsed().as_secs_f64());
         match result {
             Ok(reply) => {
+                let reply = match reply {
+                    Reply::Request(v, _) => Reply::Request(v, slot.store.data_mut().decompress_request.take()),
+                    other => other,
+                };
                 slot.uses += 1;
                 if pooled {
                     self.give_back(slot);

@@ -32,6 +32,11 @@ pub struct HostState {
     pub cpu_budget: Duration,
     /// Set when the epoch callback ended the call for running past its budget.
     pub deadline_hit: bool,
+    /// Whether the current call is `on-request-headers` (the only hook that may leave
+    /// request directives such as `body.decompress-request`).
+    pub in_request_headers: bool,
+    /// The `body.decompress-request` directive the current call left, if any.
+    pub decompress_request: Option<DecompressRequest>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -55,6 +60,8 @@ impl HostState {
             cpu: CpuMeter::start(),
             cpu_budget: Duration::ZERO,
             deadline_hit: false,
+            in_request_headers: false,
+            decompress_request: None,
             wasi,
             table: ResourceTable::new(),
         }
@@ -70,7 +77,19 @@ impl HostState {
         self.cpu_budget = budget;
         self.limiter.clear_refused();
         self.deadline_hit = false;
+        self.in_request_headers = false;
+        self.decompress_request = None;
     }
+}
+
+/// A request hook's `body.decompress-request` directive: decode the request body on its way
+/// upstream within these bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecompressRequest {
+    /// The most decoded bytes accepted.
+    pub max_bytes: u64,
+    /// The most decoded bytes accepted per compressed byte read.
+    pub max_ratio: u32,
 }
 
 impl WasiView for HostState {

@@ -1,5 +1,6 @@
 //! The embedded default config (`config/sluice.toml`) as the README presents it: the demo
-//! upstream proxied, and `/private` behind the built-in auth plugin with the demo key.
+//! upstream proxied (and compressed by the built-in compress plugin), and `/private` behind the
+//! built-in auth plugin with the demo key.
 
 use sluice_e2e::{full, get, send};
 
@@ -41,5 +42,17 @@ async fn the_default_config_serves_the_demo_and_guards_private() {
         Some("\"per-key\";q=60;w=60"),
         "the free tier"
     );
+    // The README's `curl --compressed`: /events compressed as it streams.
+    let events = send(
+        hyper::Request::get(url("/events"))
+            .header("accept-encoding", "deflate, gzip, br, zstd")
+            .body(full(""))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(events.header("content-encoding"), Some("br"));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut brotli::Decompressor::new(&events.body[..], 4096), &mut text).unwrap();
+    assert!(text.starts_with("id: 1\n") && text.contains("id: 3\n"), "{text}");
     gw.shutdown().await;
 }
