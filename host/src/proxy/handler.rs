@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use tracing::Instrument;
 
 use super::body::{BoxError, Observed, ProxyBody, empty, full};
+use super::coalesce::Coalescer;
 use super::errors::{json_error, json_error_with};
 use super::headers;
 use super::router::Route;
@@ -57,7 +58,9 @@ pub async fn handle(
         status = tracing::field::Empty,
     );
     otlp::continue_trace(&span, req.headers());
-    let (mut resp, route) = proxy(&gateway, req, conn, &request_id).instrument(span.clone()).await;
+    let (mut resp, route) = proxy(&gateway, state.coalescer(), req, conn, &request_id)
+        .instrument(span.clone())
+        .await;
 
     let elapsed = started.elapsed();
     let headers = resp.headers_mut();
@@ -257,6 +260,7 @@ fn log_when_sent(route: &Route, head: RequestHead, status: u16, started: Instant
 /// name of the route that matched.
 async fn proxy<'g>(
     gw: &'g Gateway,
+    coalescer: &Coalescer,
     req: Request<Incoming>,
     conn: ConnInfo,
     request_id: &str,
@@ -309,6 +313,7 @@ async fn proxy<'g>(
     let chain = &route.chain;
     let mut head = None;
     let mut ran = 0;
+    let mut coalesce = None;
     if !chain.plugins().is_empty() {
         let mut h = RequestHead {
             method: parts.method.as_str().to_string(),
@@ -341,6 +346,7 @@ async fn proxy<'g>(
                         route_name,
                     );
                 }
+                coalesce = forward.coalesce;
                 parts.headers = headers::from_plugin(h.headers.clone());
                 ran = chain.plugins().len();
                 head = Some(h);
@@ -372,7 +378,15 @@ async fn proxy<'g>(
     let exceeded = body.exceeded.clone();
     let has_body = body.has_body(&parts.headers);
     let upstream_req = Request::from_parts(parts, body.into_body());
-    let resp = match upstream.send(upstream_req, has_body).await {
+    // Only body-less requests are coalesced (a body makes every request its own).
+    let sent = match coalesce.filter(|_| !has_body) {
+        Some(c) => {
+            let cap = usize::try_from(max_body).unwrap_or(usize::MAX);
+            coalescer.send(&route.name, &c, upstream, upstream_req, cap).await
+        }
+        None => upstream.send(upstream_req, has_body).await,
+    };
+    let resp = match sent {
         Ok(resp) => resp,
         Err(_) if exceeded.load(Ordering::Relaxed) => {
             let message = format!("the request body is larger than {max_body} bytes");
