@@ -7,6 +7,8 @@ mod gateway {
     mod audit;
     mod auth;
     mod auth_jwt;
+    mod dedup;
+    mod dedup_replay;
     mod default_config;
     mod faults;
     mod keys_cli;
