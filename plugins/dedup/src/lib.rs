@@ -32,7 +32,7 @@ fn wants_fresh(req: &RequestHead) -> bool {
 impl Dedup {
     /// The verdict for `req`.
     fn verdict(&self, req: &RequestHead) -> RequestVerdict {
-        if !self.settings.methods.iter().any(|m| *m == req.method) {
+        if !self.settings.methods.contains(&req.method) {
             return RequestVerdict::Continue;
         }
         let replay_ttl_ms = if wants_fresh(req) {
