@@ -8,6 +8,16 @@ use sluice_plugin_sdk::{Headers, RequestExt, RequestHead};
 /// Credential headers that identify a caller when no earlier plugin set a `subject`.
 const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "x-api-key"];
 
+/// Conditional request headers, always part of the key: a 304 or 412 answers one caller's
+/// validators, never another's.
+const CONDITIONAL_HEADERS: [&str; 5] = [
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "if-range",
+];
+
 /// Who is asking, as far as the chain knows.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Identity<'a> {
@@ -61,7 +71,8 @@ pub fn key(req: &RequestHead, headers: &[String]) -> String {
         }
         Identity::Anonymous => field(&mut hash, b"anonymous"),
     }
-    for name in headers {
+    let always = CONDITIONAL_HEADERS.iter().copied();
+    for name in always.chain(headers.iter().map(String::as_str)) {
         field(&mut hash, name.as_bytes());
         let values: Vec<&[u8]> = req.headers.get_all(name).collect();
         hash.update((values.len() as u64).to_le_bytes());
@@ -140,6 +151,12 @@ mod tests {
                 "GET",
                 "/a?x=1",
                 &[("accept", "text/html"), ("accept", "text/html")],
+                &[],
+            ),
+            head(
+                "GET",
+                "/a?x=1",
+                &[("accept", "text/html"), ("if-none-match", "\"v1\"")],
                 &[],
             ),
         ] {
