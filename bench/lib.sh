@@ -25,8 +25,8 @@ wait_ports() {
   done
 }
 
-# Runs wrk on a URL; prints a table row and keeps requests/s and CPU µs/request in
-# $work/KEY.rps and $work/KEY.cpu.
+# Runs wrk on a URL; prints a table row and keeps requests/s, CPU µs/request and the number
+# of requests made in $work/KEY.rps, $work/KEY.cpu and $work/KEY.requests.
 run() { # name url key [pids whose CPU per request is measured]
   local out before after
   before=$(cpu_ticks "${@:4}")
@@ -45,5 +45,6 @@ run() { # name url key [pids whose CPU per request is measured]
   fi
   printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$cpu_us" "${errors:-none}"
   echo "$rps" > "$work/$3.rps"
+  echo "${requests:-0}" > "$work/$3.requests"
   echo "$cpu_us" > "$work/$3.cpu"
 }

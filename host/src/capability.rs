@@ -35,8 +35,9 @@ use crate::runtime::bindings::HostError;
 use crate::runtime::state::HostState;
 use crate::telemetry::metrics::Registry;
 
-pub use cache::ResponseCache;
+pub use cache::{MAX_ENTRY as MAX_CACHE_ENTRY, RESERVED_PREFIX as HOST_CACHE_PREFIX, ResponseCache};
 pub use cache_shared::SharedCache;
+pub(crate) use clock::unix_ms;
 pub use kv::KvStore;
 pub use kv_shared::SharedKv;
 pub use metrics::PluginMetrics;

@@ -4,7 +4,9 @@
 //! - `GET /hello`: a JSON greeting;
 //! - `/echo` (any method): the request as the upstream received it, as JSON;
 //! - `GET /events`: three server-sent events, 500 ms apart;
-//! - `GET /status/CODE`: an empty answer with that status.
+//! - `GET /status/CODE`: an empty answer with that status;
+//! - `GET /slow?ms=N`: a JSON answer after N ms (at most 10 s; default 200), to see the dedup
+//!   plugin share one fetch among identical requests.
 //!
 //! Paths under `/private` (the embedded config's authenticated route) answer as those without
 //! it: `/private/echo` shows the identity headers the auth plugin added.
@@ -95,6 +97,14 @@ pub async fn handle(req: Request<Incoming>) -> Result<Response<ProxyBody>, Infal
             *resp.status_mut() = code.unwrap_or(StatusCode::BAD_REQUEST);
             resp
         }
+        "/slow" => {
+            let ms = slow_ms(req.uri().query());
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            json(
+                StatusCode::OK,
+                serde_json::json!({ "message": "sorry for the wait", "waited_ms": ms }),
+            )
+        }
         "/echo" => {
             let method = req.method().to_string();
             let uri = req.uri().to_string();
@@ -116,8 +126,30 @@ pub async fn handle(req: Request<Incoming>) -> Result<Response<ProxyBody>, Infal
         }
         _ => json(
             StatusCode::NOT_FOUND,
-            serde_json::json!({ "error": "not_found", "try": ["/hello", "/echo", "/events", "/status/418"] }),
+            serde_json::json!({ "error": "not_found", "try": ["/hello", "/echo", "/events", "/status/418", "/slow?ms=200"] }),
         ),
     };
     Ok(resp)
+}
+
+/// The delay `/slow` asks for: `ms=N` in the query, at most 10 s, 200 ms when absent.
+fn slow_ms(query: Option<&str>) -> u64 {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ms="))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(200)
+        .min(10_000)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slow_takes_its_delay_from_the_query_within_bounds() {
+        assert_eq!(super::slow_ms(None), 200);
+        assert_eq!(super::slow_ms(Some("a=1&ms=50")), 50);
+        assert_eq!(super::slow_ms(Some("ms=99999999")), 10_000);
+        assert_eq!(super::slow_ms(Some("ms=x")), 200);
+    }
 }

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::config::GatewayConfig;
-use crate::proxy::{Route, Router, Upstream};
+use crate::proxy::{Coalescer, Route, Router, Upstream};
 use crate::runtime::{Chain, RouteTable, Runtime};
 use crate::telemetry::metrics::Registry;
 
@@ -203,6 +203,9 @@ pub struct GatewayState {
     /// The text of the config stored in Postgres the current gateway runs; none when it runs
     /// the file's.
     stored: Mutex<Option<String>>,
+    /// Request coalescing's in-flight table and replay store, shared by every worker and kept
+    /// across reloads.
+    coalescer: Coalescer,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -222,7 +225,9 @@ impl GatewayState {
     pub async fn start(runtime: Runtime, source: ConfigSource) -> Result<Arc<Self>, String> {
         let effective = effective_config(&runtime, source.load()?, true).await?;
         let gateway = Gateway::build(&runtime, effective.config, None).await?;
+        let coalescer = Coalescer::new(runtime.capabilities());
         Ok(Arc::new(GatewayState {
+            coalescer,
             current: ArcSwap::from_pointee(gateway),
             runtime,
             source,
@@ -241,6 +246,11 @@ impl GatewayState {
     /// The gateway requests should use now.
     pub fn current(&self) -> Arc<Gateway> {
         self.current.load_full()
+    }
+
+    /// Request coalescing (the `coalesce` verdict).
+    pub fn coalescer(&self) -> &Coalescer {
+        &self.coalescer
     }
 
     /// The plugin runtime.

@@ -4,6 +4,10 @@ pub mod body;
 pub mod breaker;
 pub mod compress;
 pub mod decompress;
+pub mod coalesce;
+mod coalesce_body;
+mod coalesce_flight;
+mod coalesce_replay;
 pub mod errors;
 pub mod handler;
 pub mod headers;
@@ -12,5 +16,6 @@ pub mod router;
 pub mod upstream;
 
 pub use body::ProxyBody;
+pub use coalesce::Coalescer;
 pub use router::{Route, Router};
 pub use upstream::Upstream;

@@ -26,7 +26,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use aot_cache::{CacheOutcome, ComponentCache};
-pub use chain::{BodyError, BodySource, Chain, Forward, NoBody, RequestOutcome, ResponseOutcome};
+pub use chain::{BodyError, BodySource, Chain, CoalesceRequest, Forward, NoBody, RequestOutcome, ResponseOutcome};
 pub use engine::EpochTicker;
 pub use failure::{FailureKind, PluginFailure};
 pub use instance::{InstanceSettings, PluginInstance};

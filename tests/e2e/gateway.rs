@@ -10,6 +10,8 @@ mod gateway {
     mod compress;
     mod compress_upstream;
     mod decompress;
+    mod dedup;
+    mod dedup_replay;
     mod default_config;
     mod faults;
     mod keys_cli;

@@ -16,6 +16,10 @@ use crate::runtime::state::HostState;
 /// The largest response the cache stores, in bytes (body and headers).
 pub const MAX_ENTRY: usize = 8 << 20;
 
+/// Keys the host itself stores under (request coalescing's replay entries); a plugin may read
+/// and invalidate them but not write them, so it cannot plant a response for other callers.
+pub const RESERVED_PREFIX: &str = "dedup:";
+
 struct UntilExpiresAt;
 
 impl Expiry<String, Arc<CachedResponse>> for UntilExpiresAt {
@@ -113,6 +117,12 @@ impl Host for HostState {
     async fn insert(&mut self, key: String, response: CachedResponse) -> Result<(), HostError> {
         let p = &self.plugin;
         p.require(p.grants.cache, "cache")?;
+        if key.starts_with(RESERVED_PREFIX) {
+            return Err(p.invalid(
+                "cache",
+                format_args!("keys starting with '{RESERVED_PREFIX}' are reserved for the gateway"),
+            ));
+        }
         if !(100..=599).contains(&response.status) {
             return Err(p.invalid(
                 "cache",

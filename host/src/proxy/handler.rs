@@ -17,6 +17,7 @@ use tracing::Instrument;
 use super::body::{BoxError, Observed, ProxyBody, empty, full};
 use super::compress;
 use super::decompress;
+use super::coalesce::Coalescer;
 use super::errors::{json_error, json_error_with};
 use super::headers;
 use super::router::Route;
@@ -59,7 +60,9 @@ pub async fn handle(
         status = tracing::field::Empty,
     );
     otlp::continue_trace(&span, req.headers());
-    let (mut resp, route) = proxy(&gateway, req, conn, &request_id).instrument(span.clone()).await;
+    let (mut resp, route) = proxy(&gateway, state.coalescer(), req, conn, &request_id)
+        .instrument(span.clone())
+        .await;
 
     let elapsed = started.elapsed();
     let headers = resp.headers_mut();
@@ -259,6 +262,7 @@ fn log_when_sent(route: &Route, head: RequestHead, status: u16, started: Instant
 /// name of the route that matched.
 async fn proxy<'g>(
     gw: &'g Gateway,
+    coalescer: &Coalescer,
     req: Request<Incoming>,
     conn: ConnInfo,
     request_id: &str,
@@ -312,6 +316,7 @@ async fn proxy<'g>(
     let mut head = None;
     let mut ran = 0;
     let mut decompress_directive = None;
+    let mut coalesce = None;
     if !chain.plugins().is_empty() {
         let mut h = RequestHead {
             method: parts.method.as_str().to_string(),
@@ -350,6 +355,7 @@ async fn proxy<'g>(
                         route_name,
                     );
                 }
+                coalesce = forward.coalesce;
                 parts.headers = headers::from_plugin(h.headers.clone());
                 decompress_directive = forward.decompress;
                 ran = chain.plugins().len();
@@ -392,7 +398,14 @@ async fn proxy<'g>(
         Err(refused) => return (*refused, route_name),
     };
     let upstream_req = Request::from_parts(parts, upstream_body);
-    let sent = upstream.send(upstream_req, has_body).await;
+    // Only body-less requests are coalesced (a body makes every request its own).
+    let sent = match coalesce.filter(|_| !has_body) {
+        Some(c) => {
+            let cap = usize::try_from(max_body).unwrap_or(usize::MAX);
+            coalescer.send(&route.name, &c, upstream, upstream_req, cap).await
+        }
+        None => upstream.send(upstream_req, has_body).await,
+    };
     if let (Err(_), Some(refusal)) = (&sent, decoding.refusal()) {
         return (refusal.response(request_id), route_name);
     }

@@ -78,7 +78,7 @@ impl Target {
 }
 
 /// Why an upstream call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     /// No connection could be made (502).
     #[error("cannot connect to {target}: {reason}")]

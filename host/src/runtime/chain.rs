@@ -57,11 +57,20 @@ pub enum RequestOutcome {
     },
 }
 
+/// A `coalesce` verdict and the plugin that gave it.
+#[derive(Debug, Clone)]
+pub struct CoalesceRequest {
+    /// The plugin's name (part of the key's namespace).
+    pub plugin: Arc<str>,
+    /// What the plugin asked for.
+    pub spec: CoalesceSpec,
+}
+
 /// Work the request chain asked the host to do on the way upstream.
 #[derive(Debug, Default)]
 pub struct Forward {
-    /// Collapse identical in-flight requests by this spec.
-    pub coalesce: Option<CoalesceSpec>,
+    /// Collapse identical in-flight requests as this plugin asked (the last one that did).
+    pub coalesce: Option<CoalesceRequest>,
     /// Send to this backend instead of the route's upstream.
     pub route_to: Option<UpstreamChoice>,
     /// Decode the request body on its way upstream (`body.decompress-request`; the last
@@ -184,7 +193,12 @@ impl Chain {
                 RequestVerdict::Respond(response) => {
                     return RequestOutcome::Respond { response, ran: index };
                 }
-                RequestVerdict::Coalesce(spec) => forward.coalesce = Some(spec),
+                RequestVerdict::Coalesce(spec) => {
+                    forward.coalesce = Some(CoalesceRequest {
+                        plugin: plugin.name().clone(),
+                        spec,
+                    });
+                }
                 RequestVerdict::RouteTo(mut choice) => {
                     apply_request_edits(head, std::mem::replace(&mut choice.edits, verdict::no_edits()));
                     forward.route_to = Some(choice);
