@@ -232,5 +232,71 @@ fn kv_get_p99(_c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, emit, throughput, redis_get, kv_get_p99);
+/// One rate-limit decision (one limit, always admitted) made by the host's limiter: in memory,
+/// and in Redis (one EVALSHA of the GCRA script), plus a printed figure of decisions per second
+/// with 64 decisions in flight at once against Redis.
+fn ratelimit(c: &mut Criterion) {
+    use sluice::backend::ratelimit::{LimitSpec, RateLimiter};
+    use sluice::backend::redis::RedisBackend;
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let limits = [LimitSpec {
+        key: "ip:127.0.0.1".into(),
+        quota: 1 << 40,
+        period_ms: 1000,
+        burst: 1 << 40,
+    }];
+    let memory = RateLimiter::new(None, Arc::new(Registry::new()));
+    let mut group = c.benchmark_group("ratelimit");
+    group.bench_function("check_in_memory", |b| {
+        b.to_async(&tokio)
+            .iter(|| async { black_box(memory.check("bench", &limits, 1, 1.0).await) })
+    });
+    let text = format!(
+        "url = \"redis://127.0.0.1:6379\"\nprefix = \"sluicebench{}\"\ncall_timeout_ms = 1000\n",
+        std::process::id()
+    );
+    let settings: sluice::config::RedisSettings = toml::from_str(&text).unwrap();
+    let registry = Arc::new(Registry::new());
+    let redis = tokio.block_on(async { RedisBackend::connect(&settings, &registry).unwrap() });
+    if tokio.block_on(redis.ping(Duration::from_secs(1))).is_err() {
+        eprintln!("ratelimit/check_in_redis skipped: no Redis at 127.0.0.1:6379");
+        group.finish();
+        return;
+    }
+    let global = Arc::new(RateLimiter::new(Some(redis), registry));
+    group.bench_function("check_in_redis", |b| {
+        b.to_async(&tokio).iter(|| async {
+            let d = global.check("bench", &limits, 1, 1.0).await;
+            assert!(d.allowed);
+            black_box(d)
+        })
+    });
+    group.finish();
+    let concurrent = 64;
+    let per_task = 2_000;
+    let started = Instant::now();
+    tokio.block_on(async {
+        let tasks: Vec<_> = (0..concurrent)
+            .map(|_| {
+                let global = global.clone();
+                let limits = limits.clone();
+                tokio::spawn(async move {
+                    for _ in 0..per_task {
+                        black_box(global.check("bench", &limits, 1, 1.0).await);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let per_sec = (concurrent * per_task) as f64 / started.elapsed().as_secs_f64();
+    println!("ratelimit/decisions_per_second_in_redis: {per_sec:.0} ({concurrent} in flight, one limit, one thread)");
+}
+
+criterion_group!(benches, emit, throughput, redis_get, kv_get_p99, ratelimit);
 criterion_main!(benches);

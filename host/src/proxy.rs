@@ -2,12 +2,12 @@
 
 pub mod body;
 pub mod breaker;
-pub mod compress;
-pub mod decompress;
 pub mod coalesce;
 mod coalesce_body;
 mod coalesce_flight;
 mod coalesce_replay;
+pub mod compress;
+pub mod decompress;
 pub mod errors;
 pub mod handler;
 pub mod headers;

@@ -15,9 +15,9 @@ use hyper::{Request, Response, StatusCode};
 use tracing::Instrument;
 
 use super::body::{BoxError, Observed, ProxyBody, empty, full};
+use super::coalesce::Coalescer;
 use super::compress;
 use super::decompress;
-use super::coalesce::Coalescer;
 use super::errors::{json_error, json_error_with};
 use super::headers;
 use super::router::Route;

@@ -15,7 +15,8 @@ mod negotiate;
 mod settings;
 
 use sluice_plugin_sdk::{
-    Config, EncodingSpec, Headers, Hook, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict, body, log,
+    Config, Edits, EncodingSpec, Headers, Hook, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict,
+    body, log,
 };
 
 use settings::Settings;
@@ -83,6 +84,15 @@ fn decide(settings: &Settings, req: &RequestHead, resp: &ResponseHead) -> Result
     })
 }
 
+/// Whether the response's `Vary` already covers `Accept-Encoding` (or is `*`).
+fn varies_on_encoding(resp: &ResponseHead) -> bool {
+    resp.headers.get_all("vary").any(|v| {
+        String::from_utf8_lossy(v)
+            .split(',')
+            .any(|f| f.trim() == "*" || f.trim().eq_ignore_ascii_case("accept-encoding"))
+    })
+}
+
 impl Plugin for Compress {
     const NAME: &'static str = "compress";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
@@ -107,6 +117,10 @@ impl Plugin for Compress {
     fn on_response_headers(&mut self, req: &RequestHead, resp: &ResponseHead) -> ResponseVerdict {
         match decide(&self.settings, req, resp) {
             Ok(spec) => ResponseVerdict::Compress(spec),
+            // Another client would have got it compressed: caches must key on Accept-Encoding.
+            Err(Skip::NotAccepted) if !varies_on_encoding(resp) => {
+                Edits::new().append("vary", "Accept-Encoding").into()
+            }
             Err(_) => ResponseVerdict::Continue,
         }
     }

@@ -119,3 +119,27 @@ fn identity_content_encoding_is_not_an_encoding() {
     let resp = response(200, &[JSON, ("content-encoding", "identity")]);
     assert!(decide(&s, &request("GET", Some("gzip")), &resp).is_ok());
 }
+
+#[test]
+fn a_response_not_compressed_only_because_of_the_client_still_varies_on_it() {
+    use sluice_plugin_sdk::{Plugin, ResponseVerdict};
+    let mut plugin = super::Compress {
+        settings: settings("{}"),
+    };
+    let plain = request("GET", Some("identity"));
+    let verdict = plugin.on_response_headers(&plain, &response(200, &[JSON]));
+    let ResponseVerdict::Edit(edits) = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert_eq!(edits.append, vec![("vary".to_string(), b"Accept-Encoding".to_vec())]);
+    let already = response(200, &[JSON, ("vary", "Origin, accept-encoding")]);
+    assert!(matches!(
+        plugin.on_response_headers(&plain, &already),
+        ResponseVerdict::Continue
+    ));
+    let small = response(200, &[JSON, ("content-length", "10")]);
+    assert!(
+        matches!(plugin.on_response_headers(&plain, &small), ResponseVerdict::Continue),
+        "never compressed: no Vary"
+    );
+}
