@@ -156,7 +156,7 @@ enum Decoder {
     Gzip(flate2::write::GzDecoder<Sink>),
     Deflate(flate2::write::ZlibDecoder<Sink>),
     Br(Box<brotli::DecompressorWriter<Sink>>),
-    Zstd(Box<zstd::stream::write::Decoder<'static, Sink>>),
+    Zstd(Box<zstd::stream::zio::Writer<Sink, zstd::stream::raw::Decoder<'static>>>),
 }
 
 impl Decoder {
@@ -172,7 +172,10 @@ impl Decoder {
             "gzip" | "x-gzip" => Decoder::Gzip(flate2::write::GzDecoder::new(sink)),
             "deflate" => Decoder::Deflate(flate2::write::ZlibDecoder::new(sink)),
             "br" => Decoder::Br(Box::new(brotli::DecompressorWriter::new(sink, 4096))),
-            "zstd" => Decoder::Zstd(Box::new(zstd::stream::write::Decoder::new(sink).ok()?)),
+            "zstd" => Decoder::Zstd(Box::new(zstd::stream::zio::Writer::new(
+                sink,
+                zstd::stream::raw::Decoder::new().ok()?,
+            ))),
             _ => return None,
         })
     }
@@ -191,7 +194,7 @@ impl Decoder {
             Decoder::Gzip(d) => d.get_mut(),
             Decoder::Deflate(d) => d.get_mut(),
             Decoder::Br(d) => d.get_mut(),
-            Decoder::Zstd(d) => d.get_mut(),
+            Decoder::Zstd(d) => d.writer_mut(),
         }
     }
 
@@ -225,8 +228,9 @@ impl Decoder {
                 settle(d.get_mut(), name, finished)
             }
             Decoder::Zstd(mut d) => {
-                let finished = d.flush();
-                settle(d.get_mut(), name, finished)
+                // `finish` fails on a frame that did not end: a truncated body.
+                let finished = d.finish();
+                settle(d.writer_mut(), name, finished)
             }
             Decoder::Br(d) => match (*d).into_inner() {
                 Ok(mut sink) => settle(&mut sink, name, Ok(())),

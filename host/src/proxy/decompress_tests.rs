@@ -110,6 +110,16 @@ async fn corrupt_or_truncated_bodies_are_undecodable() {
         run("br", cut, 1 << 20, 100).await,
         Err(Refusal::Undecodable { .. })
     ));
+    let mut zstd_cut = encode("zstd", &json());
+    zstd_cut.truncate(zstd_cut.len() / 2);
+    assert!(matches!(
+        run("zstd", zstd_cut, 1 << 20, 100).await,
+        Err(Refusal::Undecodable { encoding: "zstd", .. })
+    ));
+    assert!(
+        run("zstd", encode("zstd", &json()), 1 << 20, 100).await.is_ok(),
+        "a whole frame decodes"
+    );
 }
 
 #[tokio::test]
