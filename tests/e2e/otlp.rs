@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use sluice::config::TelemetrySettings;
 use sluice::telemetry::logging::{self, LogFormat};
+use sluice_auth_keys::hex;
 use sluice_e2e::{Upstream, full, send, start_gateway};
 
 /// Spans received, with the `service.name` of the resource that sent them.
@@ -166,8 +167,4 @@ async fn request_spans_reach_the_collector_and_the_trace_continues_upstream() {
     // Dropping the guard flushes and shuts the exporter down; it blocks, so off the runtime's
     // workers.
     tokio::task::spawn_blocking(move || drop(guard)).await.unwrap();
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

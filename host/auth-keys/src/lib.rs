@@ -131,16 +131,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Lower-case hex of `bytes` (the form a key hash travels in on revocation messages and cache
+/// Lower-case hex of bytes (the form a key hash travels in on revocation messages and cache
 /// keys).
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
+    hex::encode(bytes)
 }
 
 #[cfg(test)]

@@ -208,6 +208,28 @@ impl Encoder {
     }
 }
 
+/// Compresses all of `data` with the content coding named by `token` (`gzip`, `deflate`, `br`
+/// or `zstd`) at that coding's default level, for callers that hold a whole body (tools, tests).
+/// None for a token it does not know.
+pub fn encode_all(token: &str, data: &[u8]) -> Option<Vec<u8>> {
+    let encoding = match token {
+        "gzip" => Encoding::Gzip,
+        "br" => Encoding::Br,
+        "zstd" => Encoding::Zstd,
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).ok()?;
+            return e.finish().ok();
+        }
+        _ => return None,
+    };
+    let mut encoder = Encoder::new(encoding, default_level(encoding)).ok()?;
+    encoder.write(data).ok()?;
+    let mut out = encoder.take().to_vec();
+    out.extend_from_slice(&encoder.finish().ok()?);
+    Some(out)
+}
+
 /// A body compressed as it streams.
 struct Compressed {
     inner: ProxyBody,

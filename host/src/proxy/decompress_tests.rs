@@ -4,25 +4,7 @@ use super::*;
 use crate::proxy::body::full;
 
 fn encode(encoding: &str, data: &[u8]) -> Vec<u8> {
-    match encoding {
-        "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "deflate" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "br" => {
-            let mut e = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
-            e.write_all(data).unwrap();
-            e.into_inner()
-        }
-        "zstd" => zstd::encode_all(data, 3).unwrap(),
-        other => panic!("{other}"),
-    }
+    crate::proxy::compress::encode_all(encoding, data).expect("a known coding")
 }
 
 fn directive(max_bytes: u64, max_ratio: u32) -> Option<DecompressRequest> {

@@ -80,17 +80,7 @@ pub fn key(req: &RequestHead, headers: &[String]) -> String {
             field(&mut hash, value);
         }
     }
-    hex(&hash.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
+    hex::encode(hash.finalize())
 }
 
 #[cfg(test)]

@@ -2,34 +2,15 @@
 //! `decompress_requests` asks the host (`body.decompress-request`) to decode the body on its
 //! way upstream, within a size bound and a ratio bound.
 
-use std::io::Write;
-
 use sluice_e2e::{Answer, Upstream, full, send};
 
 use super::compress_upstream::{gateway, payload, upstream};
 
 const BOUNDED: &str = "{ decompress_requests = { max_bytes = 100000, max_ratio = 50 } }";
 
+/// `data` in `encoding`; an unknown token sends the bytes as they are.
 fn encode(encoding: &str, data: &[u8]) -> Vec<u8> {
-    match encoding {
-        "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "deflate" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "br" => {
-            let mut e = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
-            e.write_all(data).unwrap();
-            e.into_inner()
-        }
-        "zstd" => zstd::encode_all(data, 3).unwrap(),
-        _ => data.to_vec(),
-    }
+    sluice::proxy::compress::encode_all(encoding, data).unwrap_or_else(|| data.to_vec())
 }
 
 async fn post(gw: &sluice_e2e::Gateway, encoding: &str, body: Vec<u8>) -> Answer {

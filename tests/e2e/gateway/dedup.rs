@@ -220,3 +220,44 @@ async fn a_streamed_body_reaches_every_waiter_as_it_arrives() {
     }
     assert_eq!(upstream.hits(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_body_outgrowing_the_shared_log_cuts_its_waiters_and_is_not_replayed() {
+    let upstream = HoldUpstream::start().await;
+    // `/stream` sends 6 bytes, then 7 more without a length: past a 10-byte log.
+    let gw = dedup_gateway(&upstream, "", "[server]\nmax_body_bytes = 10\n").await;
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let resp = sluice_e2e::client()
+            .request(get_with(&gw.url("/stream"), &[]))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut body = resp.into_body();
+        let first = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .expect("the first chunk streams")
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.into_data().unwrap(), "first\n");
+        bodies.push(body);
+    }
+    assert_eq!(dedup_count(&gw, "joined").await, 2);
+    upstream.open_stream();
+    for (i, body) in bodies.into_iter().enumerate() {
+        let rest = tokio::time::timeout(Duration::from_secs(30), body.collect())
+            .await
+            .expect("the body ends");
+        assert!(rest.is_err(), "waiter {i} got a truncated body as if whole: {rest:?}");
+    }
+    assert_eq!(upstream.hits(), 1);
+    // Not replayed: the next identical request goes upstream again, and is cut the same way.
+    let resp = sluice_e2e::client()
+        .request(get_with(&gw.url("/stream"), &[]))
+        .await
+        .unwrap();
+    assert!(resp.into_body().collect().await.is_err());
+    assert_eq!(upstream.hits(), 2);
+    assert_eq!(dedup_count(&gw, "replayed").await, 0);
+    assert_eq!(get(&gw.url("/small")).await.status, 200, "the gateway keeps serving");
+}
