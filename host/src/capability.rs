@@ -15,6 +15,7 @@ mod clock;
 mod crypto;
 mod gpu;
 mod http;
+mod http_cache;
 mod kv;
 mod kv_shared;
 mod log;
@@ -30,7 +31,8 @@ use crate::backend::postgres::{PostgresBackend, PostgresError};
 use crate::backend::ratelimit::RateLimiter;
 use crate::backend::redis::{RedisBackend, RedisError};
 use crate::backend::sink::Sinks;
-use crate::config::{GatewayConfig, Grants};
+use crate::config::{GatewayConfig, Grants, HttpCacheSettings};
+use crate::httpcache::HttpCache;
 use crate::runtime::bindings::HostError;
 use crate::runtime::state::HostState;
 use crate::telemetry::metrics::Registry;
@@ -66,6 +68,8 @@ pub struct Capabilities {
     pub http: Option<Arc<OutboundHttp>>,
     /// The rate limiter behind `rate-limit` (in Redis when configured, else in memory).
     pub ratelimit: Arc<RateLimiter>,
+    /// The HTTP response cache behind `http-cache` (sized by `[http_cache]`).
+    pub http_cache: Arc<HttpCache>,
 }
 
 impl Capabilities {
@@ -83,6 +87,7 @@ impl Capabilities {
             sinks: None,
             http: None,
             ratelimit: Arc::new(RateLimiter::new(None, metrics.clone())),
+            http_cache: HttpCache::new(&HttpCacheSettings::default(), metrics.clone()),
         }
     }
 
@@ -90,6 +95,7 @@ impl Capabilities {
     /// Postgres pool, a Redis pool) and the row writer. Must be called on a tokio runtime.
     pub fn for_config(config: &GatewayConfig) -> Result<Self, BackendError> {
         let mut caps = Self::in_memory();
+        caps.http_cache = HttpCache::new(&config.http_cache, caps.metrics.clone());
         if let Some(settings) = &config.postgres {
             caps.postgres = Some(PostgresBackend::connect_lazy(settings, &caps.metrics)?);
         }
@@ -186,3 +192,19 @@ impl PluginContext {
 }
 
 impl crate::runtime::bindings::sluice::plugin::types::Host for HostState {}
+
+/// Plugin keys longer than this are hashed in [`scoped_key`].
+const MAX_SCOPED_KEY: usize = 256;
+
+/// A host-side key for a plugin's `key`: `prefix` + route + plugin + key, each length-prefixed
+/// (so no route's or plugin's keys can spell another's), the plugin's key hashed when longer
+/// than 256 bytes.
+pub fn scoped_key(prefix: &str, route: &str, plugin: &str, key: &str) -> String {
+    use sha2::Digest;
+    let key = if key.len() > MAX_SCOPED_KEY {
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(key.as_bytes())))
+    } else {
+        key.to_string()
+    };
+    format!("{prefix}{}:{route}:{}:{plugin}:{key}", route.len(), plugin.len())
+}

@@ -1,6 +1,7 @@
 //! The gateway's configuration: one TOML file, parsed with unknown fields rejected and
 //! validated as a whole before anything is built from it.
 
+mod http_cache;
 mod http_client;
 mod plugin;
 mod postgres;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use http_cache::HttpCacheSettings;
 pub use http_client::HttpClientSettings;
 pub use plugin::{
     ChainEntry, FailPolicy, Grants, HttpGrant, InstanceMode, Limits, LimitsOverride, PluginDef, PoolSettings,
@@ -72,6 +74,9 @@ pub struct GatewayConfig {
     /// The outbound HTTP client plugins use (`[http_client]`), read at start-up.
     #[serde(default)]
     pub http_client: HttpClientSettings,
+    /// The HTTP response cache's storage (`[http_cache]`), read at start-up.
+    #[serde(default)]
+    pub http_cache: HttpCacheSettings,
     /// The directory relative paths in this config resolve against (the config file's
     /// directory); not part of the file.
     #[serde(skip)]
@@ -198,6 +203,7 @@ impl GatewayConfig {
         self.admin.validate()?;
         self.telemetry.validate()?;
         self.sinks.validate()?;
+        self.http_cache.validate()?;
         if let Some(pg) = &self.postgres {
             pg.validate()?;
         }

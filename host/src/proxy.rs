@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod breaker;
+pub mod cache_serve;
 pub mod coalesce;
 mod coalesce_body;
 mod coalesce_flight;

@@ -16,7 +16,7 @@ mod limiter;
 mod loader;
 mod routes;
 pub mod state;
-mod verdict;
+pub(crate) mod verdict;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -18,7 +18,7 @@ impl Host for HostState {
                 format!("decompress-request needs max-bytes and max-ratio above 0 (got {max_bytes} and {max_ratio})"),
             ));
         }
-        self.decompress_request = Some(DecompressRequest { max_bytes, max_ratio });
+        self.directives.decompress = Some(DecompressRequest { max_bytes, max_ratio });
         Ok(())
     }
 }

@@ -78,6 +78,9 @@ pub struct Grants {
     /// Rate limits kept by the host (`rate-limit`).
     #[serde(default)]
     pub ratelimit: bool,
+    /// The HTTP response cache (`http-cache`).
+    #[serde(default)]
+    pub http_cache: bool,
 }
 
 /// Which Redis commands, scripts and channels a plugin may use.

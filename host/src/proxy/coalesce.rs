@@ -13,7 +13,6 @@
 use std::sync::Arc;
 
 use hyper::{Request, Response};
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
@@ -25,9 +24,6 @@ use super::upstream::{Upstream, UpstreamError};
 use crate::capability::{Capabilities, HOST_CACHE_PREFIX};
 use crate::runtime::CoalesceRequest;
 use crate::telemetry::metrics::Registry;
-
-/// Plugin keys longer than this are hashed (the dedup plugin's are 64 hex characters).
-const MAX_KEY: usize = 256;
 
 /// How a coalesced request was served (the `outcome` label of `sluice_dedup_requests_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,19 +61,10 @@ pub struct Coalescer {
     metrics: Arc<Registry>,
 }
 
-/// The host key of a plugin key: `dedup:` + route + plugin + key, each length-prefixed (so no
-/// route's keys can spell another's), the plugin key hashed when long.
+/// The host key of a plugin key: `dedup:` + route + plugin + key (see
+/// [`crate::capability::scoped_key`]).
 pub fn namespaced(route: &str, plugin: &str, key: &str) -> String {
-    let key = if key.len() > MAX_KEY {
-        format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
-    } else {
-        key.to_string()
-    };
-    format!(
-        "{HOST_CACHE_PREFIX}{}:{route}:{}:{plugin}:{key}",
-        route.len(),
-        plugin.len()
-    )
+    crate::capability::scoped_key(HOST_CACHE_PREFIX, route, plugin, key)
 }
 
 impl Coalescer {

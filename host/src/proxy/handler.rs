@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use tracing::Instrument;
 
 use super::body::{BoxError, Observed, ProxyBody, empty, full};
+use super::cache_serve;
 use super::coalesce::Coalescer;
 use super::compress;
 use super::decompress;
@@ -23,7 +24,10 @@ use super::headers;
 use super::router::Route;
 use super::upstream::UpstreamError;
 use crate::backend::sink::SinkRow;
+use crate::capability::unix_ms;
 use crate::gateway::{Gateway, GatewayState};
+use crate::httpcache::HttpCache;
+use crate::runtime::bindings::sluice::plugin::http_cache::ServeAs;
 use crate::runtime::bindings::{Hook, LogEntry, RequestHead, ResponseHead};
 use crate::runtime::{BodyError, BodySource, RequestOutcome};
 use crate::telemetry::otlp;
@@ -60,7 +64,8 @@ pub async fn handle(
         status = tracing::field::Empty,
     );
     otlp::continue_trace(&span, req.headers());
-    let (mut resp, route) = proxy(&gateway, state.coalescer(), req, conn, &request_id)
+    let http_cache = &state.runtime().capabilities().http_cache;
+    let (mut resp, route) = proxy(&gateway, state.coalescer(), http_cache, req, conn, &request_id)
         .instrument(span.clone())
         .await;
 
@@ -263,6 +268,7 @@ fn log_when_sent(route: &Route, head: RequestHead, status: u16, started: Instant
 async fn proxy<'g>(
     gw: &'g Gateway,
     coalescer: &Coalescer,
+    http_cache: &Arc<HttpCache>,
     req: Request<Incoming>,
     conn: ConnInfo,
     request_id: &str,
@@ -340,7 +346,31 @@ async fn proxy<'g>(
                 resp_head.headers.push(("content-length".to_string(), length));
                 let outcome = chain.on_response(&h, &mut resp_head, ran).await;
                 let status = resp_head.status;
-                let body = full(outcome.body.unwrap_or(response.body));
+                let body = full(outcome.body.unwrap_or_else(|| Bytes::from(response.body)));
+                let resp = compress::apply(outcome.compress.as_ref(), &h.method, response_from(resp_head, body));
+                return (
+                    resp.map(|body| log_when_sent(route, h, status, started, body)),
+                    route_name,
+                );
+            }
+            RequestOutcome::Cached { serve, ran } => {
+                let (how, base) = (serve.how, serve.base.clone());
+                let (mut resp_head, stored) = cache_serve::served(serve, &h.method);
+                if how == ServeAs::StaleWhileRevalidate
+                    && let Some(upstream) = &route.upstream
+                {
+                    let refresh = cache_serve::Refresh {
+                        chain: chain.clone(),
+                        at: ran,
+                        upstream: upstream.clone(),
+                        head: h.clone(),
+                        cache: http_cache.clone(),
+                    };
+                    cache_serve::spawn_refresh(refresh, &base);
+                }
+                let outcome = chain.on_response(&h, &mut resp_head, ran).await;
+                let status = resp_head.status;
+                let body = full(outcome.body.unwrap_or(stored));
                 let resp = compress::apply(outcome.compress.as_ref(), &h.method, response_from(resp_head, body));
                 return (
                     resp.map(|body| log_when_sent(route, h, status, started, body)),
@@ -399,6 +429,7 @@ async fn proxy<'g>(
     };
     let upstream_req = Request::from_parts(parts, upstream_body);
     // Only body-less requests are coalesced (a body makes every request its own).
+    let sent_ms = unix_ms();
     let sent = match coalesce.filter(|_| !has_body) {
         Some(c) => {
             let cap = usize::try_from(max_body).unwrap_or(usize::MAX);
@@ -422,6 +453,10 @@ async fn proxy<'g>(
     };
 
     // The response chain.
+    let exchange = cache_serve::Exchange {
+        sent_ms,
+        received_ms: unix_ms(),
+    };
     let (mut resp_parts, incoming) = resp.into_parts();
     headers::strip_hop_by_hop(&mut resp_parts.headers);
     let upstream_body = incoming;
@@ -436,6 +471,10 @@ async fn proxy<'g>(
     let body = match outcome.body {
         Some(replaced) => full(replaced),
         None => upstream_body,
+    };
+    let body = match outcome.store {
+        Some(store) => cache_serve::store_as_it_streams(http_cache, store, &h, exchange, body),
+        None => body,
     };
     let status = resp_head.status;
     let resp = compress::apply(outcome.compress.as_ref(), &h.method, response_from(resp_head, body));

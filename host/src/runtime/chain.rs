@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::bindings::{
-    CacheSpec, CoalesceSpec, EncodingSpec, Hook, LocalResponse, LogEntry, RequestHead, RequestVerdict, ResponseHead,
+    CoalesceSpec, EncodingSpec, Hook, LocalResponse, LogEntry, RequestHead, RequestVerdict, ResponseHead,
     ResponseVerdict, UpstreamChoice,
 };
 use super::failure::PluginFailure;
 use super::instance::PluginInstance;
-use super::state::DecompressRequest;
+use super::state::{CacheDirective, CacheServe, CacheStore, DecompressRequest};
 use super::verdict;
 use crate::config::FailPolicy;
 use crate::telemetry::metrics::Registry;
@@ -55,6 +57,13 @@ pub enum RequestOutcome {
         /// How many plugins (from the front of the chain) get their response hooks.
         ran: usize,
     },
+    /// Answer from the HTTP cache (`http-cache.serve`). Response hooks run as for `Respond`.
+    Cached {
+        /// The stored response and how it answers.
+        serve: CacheServe,
+        /// How many plugins (from the front of the chain) get their response hooks.
+        ran: usize,
+    },
 }
 
 /// A `coalesce` verdict and the plugin that gave it.
@@ -81,12 +90,13 @@ pub struct Forward {
 /// What the response chain decided.
 #[derive(Debug, Default)]
 pub struct ResponseOutcome {
-    /// A plugin replaced the response: send this body (the head is already replaced).
-    pub body: Option<Vec<u8>>,
+    /// A plugin replaced the response (or `http-cache.refresh` answered a 304 with the stored
+    /// one): send this body (the head is already replaced).
+    pub body: Option<Bytes>,
     /// Compress the body as it streams.
     pub compress: Option<EncodingSpec>,
-    /// Store the response in the cache as it streams.
-    pub store: Option<CacheSpec>,
+    /// Store the response in the HTTP cache as it streams.
+    pub store: Option<CacheStore>,
 }
 
 /// A route's ordered plugin chain.
@@ -154,14 +164,28 @@ impl Chain {
     /// Runs the request hooks in order over `head`, applying header edits and context as
     /// they come, until a plugin answers or the chain ends.
     pub async fn on_request(&self, head: &mut RequestHead, body: &mut impl BodySource) -> RequestOutcome {
+        self.on_request_from(0, head, body).await
+    }
+
+    /// Runs the request hooks from the plugin at `start` on (a background cache refresh
+    /// starts after the caching plugin); `ran` counts from the front of the chain.
+    pub async fn on_request_from(
+        &self,
+        start: usize,
+        head: &mut RequestHead,
+        body: &mut impl BodySource,
+    ) -> RequestOutcome {
         let mut forward = Forward::default();
-        for (index, plugin) in self.plugins.iter().enumerate() {
+        for (index, plugin) in self.plugins.iter().enumerate().skip(start) {
             if !plugin.has_hook(Hook::RequestHeaders) {
                 continue;
             }
             let mut result = match plugin.on_request_headers_with_directives(head).await {
-                Ok((verdict, decompress)) => {
-                    forward.decompress = decompress.or(forward.decompress);
+                Ok((verdict, directives)) => {
+                    forward.decompress = directives.decompress.or(forward.decompress);
+                    if let Some(CacheDirective::Serve(serve)) = directives.cache {
+                        return RequestOutcome::Cached { serve, ran: index };
+                    }
                     Ok(verdict)
                 }
                 Err(failure) => Err(failure),
@@ -210,30 +234,61 @@ impl Chain {
 
     /// Runs the response hooks of the first `ran` plugins in reverse order over `resp`.
     pub async fn on_response(&self, req: &RequestHead, resp: &mut ResponseHead, ran: usize) -> ResponseOutcome {
+        self.on_response_range(req, resp, 0..ran).await
+    }
+
+    /// Runs the response hooks of the plugins in `range` in reverse order over `resp`.
+    pub async fn on_response_range(
+        &self,
+        req: &RequestHead,
+        resp: &mut ResponseHead,
+        range: std::ops::Range<usize>,
+    ) -> ResponseOutcome {
         let mut outcome = ResponseOutcome::default();
-        for plugin in self.plugins[..ran.min(self.plugins.len())].iter().rev() {
+        let end = range.end.min(self.plugins.len());
+        let start = range.start.min(end);
+        for plugin in self.plugins[start..end].iter().rev() {
             if !plugin.has_hook(Hook::ResponseHeaders) {
                 continue;
             }
-            let verdict = match plugin.on_response_headers(req, resp).await {
+            let (verdict, directives) = match plugin.on_response_headers_with_directives(req, resp).await {
                 Ok(v) => v,
                 Err(failure) => match self.fail(plugin, &failure, &req.request_id) {
-                    Some(response) => ResponseVerdict::Replace(response),
+                    Some(response) => (ResponseVerdict::Replace(response), Default::default()),
                     None => continue,
                 },
             };
+            match directives.cache {
+                Some(CacheDirective::Store(mut store)) => {
+                    store.head = Some(resp.clone());
+                    outcome.store = Some(store);
+                }
+                Some(CacheDirective::Refresh(entry)) => {
+                    resp.status = entry.status;
+                    resp.headers = entry.headers.clone();
+                    outcome.body = Some(entry.body.clone());
+                }
+                Some(CacheDirective::Serve(_)) | None => {}
+            }
             match verdict {
                 ResponseVerdict::Continue => {}
                 ResponseVerdict::Edit(edits) => verdict::apply_edits(&mut resp.headers, edits),
                 ResponseVerdict::Replace(local) => {
                     resp.status = local.status;
                     resp.headers = local.headers;
-                    outcome.body = Some(local.body);
+                    outcome.body = Some(Bytes::from(local.body));
                     outcome.compress = None;
                     outcome.store = None;
                 }
                 ResponseVerdict::Compress(spec) => outcome.compress = Some(spec),
-                ResponseVerdict::Store(spec) => outcome.store = Some(spec),
+                ResponseVerdict::Store(spec) => {
+                    outcome.store = Some(CacheStore {
+                        plugin: plugin.name().clone(),
+                        spec,
+                        strip: Vec::new(),
+                        head: Some(resp.clone()),
+                    });
+                }
             }
         }
         outcome

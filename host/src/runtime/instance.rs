@@ -13,7 +13,7 @@ use super::bindings::{Hook, LogEntry, Plugin, RequestHead, RequestVerdict, Respo
 use super::engine::EpochTicker;
 use super::failure::{FailureKind, PluginFailure};
 use super::loader::LoadedPlugin;
-use super::state::{DecompressRequest, HostState};
+use super::state::{CallRequest, Directives, HostState};
 use super::verdict;
 use crate::capability::PluginContext;
 use crate::config::{FailPolicy, InstanceMode, Limits, PoolSettings};
@@ -142,8 +142,8 @@ impl Call<'_> {
 
 /// One hook call's result.
 enum Reply {
-    Request(RequestVerdict, Option<DecompressRequest>),
-    Response(ResponseVerdict),
+    Request(RequestVerdict, Directives),
+    Response(ResponseVerdict, Directives),
     Unit,
 }
 
@@ -244,14 +244,14 @@ impl PluginInstance {
         self.on_request_headers_with_directives(req).await.map(|(v, _)| v)
     }
 
-    /// Runs `on-request-headers` and returns the checked verdict with the
-    /// `body.decompress-request` directive the call left, if any.
+    /// Runs `on-request-headers` and returns the checked verdict with the directives the
+    /// call left through host calls (`body.decompress-request`, `http-cache.serve`).
     pub async fn on_request_headers_with_directives(
         &self,
         req: &RequestHead,
-    ) -> Result<(RequestVerdict, Option<DecompressRequest>), PluginFailure> {
+    ) -> Result<(RequestVerdict, Directives), PluginFailure> {
         match self.invoke(&req.request_id, Call::RequestHeaders(req)).await? {
-            Reply::Request(v, decompress) => Ok((self.check_request_verdict(v, "on-request-headers")?, decompress)),
+            Reply::Request(v, directives) => Ok((self.check_request_verdict(v, "on-request-headers")?, directives)),
             _ => unreachable!("request hooks reply with request verdicts"),
         }
     }
@@ -270,8 +270,20 @@ impl PluginInstance {
         req: &RequestHead,
         resp: &ResponseHead,
     ) -> Result<ResponseVerdict, PluginFailure> {
+        self.on_response_headers_with_directives(req, resp)
+            .await
+            .map(|(v, _)| v)
+    }
+
+    /// Runs `on-response-headers` and returns the checked verdict with the directives the
+    /// call left through host calls (`http-cache.store`, `http-cache.refresh`).
+    pub async fn on_response_headers_with_directives(
+        &self,
+        req: &RequestHead,
+        resp: &ResponseHead,
+    ) -> Result<(ResponseVerdict, Directives), PluginFailure> {
         match self.invoke(&req.request_id, Call::ResponseHeaders(req, resp)).await? {
-            Reply::Response(v) => self.check_response_verdict(v),
+            Reply::Response(v, directives) => Ok((self.check_response_verdict(v)?, directives)),
             _ => unreachable!("response hooks reply with response verdicts"),
         }
     }
@@ -362,7 +374,18 @@ impl PluginInstance {
             .request()
             .map_or(("", ""), |r| (r.client_ip.as_str(), r.route.as_str()));
         slot.store.data_mut().begin_call(request_id, client_ip, route, budget);
-        slot.store.data_mut().in_request_headers = matches!(call, Call::RequestHeaders(_));
+        let data = slot.store.data_mut();
+        data.in_request_headers = matches!(call, Call::RequestHeaders(_));
+        data.in_response_headers = matches!(call, Call::ResponseHeaders(..));
+        if self.context.grants.http_cache
+            && (data.in_request_headers || data.in_response_headers)
+            && let Some(req) = call.request()
+        {
+            data.request = Some(CallRequest {
+                headers: req.headers.clone(),
+                target: req.path.clone(),
+            });
+        }
         // The first look at the next tick; the callback then meters CPU time.
         slot.store.set_epoch_deadline(1);
         let store = &mut slot.store;
@@ -372,15 +395,15 @@ impl PluginInstance {
                 Call::RequestHeaders(req) => bindings
                     .call_on_request_headers(store, req)
                     .await
-                    .map(|v| Reply::Request(v, None)),
+                    .map(|v| Reply::Request(v, Directives::default())),
                 Call::RequestBody(req, body) => bindings
                     .call_on_request_body(store, req, body)
                     .await
-                    .map(|v| Reply::Request(v, None)),
+                    .map(|v| Reply::Request(v, Directives::default())),
                 Call::ResponseHeaders(req, resp) => bindings
                     .call_on_response_headers(store, req, resp)
                     .await
-                    .map(Reply::Response),
+                    .map(|v| Reply::Response(v, Directives::default())),
                 Call::Log(entry) => bindings.call_on_log(store, entry).await.map(|()| Reply::Unit),
                 Call::Message(channel, message) => bindings
                     .call_on_message(store, channel, message)
@@ -400,7 +423,8 @@ impl PluginInstance {
         match result {
             Ok(reply) => {
                 let reply = match reply {
-                    Reply::Request(v, _) => Reply::Request(v, slot.store.data_mut().decompress_request.take()),
+                    Reply::Request(v, _) => Reply::Request(v, std::mem::take(&mut slot.store.data_mut().directives)),
+                    Reply::Response(v, _) => Reply::Response(v, std::mem::take(&mut slot.store.data_mut().directives)),
                     other => other,
                 };
                 slot.uses += 1;

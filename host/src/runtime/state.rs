@@ -10,9 +10,12 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
+use super::bindings::sluice::plugin::http_cache::ServeAs;
+use super::bindings::{CacheSpec, HeaderEdits, ResponseHead};
 use super::cpu::CpuMeter;
 use super::limiter::MemoryLimiter;
 use crate::capability::PluginContext;
+use crate::httpcache::StoredEntry;
 
 /// The store data of one plugin instance.
 pub struct HostState {
@@ -35,8 +38,14 @@ pub struct HostState {
     /// Whether the current call is `on-request-headers` (the only hook that may leave
     /// request directives such as `body.decompress-request`).
     pub in_request_headers: bool,
-    /// The `body.decompress-request` directive the current call left, if any.
-    pub decompress_request: Option<DecompressRequest>,
+    /// Whether the current call is `on-response-headers` (the only hook that may leave
+    /// response directives such as `http-cache.store`).
+    pub in_response_headers: bool,
+    /// The request of the current call, for the host calls that need more than its id
+    /// (`http-cache`); set only for plugins granted them.
+    pub request: Option<CallRequest>,
+    /// The directives the current call left.
+    pub directives: Directives,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -61,7 +70,9 @@ impl HostState {
             cpu_budget: Duration::ZERO,
             deadline_hit: false,
             in_request_headers: false,
-            decompress_request: None,
+            in_response_headers: false,
+            request: None,
+            directives: Directives::default(),
             wasi,
             table: ResourceTable::new(),
         }
@@ -78,8 +89,66 @@ impl HostState {
         self.limiter.clear_refused();
         self.deadline_hit = false;
         self.in_request_headers = false;
-        self.decompress_request = None;
+        self.in_response_headers = false;
+        self.request = None;
+        self.directives = Directives::default();
     }
+}
+
+/// What a hook call asked the host to do besides its verdict, through host calls.
+#[derive(Debug, Default)]
+pub struct Directives {
+    /// `body.decompress-request` (request hooks).
+    pub decompress: Option<DecompressRequest>,
+    /// `http-cache.serve`, `store` or `refresh`.
+    pub cache: Option<CacheDirective>,
+}
+
+/// An `http-cache` directive.
+#[derive(Debug)]
+pub enum CacheDirective {
+    /// Answer from this stored response (`serve`).
+    Serve(CacheServe),
+    /// Store the response as it streams (`store`, or the `store` verdict).
+    Store(CacheStore),
+    /// Answer a revalidation's 304 with this refreshed stored response (`refresh`).
+    Refresh(Arc<StoredEntry>),
+}
+
+/// A request answered from the cache.
+#[derive(Debug)]
+pub struct CacheServe {
+    /// The stored response.
+    pub entry: Arc<StoredEntry>,
+    /// How it answers.
+    pub how: ServeAs,
+    /// Edits to its head.
+    pub edits: HeaderEdits,
+    /// The base key it was found under (for a background refresh).
+    pub base: String,
+}
+
+/// A response to store as it streams.
+#[derive(Debug, Clone)]
+pub struct CacheStore {
+    /// The plugin that asked (its name scopes the key).
+    pub plugin: Arc<str>,
+    /// What to store it as.
+    pub spec: CacheSpec,
+    /// Header fields left out of the stored copy.
+    pub strip: Vec<String>,
+    /// The response head as that plugin saw it (the chain fills it in; the plugin's own
+    /// edits and those of the plugins after it are not stored).
+    pub head: Option<ResponseHead>,
+}
+
+/// The parts of the current request that `http-cache` calls need.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// The header fields.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The request target (path and query).
+    pub target: String,
 }
 
 /// A request hook's `body.decompress-request` directive: decode the request body on its way

@@ -94,6 +94,23 @@ pub fn check_edits(edits: &HeaderEdits) -> Result<(), String> {
     Ok(())
 }
 
+/// Drops the fields that frame a message (the host sets them for what it sends).
+pub fn without_framing(headers: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+    headers
+        .into_iter()
+        .filter(|(n, _)| !FRAMING.iter().any(|f| f.eq_ignore_ascii_case(n)))
+        .collect()
+}
+
+/// Checks a whole header section a plugin gives (names, values, count and size); framing
+/// fields are not allowed.
+pub fn check_header_list(headers: &[(String, Vec<u8>)]) -> Result<(), String> {
+    if headers.len() > MAX_EDITS {
+        return Err(format!("{} headers ({MAX_EDITS} allowed)", headers.len()));
+    }
+    check_headers(headers, &mut 0)
+}
+
 /// Checks a local response: status, headers and body size.
 pub fn check_local(resp: &LocalResponse) -> Result<(), String> {
     if !(200..=599).contains(&resp.status) {

@@ -1,0 +1,190 @@
+use http_body_util::BodyExt;
+
+use super::*;
+use crate::proxy::body::full;
+
+fn settings() -> HttpCacheSettings {
+    HttpCacheSettings {
+        memory_bytes: 4 << 20,
+        max_object_bytes: 1 << 20,
+        memory_object_share: 0.125,
+    }
+}
+
+fn cache() -> Arc<HttpCache> {
+    HttpCache::new(&settings(), Arc::new(Registry::new()))
+}
+
+fn entry(target: &str, body: &str, tags: &[&str]) -> StoredEntry {
+    StoredEntry {
+        status: 200,
+        headers: vec![("content-type".into(), b"text/plain".to_vec())],
+        body: Bytes::from(body.to_string()),
+        request_time_ms: unix_ms(),
+        response_time_ms: unix_ms(),
+        keep_until_ms: unix_ms() + 60_000,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        target: target.into(),
+    }
+}
+
+fn req(fields: &[(&str, &str)]) -> Fields {
+    fields
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+#[test]
+fn a_stored_response_is_found_under_its_key_only() {
+    let c = cache();
+    c.insert("k", &[], &req(&[]), entry("/a", "hello", &[])).unwrap();
+    assert_eq!(c.lookup("k", &req(&[])).unwrap().body, "hello");
+    assert!(c.lookup("other", &req(&[])).is_none());
+}
+
+#[test]
+fn vary_selects_the_variant_by_the_request_headers() {
+    let c = cache();
+    let vary = ["Accept-Language".to_string()];
+    c.insert(
+        "k",
+        &vary,
+        &req(&[("accept-language", "fr")]),
+        entry("/a", "bonjour", &[]),
+    )
+    .unwrap();
+    c.insert(
+        "k",
+        &vary,
+        &req(&[("accept-language", "en")]),
+        entry("/a", "hello", &[]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.lookup("k", &req(&[("Accept-Language", "fr")])).unwrap().body,
+        "bonjour"
+    );
+    assert_eq!(c.lookup("k", &req(&[("accept-language", "en")])).unwrap().body, "hello");
+    assert!(c.lookup("k", &req(&[("accept-language", "de")])).is_none());
+    assert!(c.lookup("k", &req(&[])).is_none(), "no header is its own variant");
+}
+
+#[test]
+fn a_response_over_the_object_limit_is_refused_and_a_large_one_skips_memory() {
+    let c = cache();
+    let huge = "x".repeat((1 << 20) + 1);
+    assert_eq!(
+        c.insert("k", &[], &req(&[]), entry("/a", &huge, &[])),
+        Err(StoreError::TooLarge {
+            size: (1 << 20) + 1,
+            limit: 1 << 20
+        })
+    );
+    // Over 1/8 of the 4 MiB memory: accepted, but not kept in memory.
+    let large = "x".repeat(600 << 10);
+    c.insert("k", &[], &req(&[]), entry("/a", &large, &[])).unwrap();
+    assert!(c.lookup("k", &req(&[])).is_none());
+}
+
+#[test]
+fn invalidation_by_target_prefix_and_tag_drops_exactly_those() {
+    let c = cache();
+    c.insert("1", &[], &req(&[]), entry("/items?page=1", "1", &["items"]))
+        .unwrap();
+    c.insert("2", &[], &req(&[]), entry("/items?page=2", "2", &["items"]))
+        .unwrap();
+    c.insert("3", &[], &req(&[]), entry("/users/7", "3", &["user:7"]))
+        .unwrap();
+    c.insert("4", &[], &req(&[]), entry("/users/8", "4", &[])).unwrap();
+    assert_eq!(c.invalidate_target("/items?page=1"), 1);
+    assert!(c.lookup("1", &req(&[])).is_none());
+    assert!(c.lookup("2", &req(&[])).is_some());
+    assert_eq!(c.invalidate_tag("user:7"), 1);
+    assert!(c.lookup("3", &req(&[])).is_none());
+    assert_eq!(c.invalidate_prefix("/items"), 1);
+    assert!(c.lookup("2", &req(&[])).is_none());
+    assert_eq!(c.invalidate_prefix("/items"), 0, "nothing left to drop");
+    assert!(c.lookup("4", &req(&[])).is_some());
+}
+
+#[test]
+fn refresh_replaces_the_head_and_keeps_the_body() {
+    let c = cache();
+    c.insert("k", &[], &req(&[]), entry("/a", "body", &["t"])).unwrap();
+    let headers = vec![("etag".to_string(), b"\"v2\"".to_vec())];
+    let refreshed = c.refresh("k", &req(&[]), headers.clone(), (5, 6), 60_000).unwrap();
+    assert_eq!(refreshed.body, "body");
+    assert_eq!(refreshed.headers, headers);
+    assert_eq!((refreshed.request_time_ms, refreshed.response_time_ms), (5, 6));
+    assert_eq!(c.lookup("k", &req(&[])).unwrap().headers, headers);
+    assert!(c.refresh("gone", &req(&[]), Vec::new(), (0, 0), 1).is_none());
+    assert_eq!(c.invalidate_tag("t"), 1, "a refreshed entry keeps its tags");
+}
+
+#[test]
+fn an_entry_past_its_keep_time_is_not_found() {
+    let c = cache();
+    let mut e = entry("/a", "old", &[]);
+    e.keep_until_ms = unix_ms() - 1;
+    c.insert("k", &[], &req(&[]), e).unwrap();
+    assert!(c.lookup("k", &req(&[])).is_none());
+}
+
+#[test]
+fn one_background_refresh_per_key() {
+    let c = cache();
+    let guard = c.begin_refresh("k").unwrap();
+    assert!(c.begin_refresh("k").is_none());
+    assert!(c.begin_refresh("j").is_some());
+    drop(guard);
+    assert!(c.begin_refresh("k").is_some());
+}
+
+fn storing(c: &Arc<HttpCache>) -> Storing {
+    Storing {
+        cache: c.clone(),
+        base: "k".into(),
+        vary: Vec::new(),
+        request: Vec::new(),
+        entry: entry("/a", "", &[]),
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_streamed_to_its_end_is_stored() {
+    let c = cache();
+    let body = StoreBody::new(full("streamed"), storing(&c), 1 << 20);
+    let sent = body.collect().await.unwrap().to_bytes();
+    assert_eq!(sent, "streamed");
+    assert_eq!(c.lookup("k", &[]).unwrap().body, "streamed");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_or_dropped_early_is_not_stored() {
+    let c = cache();
+    let body = StoreBody::new(full("twelve bytes"), storing(&c), 4);
+    assert_eq!(
+        body.collect().await.unwrap().to_bytes(),
+        "twelve bytes",
+        "still sent whole"
+    );
+    assert!(c.lookup("k", &[]).is_none());
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, BoxErr>>(1);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    let inner = http_body_util::StreamBody::new(stream).boxed();
+    let mut body = StoreBody::new(inner, storing(&c), 1 << 20);
+    tx.send(Ok(hyper::body::Frame::data(Bytes::from("part"))))
+        .await
+        .unwrap();
+    let frame = body.frame().await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "part");
+    drop(body);
+    assert!(
+        c.lookup("k", &[]).is_none(),
+        "a client that left mid-body stores nothing"
+    );
+}
+
+type BoxErr = crate::proxy::body::BoxError;

@@ -1,0 +1,193 @@
+//! The proxy's side of the HTTP cache: answering a request from a stored response
+//! (`http-cache.serve`), storing a response as it streams (`store`), and the background
+//! refresh of a response served stale within `stale-while-revalidate`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::Request;
+use hyper::header::HeaderValue;
+
+use super::body::{ProxyBody, empty, full};
+use super::headers;
+use super::upstream::Upstream;
+use crate::capability::{scoped_key, unix_ms};
+use crate::httpcache::{HttpCache, StoreBody, StoredEntry, Storing};
+use crate::runtime::bindings::sluice::plugin::http_cache::ServeAs;
+use crate::runtime::bindings::{RequestHead, ResponseHead};
+use crate::runtime::state::{CacheServe, CacheStore};
+use crate::runtime::verdict;
+use crate::runtime::{Chain, NoBody, RequestOutcome};
+
+/// The prefix `http-cache` keys are scoped under (as `capability/http_cache.rs` does).
+const PREFIX: &str = "http:";
+
+/// The head and body a served stored response answers with: a 304 without a body for
+/// `not-modified`, no body for HEAD, the stored body otherwise.
+pub fn served(serve: CacheServe, method: &str) -> (ResponseHead, Bytes) {
+    let entry = &serve.entry;
+    let not_modified = serve.how == ServeAs::NotModified;
+    let mut head = ResponseHead {
+        status: if not_modified { 304 } else { entry.status },
+        headers: entry.headers.clone(),
+    };
+    verdict::apply_edits(&mut head.headers, serve.edits);
+    head.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+    if !not_modified {
+        // Response hooks see the stored body's length, as they would an upstream's.
+        let length = entry.body.len().to_string().into_bytes();
+        head.headers.push(("content-length".to_string(), length));
+    }
+    let body = if not_modified || method == "HEAD" {
+        Bytes::new()
+    } else {
+        entry.body.clone()
+    };
+    (head, body)
+}
+
+/// When and how long the upstream exchange took (ms since the epoch): sent and received.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    /// When the request went upstream.
+    pub sent_ms: u64,
+    /// When the response head came back.
+    pub received_ms: u64,
+}
+
+/// Wraps `body` so the response is stored as `store` asks once it has streamed whole; the
+/// body as it is when the request or response cannot be stored (HEAD, 206, no head).
+pub fn store_as_it_streams(
+    cache: &Arc<HttpCache>,
+    store: CacheStore,
+    req: &RequestHead,
+    exchange: Exchange,
+    body: ProxyBody,
+) -> ProxyBody {
+    let Some(head) = store.head else {
+        return body;
+    };
+    if req.method != "GET" || head.status == 206 {
+        return body;
+    }
+    let keep = store.spec.ttl_ms.saturating_add(store.spec.stale_ms);
+    let headers = head
+        .headers
+        .into_iter()
+        .filter(|(n, _)| !store.strip.iter().any(|s| s.eq_ignore_ascii_case(n)))
+        .collect();
+    let entry = StoredEntry {
+        status: head.status,
+        headers,
+        body: Bytes::new(),
+        request_time_ms: exchange.sent_ms,
+        response_time_ms: exchange.received_ms,
+        keep_until_ms: unix_ms().saturating_add(keep),
+        tags: store.spec.tags,
+        target: req.path.clone(),
+    };
+    let storing = Storing {
+        cache: cache.clone(),
+        base: scoped_key(PREFIX, &req.route, &store.plugin, &store.spec.key),
+        vary: store.spec.vary,
+        request: req.headers.clone(),
+        entry,
+    };
+    let limit = cache.max_object_bytes();
+    StoreBody::new(body, storing, limit).boxed()
+}
+
+/// What a background refresh needs: the chain after the caching plugin, the upstream and the
+/// request as that plugin saw it.
+pub struct Refresh {
+    /// The route's chain.
+    pub chain: Arc<Chain>,
+    /// The caching plugin's place in the chain.
+    pub at: usize,
+    /// The route's upstream.
+    pub upstream: Arc<Upstream>,
+    /// The request (its head as the caching plugin saw it).
+    pub head: RequestHead,
+    /// The cache.
+    pub cache: Arc<HttpCache>,
+}
+
+/// Starts the background refresh of the response served stale under `base`, unless one of
+/// it runs already.
+pub fn spawn_refresh(refresh: Refresh, base: &str) {
+    let Some(guard) = refresh.cache.begin_refresh(base) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let target = refresh.head.path.clone();
+        if let Err(why) = run_refresh(refresh).await {
+            tracing::info!(%target, "http cache: background refresh failed: {why}");
+        }
+        drop(guard);
+    });
+}
+
+/// Sends the request through the plugins after the caching one and the upstream, runs the
+/// response hooks back to the caching plugin, and streams the body into the cache when one
+/// of them stored it.
+async fn run_refresh(r: Refresh) -> Result<(), String> {
+    let mut head = r.head;
+    // The refresh asks for the whole response: the client's validators are its own.
+    head.headers.retain(|(n, _)| {
+        ![
+            "if-none-match",
+            "if-modified-since",
+            "if-match",
+            "if-unmodified-since",
+            "if-range",
+        ]
+        .iter()
+        .any(|c| n.eq_ignore_ascii_case(c))
+    });
+    match r.chain.on_request_from(r.at + 1, &mut head, &mut NoBody).await {
+        RequestOutcome::Forward(_) => {}
+        RequestOutcome::Respond { .. } | RequestOutcome::Cached { .. } => {
+            return Err("a later plugin answered the refresh itself".into());
+        }
+    }
+    let mut parts = Request::get(head.path.as_str())
+        .body(empty())
+        .map_err(|e| e.to_string())?
+        .into_parts()
+        .0;
+    parts.headers = headers::from_plugin(head.headers.clone());
+    headers::strip_hop_by_hop(&mut parts.headers);
+    if let Ok(v) = HeaderValue::from_str(&head.authority) {
+        parts.headers.insert(hyper::header::HOST, v);
+    }
+    let sent_ms = unix_ms();
+    let resp = r
+        .upstream
+        .send(Request::from_parts(parts, empty()), false)
+        .await
+        .map_err(|e| e.to_string())?;
+    let exchange = Exchange {
+        sent_ms,
+        received_ms: unix_ms(),
+    };
+    let (mut resp_parts, body) = resp.into_parts();
+    headers::strip_hop_by_hop(&mut resp_parts.headers);
+    let mut resp_head = ResponseHead {
+        status: resp_parts.status.as_u16(),
+        headers: headers::to_plugin(&resp_parts.headers),
+    };
+    let outcome = r
+        .chain
+        .on_response_range(&head, &mut resp_head, r.at..r.chain.plugins().len())
+        .await;
+    let Some(store) = outcome.store else {
+        return Ok(());
+    };
+    let body = match outcome.body {
+        Some(bytes) => full(bytes),
+        None => body,
+    };
+    let stored = store_as_it_streams(&r.cache, store, &head, exchange, body);
+    stored.collect().await.map(drop).map_err(|e| e.to_string())
+}
