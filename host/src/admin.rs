@@ -1,5 +1,8 @@
-//! The admin API, on its own listener: health, readiness, stats, Prometheus metrics and
-//! reload. With `admin.token` set, every request must carry `Authorization: Bearer <token>`.
+//! The admin API, on its own listener: health, readiness, stats, Prometheus metrics, reload
+//! and HTTP cache invalidation. With `admin.token` set, every request must carry
+//! `Authorization: Bearer <token>`.
+
+mod cache;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -277,6 +280,7 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Incoming>) -> Result<
                 .insert(CONTENT_TYPE, "text/plain; version=0.0.4".parse().expect("static"));
             resp
         }
+        (&Method::POST, "/admin/cache/invalidate") => cache::invalidate(&state, req).await,
         (&Method::POST, "/admin/reload") => match state.reload("admin").await {
             Ok(()) => json(StatusCode::OK, json!({ "reloaded": true })),
             Err(error) => json(

@@ -25,8 +25,8 @@
 //! sluice_plugin_sdk::export_plugin!(AddHeader);
 //! ```
 //!
-//! The host interfaces (log, metrics, clock, kv, cache, redis, postgres, http-client, gpu, body) are
-//! re-exported as modules of the same names; a call to one the plugin's config does not grant
+//! The host interfaces (log, metrics, clock, kv, cache, redis, postgres, http-client, gpu, body,
+//! rate-limit, http-cache) are re-exported as modules of the same names; a call to one the plugin's config does not grant
 //! returns [`HostError::Denied`].
 
 mod config;
@@ -53,7 +53,7 @@ pub use bindings::sluice::plugin::types::{
     RequestHead, RequestVerdict, ResponseHead, ResponseVerdict, UpstreamChoice,
 };
 pub use bindings::sluice::plugin::{
-    audit, body, cache, clock, crypto, gpu, http_client, kv, log, metrics, postgres, rate_limit, redis,
+    audit, body, cache, clock, crypto, gpu, http_cache, http_client, kv, log, metrics, postgres, rate_limit, redis,
 };
 pub use config::Config;
 pub use plugin::{Plugin, describe};
