@@ -87,7 +87,7 @@ impl Capabilities {
             sinks: None,
             http: None,
             ratelimit: Arc::new(RateLimiter::new(None, metrics.clone())),
-            http_cache: HttpCache::new(&HttpCacheSettings::default(), metrics.clone()),
+            http_cache: HttpCache::new(&HttpCacheSettings::default(), metrics.clone(), None),
         }
     }
 
@@ -95,7 +95,13 @@ impl Capabilities {
     /// Postgres pool, a Redis pool) and the row writer. Must be called on a tokio runtime.
     pub fn for_config(config: &GatewayConfig) -> Result<Self, BackendError> {
         let mut caps = Self::in_memory();
-        caps.http_cache = HttpCache::new(&config.http_cache, caps.metrics.clone());
+        let shared_level = config
+            .redis
+            .as_ref()
+            .filter(|r| r.shared_cache)
+            .map(|r| RedisBackend::connect(r, &caps.metrics))
+            .transpose()?;
+        caps.http_cache = HttpCache::new(&config.http_cache, caps.metrics.clone(), shared_level);
         if let Some(settings) = &config.postgres {
             caps.postgres = Some(PostgresBackend::connect_lazy(settings, &caps.metrics)?);
         }

@@ -4,12 +4,16 @@
 //! out, and responses over a share of the memory never enter it), keyed by the plugin's key
 //! namespaced by route and plugin plus the variant the stored `Vary` names select. An index
 //! by request target and by tag serves invalidation (`index.rs`); bodies are stored as they
-//! stream to the client (`store_body.rs`).
+//! stream to the client (`store_body.rs`); with Redis, a shared level behind memory
+//! (`shared.rs`) and stampede protection across instances (`fill.rs`).
 
+mod fill;
 mod index;
+mod shared;
 mod store_body;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,11 +23,14 @@ use moka::sync::Cache;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
+use crate::backend::redis::{RedisBackend, RedisError};
 use crate::capability::unix_ms;
 use crate::config::HttpCacheSettings;
 use crate::telemetry::metrics::Registry;
 use index::Index;
+use shared::Shared;
 
+pub use fill::Fill;
 pub use store_body::{StoreBody, Storing};
 
 /// Header fields as plugins see them.
@@ -98,6 +105,12 @@ pub struct HttpCache {
     index: Arc<Mutex<Index>>,
     /// Keys whose background refresh (stale-while-revalidate) is running.
     refreshing: Mutex<std::collections::HashSet<String>>,
+    /// Fill claims held in this instance (without Redis), by key: until when.
+    claims: Mutex<std::collections::HashMap<String, u64>>,
+    /// The Redis level, when configured.
+    shared: Option<Shared>,
+    /// Bumped by every invalidation: a Redis read that overlapped one does not fill memory.
+    generation: AtomicU64,
     settings: HttpCacheSettings,
     metrics: Arc<Registry>,
 }
@@ -130,8 +143,9 @@ fn variant_of(vary: &[String], request: &[(String, Vec<u8>)]) -> String {
 }
 
 impl HttpCache {
-    /// An empty cache sized by `settings`, counting into `metrics`.
-    pub fn new(settings: &HttpCacheSettings, metrics: Arc<Registry>) -> Arc<Self> {
+    /// An empty cache sized by `settings`, counting into `metrics`, with a shared level on
+    /// `redis` when given (it subscribes to invalidations: call on a tokio runtime).
+    pub fn new(settings: &HttpCacheSettings, metrics: Arc<Registry>, redis: Option<Arc<RedisBackend>>) -> Arc<Self> {
         let index = Arc::new(Mutex::new(Index::default()));
         let on_removal = index.clone();
         let evictions = metrics.counter("sluice_http_cache_evictions_total", &[]);
@@ -153,32 +167,109 @@ impl HttpCache {
             .max_capacity(1 << 20)
             .time_to_idle(Duration::from_secs(24 * 3600))
             .build();
-        Arc::new(HttpCache {
+        let cache = Arc::new(HttpCache {
             entries,
             variants,
             index,
             refreshing: Mutex::default(),
+            claims: Mutex::default(),
+            shared: redis.map(Shared::new),
+            generation: AtomicU64::new(0),
             settings: settings.clone(),
             metrics,
-        })
+        });
+        if let Some(shared) = &cache.shared {
+            let (on_message, on_lost) = (Arc::downgrade(&cache), Arc::downgrade(&cache));
+            let channel = shared.redis().host_channel(shared::CHANNEL);
+            shared.redis().subscribe(
+                &channel,
+                move |message| {
+                    if let Some(cache) = on_message.upgrade() {
+                        cache.apply_announced(&message);
+                    }
+                },
+                move || {
+                    if let Some(cache) = on_lost.upgrade() {
+                        cache.generation.fetch_add(1, Ordering::SeqCst);
+                        cache.clear();
+                    }
+                },
+            );
+        }
+        cache
     }
 
-    /// The key a response to `request` is stored under, below the base key `base`.
-    fn full_key(&self, base: &str, request: &[(String, Vec<u8>)]) -> String {
-        let vary = self.variants.get(base);
-        let variant = vary.map_or_else(String::new, |v| variant_of(&v, request));
-        format!("{base}#{variant}")
+    /// Counts a failed Redis call; the cache goes on with memory alone.
+    fn shared_failed(&self, what: &str, e: &RedisError) {
+        tracing::warn!(error = %e, "http cache: redis {what} failed; serving from memory alone");
+        self.metrics
+            .counter("sluice_http_cache_shared_errors_total", &[("op", what)])
+            .add(1);
     }
 
-    /// The live response stored under `base` for a request with `request` header fields.
-    pub fn lookup(&self, base: &str, request: &[(String, Vec<u8>)]) -> Option<Arc<StoredEntry>> {
-        let key = self.full_key(base, request);
-        self.entries.get(&key).filter(|e| e.keep_until_ms > unix_ms())
+    /// The `Vary` names stored for `base`: known in memory, else from Redis.
+    async fn vary_names(&self, base: &str) -> Option<Arc<[String]>> {
+        if let Some(names) = self.variants.get(base) {
+            return Some(names);
+        }
+        let shared = self.shared.as_ref()?;
+        match shared.vary(base).await {
+            Ok(Some(names)) => {
+                let names: Arc<[String]> = Arc::from(names);
+                self.variants.insert(base.to_string(), names.clone());
+                Some(names)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.shared_failed("lookup", &e);
+                None
+            }
+        }
     }
 
-    /// Stores `entry` under `base` for the variant `vary` selects from `request`.
+    /// The live response stored under `base` for a request with `request` header fields:
+    /// from memory, else from Redis (then kept in memory).
+    pub async fn lookup(&self, base: &str, request: &[(String, Vec<u8>)]) -> Option<Arc<StoredEntry>> {
+        let names = self.vary_names(base).await?;
+        let key = format!("{base}#{}", variant_of(&names, request));
+        if let Some(hit) = self.entries.get(&key).filter(|e| e.keep_until_ms > unix_ms()) {
+            return Some(hit);
+        }
+        let shared = self.shared.as_ref()?;
+        let before = self.generation.load(Ordering::SeqCst);
+        let max = usize::try_from(self.settings.max_object_bytes).unwrap_or(usize::MAX) + (1 << 20);
+        match shared.get(&key, max).await {
+            Ok(Some(entry)) => {
+                let entry = Arc::new(entry);
+                if self.generation.load(Ordering::SeqCst) == before {
+                    self.keep_in_memory(key, entry.clone());
+                }
+                Some(entry)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.shared_failed("lookup", &e);
+                None
+            }
+        }
+    }
+
+    /// Puts `entry` in memory under `key` when it is small enough for it.
+    fn keep_in_memory(&self, key: String, entry: Arc<StoredEntry>) {
+        if entry.body.len() as u64 > self.settings.memory_object_limit() {
+            return;
+        }
+        self.index.lock().add(&key, &entry.target, &entry.tags);
+        self.entries.insert(key, entry);
+        self.metrics
+            .gauge("sluice_http_cache_memory_bytes", &[])
+            .set(self.entries.weighted_size() as f64);
+    }
+
+    /// Stores `entry` under `base` for the variant `vary` selects from `request`: in memory
+    /// now, in Redis in the background. Ends this instance's fill claim on it.
     pub fn insert(
-        &self,
+        self: &Arc<Self>,
         base: &str,
         vary: &[String],
         request: &[(String, Vec<u8>)],
@@ -193,70 +284,116 @@ impl HttpCache {
         names.sort();
         names.dedup();
         let key = format!("{base}#{}", variant_of(&names, request));
-        self.variants.insert(base.to_string(), Arc::from(names));
-        if size > self.settings.memory_object_limit() {
-            // Too large for memory; the shared level (when there is one) keeps it.
-            return Ok(());
-        }
-        self.index.lock().add(&key, &entry.target, &entry.tags);
+        let entry = Arc::new(entry);
         self.metrics
             .counter("sluice_http_cache_stored_bytes_total", &[])
             .add(size);
-        self.entries.insert(key, Arc::new(entry));
-        self.metrics
-            .gauge("sluice_http_cache_memory_bytes", &[])
-            .set(self.entries.weighted_size() as f64);
+        self.keep_in_memory(key.clone(), entry.clone());
+        self.variants.insert(base.to_string(), Arc::from(names.clone()));
+        self.claims.lock().remove(base);
+        if self.shared.is_some() {
+            let cache = self.clone();
+            let base = base.to_string();
+            tokio::spawn(async move {
+                let Some(shared) = &cache.shared else { return };
+                if let Err(e) = shared.put(&base, &names, &key, &entry).await {
+                    cache.shared_failed("store", &e);
+                }
+                if let Err(e) = shared.release_fill(&base).await {
+                    cache.shared_failed("store", &e);
+                }
+            });
+        }
         Ok(())
     }
 
     /// Replaces the head and times of the response stored under `base` (for `request`'s
     /// variant) after a revalidation, keeping it `keep_ms` more; the updated entry.
-    pub fn refresh(
-        &self,
+    pub async fn refresh(
+        self: &Arc<Self>,
         base: &str,
         request: &[(String, Vec<u8>)],
         headers: Fields,
         times: (u64, u64),
         keep_ms: u64,
     ) -> Option<Arc<StoredEntry>> {
-        let key = self.full_key(base, request);
-        let old = self.entries.get(&key)?;
-        let entry = Arc::new(StoredEntry {
+        let old = self.lookup(base, request).await?;
+        let entry = StoredEntry {
             headers,
             request_time_ms: times.0,
             response_time_ms: times.1,
             keep_until_ms: unix_ms().saturating_add(keep_ms),
             ..StoredEntry::clone(&old)
-        });
-        self.index.lock().add(&key, &entry.target, &entry.tags);
-        self.entries.insert(key, entry.clone());
-        Some(entry)
+        };
+        let vary = self.variants.get(base).map(|v| v.to_vec()).unwrap_or_default();
+        self.insert(base, &vary, request, entry).ok()?;
+        self.lookup(base, request).await
     }
 
-    /// Drops the responses stored for the request target `target`; how many.
-    pub fn invalidate_target(&self, target: &str) -> u64 {
-        let keys = self.index.lock().by_target(target);
-        self.drop_keys(keys)
+    /// Drops the responses stored for the request target `target`, everywhere; how many
+    /// (the larger of what memory and Redis held).
+    pub async fn invalidate_target(&self, target: &str) -> u64 {
+        let local = self.drop_local(&format!("target\n{target}"));
+        let Some(shared) = &self.shared else { return local };
+        let dropped = shared.drop_target(target).await;
+        self.announce(format!("target\n{target}")).await;
+        self.settle("invalidate", dropped).max(local)
     }
 
-    /// Drops the responses whose request target starts with `prefix`; how many.
-    pub fn invalidate_prefix(&self, prefix: &str) -> u64 {
-        let keys = self.index.lock().by_prefix(prefix);
-        self.drop_keys(keys)
+    /// Drops the responses whose request target starts with `prefix`, everywhere; how many.
+    pub async fn invalidate_prefix(&self, prefix: &str) -> u64 {
+        let local = self.drop_local(&format!("prefix\n{prefix}"));
+        let Some(shared) = &self.shared else { return local };
+        let dropped = shared.drop_prefix(prefix).await;
+        self.announce(format!("prefix\n{prefix}")).await;
+        self.settle("invalidate", dropped).max(local)
     }
 
-    /// Drops the responses stored with `tag`; how many.
-    pub fn invalidate_tag(&self, tag: &str) -> u64 {
-        let keys = self.index.lock().by_tag(tag);
-        self.drop_keys(keys)
+    /// Drops the responses stored with `tag`, everywhere; how many this instance held.
+    pub async fn invalidate_tag(&self, tag: &str) -> u64 {
+        let local = self.drop_local(&format!("tag\n{tag}"));
+        let Some(shared) = &self.shared else { return local };
+        let bumped = shared.bump_tag(tag).await;
+        self.settle("invalidate", bumped.map(|()| 0));
+        self.announce(format!("tag\n{tag}")).await;
+        local
     }
 
-    /// Drops everything (a shared level's invalidations may have been missed).
-    pub fn clear(&self) {
-        self.entries.invalidate_all();
+    fn settle(&self, what: &str, result: Result<u64, RedisError>) -> u64 {
+        result.unwrap_or_else(|e| {
+            self.shared_failed(what, &e);
+            0
+        })
     }
 
-    fn drop_keys(&self, keys: Vec<String>) -> u64 {
+    async fn announce(&self, what: String) {
+        if let Some(shared) = &self.shared
+            && let Err(e) = shared.announce(what).await
+        {
+            self.shared_failed("announce", &e);
+        }
+    }
+
+    /// Applies an invalidation another instance (or this one) announced.
+    fn apply_announced(&self, message: &str) {
+        self.drop_local(message);
+    }
+
+    /// Drops from memory what `what` (`target\n…`, `prefix\n…` or `tag\n…`) names; how many.
+    fn drop_local(&self, what: &str) -> u64 {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let keys = match what.split_once('\n') {
+            Some(("target", t)) => self.index.lock().by_target(t),
+            Some(("prefix", p)) => self.index.lock().by_prefix(p),
+            Some(("tag", t)) => self.index.lock().by_tag(t),
+            _ => {
+                tracing::warn!(
+                    message = what,
+                    "http cache: an invalidation of unknown form was ignored"
+                );
+                return 0;
+            }
+        };
         let mut dropped = 0;
         for key in keys {
             if self.entries.remove(&key).is_some() {
@@ -265,6 +402,12 @@ impl HttpCache {
         }
         self.entries.run_pending_tasks();
         dropped
+    }
+
+    /// Drops everything held in memory (a shared level's invalidations may have been missed).
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+        self.variants.invalidate_all();
     }
 
     /// Marks `key` as being refreshed in the background; None when a refresh of it runs
@@ -282,6 +425,11 @@ impl HttpCache {
     /// The largest response stored, in bytes.
     pub fn max_object_bytes(&self) -> u64 {
         self.settings.max_object_bytes
+    }
+
+    /// Whether a Redis level is configured.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// How many responses are held in memory and their bytes.

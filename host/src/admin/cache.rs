@@ -54,10 +54,10 @@ pub async fn invalidate(state: &GatewayState, req: Request<Incoming>) -> Respons
     };
     let cache = &state.runtime().capabilities().http_cache;
     let (by, value, dropped) = match (asked.target, asked.prefix, asked.tag) {
-        (Some(t), None, None) => ("target", t.clone(), cache.invalidate_target(&t)),
-        (None, Some(p), None) if !p.is_empty() => ("prefix", p.clone(), cache.invalidate_prefix(&p)),
+        (Some(t), None, None) => ("target", t.clone(), cache.invalidate_target(&t).await),
+        (None, Some(p), None) if !p.is_empty() => ("prefix", p.clone(), cache.invalidate_prefix(&p).await),
         (None, Some(_), None) => return bad_request("an empty prefix would drop everything; name one"),
-        (None, None, Some(t)) => ("tag", t.clone(), cache.invalidate_tag(&t)),
+        (None, None, Some(t)) => ("tag", t.clone(), cache.invalidate_tag(&t).await),
         _ => return bad_request("name exactly one of \"target\", \"prefix\" or \"tag\""),
     };
     tracing::info!(by, value = %value, dropped, "http cache invalidated by the admin API");

@@ -458,3 +458,15 @@ fn is_reply_error(e: &fred::error::Error) -> bool {
             | ErrorKind::Unknown
     ) && !e.details().is_empty()
 }
+
+/// `s` with Redis glob characters escaped, for SCAN MATCH.
+pub fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::ResponseCache;
 use super::clock::unix_ms;
-use crate::backend::redis::{RedisBackend, RedisError};
+use crate::backend::redis::{RedisBackend, RedisError, glob_escape};
 use crate::runtime::bindings::HostError;
 use crate::runtime::bindings::sluice::plugin::cache::CachedResponse;
 
@@ -271,18 +271,6 @@ fn apply(memory: &ResponseCache, message: &str) {
         }
         _ => tracing::warn!(message, "an invalidation message of unknown form was ignored"),
     }
-}
-
-/// `s` with Redis glob characters escaped, for SCAN MATCH.
-fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

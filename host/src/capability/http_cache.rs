@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::capability::{scoped_key, unix_ms};
-use crate::httpcache::{HttpCache, StoredEntry};
-use crate::runtime::bindings::sluice::plugin::http_cache::{Host, ServeAs, StoredHead};
+use crate::httpcache::{Fill as HostFill, HttpCache, StoredEntry};
+use crate::runtime::bindings::sluice::plugin::http_cache::{Fill, Host, ServeAs, StoredHead};
 use crate::runtime::bindings::{CacheSpec, HeaderEdits, HostError};
 use crate::runtime::state::{CacheDirective, CacheServe, CacheStore, CallRequest, HostState};
 use crate::runtime::verdict;
@@ -20,6 +20,8 @@ const MAX_TAGS: usize = 32;
 const MAX_TAG: usize = 256;
 /// The most `vary` names.
 const MAX_VARY: usize = 16;
+/// The longest fill claim, in ms.
+const MAX_HOLD_MS: u32 = 60_000;
 
 /// What a response's stored head tells the plugin.
 fn stored_head(e: &StoredEntry) -> StoredHead {
@@ -92,7 +94,8 @@ impl HostState {
 impl Host for HostState {
     async fn lookup(&mut self, key: String) -> Result<Option<StoredHead>, HostError> {
         let (cache, base, request) = self.http_cache_call("lookup", &key)?;
-        let found = cache.lookup(&base, &request.headers);
+        let found = cache.lookup(&base, &request.headers).await;
+        self.cpu.waited();
         if found.is_none() && self.in_request_headers {
             self.count_lookup("miss");
         }
@@ -106,7 +109,9 @@ impl Host for HostState {
             return Err(p.invalid("http-cache", "serve can only be called from on-request-headers"));
         }
         verdict::check_edits(&edits).map_err(|why| p.invalid("http-cache", why))?;
-        let Some(entry) = cache.lookup(&base, &request.headers) else {
+        let found = cache.lookup(&base, &request.headers).await;
+        self.cpu.waited();
+        let Some(entry) = found else {
             return Ok(false);
         };
         self.count_lookup(match how {
@@ -155,7 +160,9 @@ impl Host for HostState {
         // The call runs as the 304 arrives: its time stands for both request and response.
         let now = unix_ms();
         let keep = ttl_ms.saturating_add(stale_ms);
-        let Some(entry) = cache.refresh(&base, &request.headers, headers, (now, now), keep) else {
+        let refreshed = cache.refresh(&base, &request.headers, headers, (now, now), keep).await;
+        self.cpu.waited();
+        let Some(entry) = refreshed else {
             return Ok(false);
         };
         self.count_lookup("revalidated");
@@ -163,10 +170,34 @@ impl Host for HostState {
         Ok(true)
     }
 
+    async fn claim_fill(&mut self, key: String, hold_ms: u32, wait_ms: u32) -> Result<Fill, HostError> {
+        let (cache, base, request) = self.http_cache_call("claim-fill", &key)?;
+        let p = &self.plugin;
+        if !self.in_request_headers {
+            return Err(p.invalid("http-cache", "claim-fill can only be called from on-request-headers"));
+        }
+        if hold_ms == 0 || hold_ms > MAX_HOLD_MS || wait_ms > hold_ms {
+            return Err(p.invalid(
+                "http-cache",
+                format!("claim-fill takes a hold of 1 to {MAX_HOLD_MS} ms and a wait no longer than the hold (got {hold_ms} and {wait_ms})"),
+            ));
+        }
+        let headers = request.headers.clone();
+        let filled = cache.claim_fill(&base, &headers, hold_ms.into(), wait_ms.into()).await;
+        self.cpu.waited();
+        Ok(match filled {
+            HostFill::Lead => Fill::Lead,
+            HostFill::Stored(entry) => Fill::Stored(stored_head(&entry)),
+            HostFill::GaveUp => Fill::GaveUp,
+        })
+    }
+
     async fn invalidate_target(&mut self, target: String) -> Result<u64, HostError> {
         let p = &self.plugin;
         p.require(p.grants.http_cache, "http-cache")?;
-        Ok(p.caps.http_cache.invalidate_target(&target))
+        let dropped = p.caps.http_cache.invalidate_target(&target).await;
+        self.cpu.waited();
+        Ok(dropped)
     }
 
     async fn invalidate_prefix(&mut self, prefix: String) -> Result<u64, HostError> {
@@ -175,12 +206,16 @@ impl Host for HostState {
         if prefix.is_empty() {
             return Err(p.invalid("http-cache", "an empty prefix would drop everything; name one"));
         }
-        Ok(p.caps.http_cache.invalidate_prefix(&prefix))
+        let dropped = p.caps.http_cache.invalidate_prefix(&prefix).await;
+        self.cpu.waited();
+        Ok(dropped)
     }
 
     async fn invalidate_tag(&mut self, tag: String) -> Result<u64, HostError> {
         let p = &self.plugin;
         p.require(p.grants.http_cache, "http-cache")?;
-        Ok(p.caps.http_cache.invalidate_tag(&tag))
+        let dropped = p.caps.http_cache.invalidate_tag(&tag).await;
+        self.cpu.waited();
+        Ok(dropped)
     }
 }

@@ -12,7 +12,7 @@ fn settings() -> HttpCacheSettings {
 }
 
 fn cache() -> Arc<HttpCache> {
-    HttpCache::new(&settings(), Arc::new(Registry::new()))
+    HttpCache::new(&settings(), Arc::new(Registry::new()), None)
 }
 
 fn entry(target: &str, body: &str, tags: &[&str]) -> StoredEntry {
@@ -35,16 +35,16 @@ fn req(fields: &[(&str, &str)]) -> Fields {
         .collect()
 }
 
-#[test]
-fn a_stored_response_is_found_under_its_key_only() {
+#[tokio::test]
+async fn a_stored_response_is_found_under_its_key_only() {
     let c = cache();
     c.insert("k", &[], &req(&[]), entry("/a", "hello", &[])).unwrap();
-    assert_eq!(c.lookup("k", &req(&[])).unwrap().body, "hello");
-    assert!(c.lookup("other", &req(&[])).is_none());
+    assert_eq!(c.lookup("k", &req(&[])).await.unwrap().body, "hello");
+    assert!(c.lookup("other", &req(&[])).await.is_none());
 }
 
-#[test]
-fn vary_selects_the_variant_by_the_request_headers() {
+#[tokio::test]
+async fn vary_selects_the_variant_by_the_request_headers() {
     let c = cache();
     let vary = ["Accept-Language".to_string()];
     c.insert(
@@ -62,16 +62,19 @@ fn vary_selects_the_variant_by_the_request_headers() {
     )
     .unwrap();
     assert_eq!(
-        c.lookup("k", &req(&[("Accept-Language", "fr")])).unwrap().body,
+        c.lookup("k", &req(&[("Accept-Language", "fr")])).await.unwrap().body,
         "bonjour"
     );
-    assert_eq!(c.lookup("k", &req(&[("accept-language", "en")])).unwrap().body, "hello");
-    assert!(c.lookup("k", &req(&[("accept-language", "de")])).is_none());
-    assert!(c.lookup("k", &req(&[])).is_none(), "no header is its own variant");
+    assert_eq!(
+        c.lookup("k", &req(&[("accept-language", "en")])).await.unwrap().body,
+        "hello"
+    );
+    assert!(c.lookup("k", &req(&[("accept-language", "de")])).await.is_none());
+    assert!(c.lookup("k", &req(&[])).await.is_none(), "no header is its own variant");
 }
 
-#[test]
-fn a_response_over_the_object_limit_is_refused_and_a_large_one_skips_memory() {
+#[tokio::test]
+async fn a_response_over_the_object_limit_is_refused_and_a_large_one_skips_memory() {
     let c = cache();
     let huge = "x".repeat((1 << 20) + 1);
     assert_eq!(
@@ -84,11 +87,11 @@ fn a_response_over_the_object_limit_is_refused_and_a_large_one_skips_memory() {
     // Over 1/8 of the 4 MiB memory: accepted, but not kept in memory.
     let large = "x".repeat(600 << 10);
     c.insert("k", &[], &req(&[]), entry("/a", &large, &[])).unwrap();
-    assert!(c.lookup("k", &req(&[])).is_none());
+    assert!(c.lookup("k", &req(&[])).await.is_none());
 }
 
-#[test]
-fn invalidation_by_target_prefix_and_tag_drops_exactly_those() {
+#[tokio::test]
+async fn invalidation_by_target_prefix_and_tag_drops_exactly_those() {
     let c = cache();
     c.insert("1", &[], &req(&[]), entry("/items?page=1", "1", &["items"]))
         .unwrap();
@@ -97,42 +100,45 @@ fn invalidation_by_target_prefix_and_tag_drops_exactly_those() {
     c.insert("3", &[], &req(&[]), entry("/users/7", "3", &["user:7"]))
         .unwrap();
     c.insert("4", &[], &req(&[]), entry("/users/8", "4", &[])).unwrap();
-    assert_eq!(c.invalidate_target("/items?page=1"), 1);
-    assert!(c.lookup("1", &req(&[])).is_none());
-    assert!(c.lookup("2", &req(&[])).is_some());
-    assert_eq!(c.invalidate_tag("user:7"), 1);
-    assert!(c.lookup("3", &req(&[])).is_none());
-    assert_eq!(c.invalidate_prefix("/items"), 1);
-    assert!(c.lookup("2", &req(&[])).is_none());
-    assert_eq!(c.invalidate_prefix("/items"), 0, "nothing left to drop");
-    assert!(c.lookup("4", &req(&[])).is_some());
+    assert_eq!(c.invalidate_target("/items?page=1").await, 1);
+    assert!(c.lookup("1", &req(&[])).await.is_none());
+    assert!(c.lookup("2", &req(&[])).await.is_some());
+    assert_eq!(c.invalidate_tag("user:7").await, 1);
+    assert!(c.lookup("3", &req(&[])).await.is_none());
+    assert_eq!(c.invalidate_prefix("/items").await, 1);
+    assert!(c.lookup("2", &req(&[])).await.is_none());
+    assert_eq!(c.invalidate_prefix("/items").await, 0, "nothing left to drop");
+    assert!(c.lookup("4", &req(&[])).await.is_some());
 }
 
-#[test]
-fn refresh_replaces_the_head_and_keeps_the_body() {
+#[tokio::test]
+async fn refresh_replaces_the_head_and_keeps_the_body() {
     let c = cache();
     c.insert("k", &[], &req(&[]), entry("/a", "body", &["t"])).unwrap();
     let headers = vec![("etag".to_string(), b"\"v2\"".to_vec())];
-    let refreshed = c.refresh("k", &req(&[]), headers.clone(), (5, 6), 60_000).unwrap();
+    let refreshed = c
+        .refresh("k", &req(&[]), headers.clone(), (5, 6), 60_000)
+        .await
+        .unwrap();
     assert_eq!(refreshed.body, "body");
     assert_eq!(refreshed.headers, headers);
     assert_eq!((refreshed.request_time_ms, refreshed.response_time_ms), (5, 6));
-    assert_eq!(c.lookup("k", &req(&[])).unwrap().headers, headers);
-    assert!(c.refresh("gone", &req(&[]), Vec::new(), (0, 0), 1).is_none());
-    assert_eq!(c.invalidate_tag("t"), 1, "a refreshed entry keeps its tags");
+    assert_eq!(c.lookup("k", &req(&[])).await.unwrap().headers, headers);
+    assert!(c.refresh("gone", &req(&[]), Vec::new(), (0, 0), 1).await.is_none());
+    assert_eq!(c.invalidate_tag("t").await, 1, "a refreshed entry keeps its tags");
 }
 
-#[test]
-fn an_entry_past_its_keep_time_is_not_found() {
+#[tokio::test]
+async fn an_entry_past_its_keep_time_is_not_found() {
     let c = cache();
     let mut e = entry("/a", "old", &[]);
     e.keep_until_ms = unix_ms() - 1;
     c.insert("k", &[], &req(&[]), e).unwrap();
-    assert!(c.lookup("k", &req(&[])).is_none());
+    assert!(c.lookup("k", &req(&[])).await.is_none());
 }
 
-#[test]
-fn one_background_refresh_per_key() {
+#[tokio::test]
+async fn one_background_refresh_per_key() {
     let c = cache();
     let guard = c.begin_refresh("k").unwrap();
     assert!(c.begin_refresh("k").is_none());
@@ -157,7 +163,7 @@ async fn a_body_that_streamed_to_its_end_is_stored() {
     let body = StoreBody::new(full("streamed"), storing(&c), 1 << 20);
     let sent = body.collect().await.unwrap().to_bytes();
     assert_eq!(sent, "streamed");
-    assert_eq!(c.lookup("k", &[]).unwrap().body, "streamed");
+    assert_eq!(c.lookup("k", &[]).await.unwrap().body, "streamed");
 }
 
 #[tokio::test]
@@ -169,7 +175,7 @@ async fn a_body_over_the_limit_or_dropped_early_is_not_stored() {
         "twelve bytes",
         "still sent whole"
     );
-    assert!(c.lookup("k", &[]).is_none());
+    assert!(c.lookup("k", &[]).await.is_none());
 
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, BoxErr>>(1);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
@@ -182,9 +188,37 @@ async fn a_body_over_the_limit_or_dropped_early_is_not_stored() {
     assert_eq!(frame.into_data().unwrap(), "part");
     drop(body);
     assert!(
-        c.lookup("k", &[]).is_none(),
+        c.lookup("k", &[]).await.is_none(),
         "a client that left mid-body stores nothing"
     );
 }
 
 type BoxErr = crate::proxy::body::BoxError;
+
+#[tokio::test]
+async fn one_request_leads_a_fill_and_the_next_waits_for_what_it_stores() {
+    let c = cache();
+    assert!(matches!(c.claim_fill("k", &[], 5_000, 0).await, Fill::Lead));
+    assert!(matches!(c.claim_fill("k", &[], 5_000, 0).await, Fill::GaveUp));
+    let waiter = {
+        let c = c.clone();
+        tokio::spawn(async move { c.claim_fill("k", &[], 5_000, 5_000).await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    c.insert("k", &[], &[], entry("/a", "filled", &[])).unwrap();
+    match waiter.await.unwrap() {
+        Fill::Stored(e) => assert_eq!(e.body, "filled"),
+        other => panic!("the waiter got {other:?}"),
+    }
+    // Stored: the claim ended, the next miss (after an invalidation) leads again.
+    assert_eq!(c.invalidate_target("/a").await, 1);
+    assert!(matches!(c.claim_fill("k", &[], 5_000, 0).await, Fill::Lead));
+}
+
+#[tokio::test]
+async fn a_claim_that_stored_nothing_ends_after_its_hold_time() {
+    let c = cache();
+    assert!(matches!(c.claim_fill("k", &[], 20, 0).await, Fill::Lead));
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    assert!(matches!(c.claim_fill("k", &[], 20, 0).await, Fill::Lead));
+}
