@@ -52,7 +52,10 @@ pub fn parse_etags(value: &str) -> Option<Vec<EntityTag<'_>>> {
         if inner[..end].bytes().any(|b| b < 0x21 || b == 0x7f) {
             return None;
         }
-        out.push(EntityTag { weak, opaque: &tag[..end + 2] });
+        out.push(EntityTag {
+            weak,
+            opaque: &tag[..end + 2],
+        });
         rest = &tag[end + 2..];
         if !(rest.is_empty() || rest.starts_with([' ', '\t', ','])) {
             return None;
@@ -106,7 +109,12 @@ pub fn client_not_modified(
     else {
         return false;
     };
-    let date_of = |name: &str| stored.get_bytes(name).and_then(text).and_then(|v| parse_http_date(v, now_s));
+    let date_of = |name: &str| {
+        stored
+            .get_bytes(name)
+            .and_then(text)
+            .and_then(|v| parse_http_date(v, now_s))
+    };
     let modified = date_of("last-modified")
         .or_else(|| date_of("date"))
         .unwrap_or((stored_response_time_ms / 1000) as i64);
@@ -120,7 +128,11 @@ pub fn client_not_modified(
 pub fn revalidation_headers(stored: &[(String, Vec<u8>)], now_s: i64) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if let Some(tag) = stored_etag(stored) {
-        let value = if tag.weak { format!("W/{}", tag.opaque) } else { tag.opaque.to_string() };
+        let value = if tag.weak {
+            format!("W/{}", tag.opaque)
+        } else {
+            tag.opaque.to_string()
+        };
         out.push(("if-none-match".to_string(), value));
     }
     if let Some(lm) = stored.get_bytes("last-modified").and_then(text).map(str::trim)
@@ -151,9 +163,17 @@ pub fn validators_agree(stored: &[(String, Vec<u8>)], not_modified: &[(String, V
 /// `Content-Range`, hop-by-hop fields, fields the 304's `Connection` names and `Set-Cookie`;
 /// then the fields the result's `private="…"` / `no-cache="…"` name are removed.
 pub fn merge_not_modified(stored: &[(String, Vec<u8>)], not_modified: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
-    let mut skip: Vec<String> = KEPT_ON_UPDATE.iter().chain(NEVER_STORED.iter()).map(|s| s.to_string()).collect();
+    let mut skip: Vec<String> = KEPT_ON_UPDATE
+        .iter()
+        .chain(NEVER_STORED.iter())
+        .map(|s| s.to_string())
+        .collect();
     for line in not_modified.get_all("connection") {
-        skip.extend(String::from_utf8_lossy(line).split(',').map(|n| n.trim().to_ascii_lowercase()));
+        skip.extend(
+            String::from_utf8_lossy(line)
+                .split(',')
+                .map(|n| n.trim().to_ascii_lowercase()),
+        );
     }
     let updates: Vec<&(String, Vec<u8>)> = not_modified
         .iter()

@@ -35,14 +35,24 @@ fn rfc9111_4_3_2_client_conditionals() {
         ("GET", vec![("if-none-match", r#""v2""#)], 200, true),
         ("HEAD", vec![("if-none-match", r#"W/"v2""#)], 200, true),
         ("GET", vec![("if-none-match", r#""v1", "v2""#)], 200, true),
-        ("GET", vec![("if-none-match", r#""v1""#), ("if-none-match", r#""v2""#)], 200, true),
+        (
+            "GET",
+            vec![("if-none-match", r#""v1""#), ("if-none-match", r#""v2""#)],
+            200,
+            true,
+        ),
         ("GET", vec![("if-none-match", "*")], 200, true),
         ("GET", vec![("if-none-match", r#""v1""#)], 200, false),
         ("GET", vec![("if-none-match", "garbage")], 200, false),
         ("GET", vec![("if-none-match", r#""v2""#)], 404, false),
         ("POST", vec![("if-none-match", r#""v2""#)], 200, false),
         // If-None-Match present: If-Modified-Since is not looked at (RFC 9110 §13.2.2).
-        ("GET", vec![("if-none-match", r#""v1""#), ("if-modified-since", after.as_str())], 200, false),
+        (
+            "GET",
+            vec![("if-none-match", r#""v1""#), ("if-modified-since", after.as_str())],
+            200,
+            false,
+        ),
         ("GET", vec![("if-modified-since", at.as_str())], 200, true),
         ("GET", vec![("if-modified-since", after.as_str())], 200, true),
         ("GET", vec![("if-modified-since", before.as_str())], 200, false),
@@ -50,7 +60,11 @@ fn rfc9111_4_3_2_client_conditionals() {
         ("GET", vec![], 200, false),
     ] {
         let r = req(method, "/", &headers);
-        assert_eq!(client_not_modified(&r, status, &stored_h, 0, T0), want, "{method} {headers:?} {status}");
+        assert_eq!(
+            client_not_modified(&r, status, &stored_h, 0, T0),
+            want,
+            "{method} {headers:?} {status}"
+        );
     }
     // No Last-Modified: Date, then the receipt time.
     let r = req("GET", "/", &[("if-modified-since", &date(0))]);
@@ -65,11 +79,23 @@ fn rfc9111_4_3_1_validators_sent_upstream() {
     let lm = date(-100);
     let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(n, v)| format!("{n}: {v}")).collect::<Vec<_>>();
     assert_eq!(
-        pairs(revalidation_headers(&h(&[("ETag", r#"W/"v1""#), ("Last-Modified", &lm)]), T0)),
-        [r#"if-none-match: W/"v1""#.to_string(), format!("if-modified-since: {lm}")]
+        pairs(revalidation_headers(
+            &h(&[("ETag", r#"W/"v1""#), ("Last-Modified", &lm)]),
+            T0
+        )),
+        [
+            r#"if-none-match: W/"v1""#.to_string(),
+            format!("if-modified-since: {lm}")
+        ]
     );
-    assert_eq!(pairs(revalidation_headers(&h(&[("etag", "v1"), ("last-modified", "0")]), T0)), Vec::<String>::new());
-    assert_eq!(pairs(revalidation_headers(&h(&[("etag", r#""a", "b""#)]), T0)), Vec::<String>::new());
+    assert_eq!(
+        pairs(revalidation_headers(&h(&[("etag", "v1"), ("last-modified", "0")]), T0)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        pairs(revalidation_headers(&h(&[("etag", r#""a", "b""#)]), T0)),
+        Vec::<String>::new()
+    );
     assert!(revalidation_headers(&[], T0).is_empty());
 }
 
@@ -85,7 +111,10 @@ fn rfc9111_4_3_4_which_304_freshens() {
     ] {
         assert_eq!(validators_agree(&stored, &h(&resp)), want, "{resp:?}");
     }
-    assert!(!validators_agree(&h(&[("etag", r#"W/"v1""#)]), &h(&[("etag", r#""v1""#)])), "strong vs weak");
+    assert!(
+        !validators_agree(&h(&[("etag", r#"W/"v1""#)]), &h(&[("etag", r#""v1""#)])),
+        "strong vs weak"
+    );
     assert!(!validators_agree(&[], &h(&[("etag", r#""v1""#)])));
 }
 
@@ -113,7 +142,10 @@ fn rfc9111_3_2_merging_a_304() {
         ("x-secret", "shh"),
     ]);
     let merged = merge_not_modified(&stored, &resp);
-    let show: Vec<String> = merged.iter().map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v))).collect();
+    let show: Vec<String> = merged
+        .iter()
+        .map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v)))
+        .collect();
     assert_eq!(
         show,
         [

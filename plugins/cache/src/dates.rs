@@ -12,8 +12,18 @@ use crate::directives::{DELTA_MAX, parse_delta};
 pub const EXPIRED: i64 = 0;
 
 const SHORT_DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const LONG_DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const LONG_DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (valid for any year we accept).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -95,7 +105,12 @@ pub fn parse_http_date(value: &str, now_s: i64) -> Option<i64> {
         if SHORT_DAYS.contains(&day_name) {
             // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
             let [d, mon, y, t, "GMT"] = fields[..] else { return None };
-            return assemble(i64::from(digits(y, 4, 4)?), month(mon)?, digits(d, 1, 2)?, time_of_day(t)?);
+            return assemble(
+                i64::from(digits(y, 4, 4)?),
+                month(mon)?,
+                digits(d, 1, 2)?,
+                time_of_day(t)?,
+            );
         }
         if LONG_DAYS.contains(&day_name) {
             // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
@@ -116,11 +131,18 @@ pub fn parse_http_date(value: &str, now_s: i64) -> Option<i64> {
     }
     // asctime: Sun Nov  6 08:49:37 1994
     let fields: Vec<&str> = value.split_ascii_whitespace().collect();
-    let [day_name, mon, d, t, y] = fields[..] else { return None };
+    let [day_name, mon, d, t, y] = fields[..] else {
+        return None;
+    };
     if !SHORT_DAYS.contains(&day_name) {
         return None;
     }
-    assemble(i64::from(digits(y, 4, 4)?), month(mon)?, digits(d, 1, 2)?, time_of_day(t)?)
+    assemble(
+        i64::from(digits(y, 4, 4)?),
+        month(mon)?,
+        digits(d, 1, 2)?,
+        time_of_day(t)?,
+    )
 }
 
 /// Formats a time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).

@@ -6,7 +6,10 @@ const NOW: i64 = 1_767_225_600;
 const EXAMPLE: i64 = 784_111_777;
 
 fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect()
 }
 
 #[test]
@@ -83,12 +86,18 @@ fn rfc9111_5_3_invalid_expires_is_already_expired() {
     assert_eq!(d.expires, Some(EXAMPLE));
     // §4.2.1: two Expires that disagree → stale; that agree → the value.
     let d = ResponseDates::parse(
-        &h(&[("expires", "Sun, 06 Nov 1994 08:49:37 GMT"), ("Expires", "Sun, 06 Nov 1994 08:49:38 GMT")]),
+        &h(&[
+            ("expires", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ("Expires", "Sun, 06 Nov 1994 08:49:38 GMT"),
+        ]),
         NOW,
     );
     assert_eq!(d.expires, Some(EXPIRED));
     let d = ResponseDates::parse(
-        &h(&[("expires", "Sun, 06 Nov 1994 08:49:37 GMT"), ("expires", "Sunday, 06-Nov-94 08:49:37 GMT")]),
+        &h(&[
+            ("expires", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ("expires", "Sunday, 06-Nov-94 08:49:37 GMT"),
+        ]),
         NOW,
     );
     assert_eq!(d.expires, Some(EXAMPLE));
@@ -117,6 +126,9 @@ fn rfc9111_5_1_age_and_the_other_dates() {
         NOW,
     );
     assert_eq!((d.date, d.last_modified), (Some(EXAMPLE), None));
-    let d = ResponseDates::parse(&h(&[("date", "garbage"), ("date", "Sun, 06 Nov 1994 08:49:37 GMT")]), NOW);
+    let d = ResponseDates::parse(
+        &h(&[("date", "garbage"), ("date", "Sun, 06 Nov 1994 08:49:37 GMT")]),
+        NOW,
+    );
     assert_eq!(d.date, None, "the first line is the one read");
 }

@@ -28,7 +28,10 @@ pub fn parse_delta(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(s.parse::<u64>().map_or(DELTA_MAX, |v| v.min(u64::from(DELTA_MAX)) as u32))
+    Some(
+        s.parse::<u64>()
+            .map_or(DELTA_MAX, |v| v.min(u64::from(DELTA_MAX)) as u32),
+    )
 }
 
 /// The scope of `no-cache` or `private`.

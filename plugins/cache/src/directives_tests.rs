@@ -1,11 +1,17 @@
 use super::*;
 
 fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect()
 }
 
 fn cc(lines: &[&str]) -> CacheControl {
-    let headers: Vec<_> = lines.iter().map(|l| ("Cache-Control".to_string(), l.as_bytes().to_vec())).collect();
+    let headers: Vec<_> = lines
+        .iter()
+        .map(|l| ("Cache-Control".to_string(), l.as_bytes().to_vec()))
+        .collect();
     CacheControl::parse(&headers)
 }
 
@@ -56,12 +62,19 @@ fn rfc9111_5_2_max_age_and_s_maxage_values() {
 
 #[test]
 fn rfc9111_5_2_boolean_directives_and_unknown_ones() {
-    let c = cc(&["Public, NO-STORE", "must-revalidate,proxy-revalidate , must-understand", "x-ext=\"a,b\", immutable"]);
+    let c = cc(&[
+        "Public, NO-STORE",
+        "must-revalidate,proxy-revalidate , must-understand",
+        "x-ext=\"a,b\", immutable",
+    ]);
     assert!(c.public && c.no_store && c.must_revalidate && c.proxy_revalidate && c.must_understand);
     assert_eq!(c.max_age, None);
     assert!(c.forbids_stale());
     assert!(!cc(&["public, max-age=5"]).forbids_stale());
-    assert!(cc(&["s-maxage=5"]).forbids_stale(), "§5.2.2.10: s-maxage implies proxy-revalidate");
+    assert!(
+        cc(&["s-maxage=5"]).forbids_stale(),
+        "§5.2.2.10: s-maxage implies proxy-revalidate"
+    );
     let c = cc(&["only-if-cached, bogus, =5, , ,max-age=1"]);
     assert!(c.only_if_cached);
     assert_eq!(c.max_age, Some(1));
@@ -71,7 +84,11 @@ fn rfc9111_5_2_boolean_directives_and_unknown_ones() {
 fn rfc9111_5_2_2_4_and_5_2_2_7_qualified_no_cache_and_private() {
     for (lines, no_cache, private) in [
         (&["no-cache"][..], Some(Scope::All), None),
-        (&["no-cache=\"Set-Cookie\""], Some(Scope::Fields(vec!["set-cookie".into()])), None),
+        (
+            &["no-cache=\"Set-Cookie\""],
+            Some(Scope::Fields(vec!["set-cookie".into()])),
+            None,
+        ),
         (
             &["no-cache=\"set-cookie, X-Foo\", max-age=5"],
             Some(Scope::Fields(vec!["set-cookie".into(), "x-foo".into()])),
@@ -90,7 +107,11 @@ fn rfc9111_5_2_2_4_and_5_2_2_7_qualified_no_cache_and_private() {
         (&["no-cache=\"a"], Some(Scope::All), None),
     ] {
         let c = cc(lines);
-        assert_eq!((c.no_cache.clone(), c.private.clone()), (no_cache, private), "{lines:?}");
+        assert_eq!(
+            (c.no_cache.clone(), c.private.clone()),
+            (no_cache, private),
+            "{lines:?}"
+        );
     }
     let c = cc(&["private=\"x-b\", no-cache=\"x-a, x-b\""]);
     assert_eq!(c.fields_to_strip(), ["x-a", "x-b"]);
@@ -116,7 +137,10 @@ fn rfc9111_5_2_1_request_directives() {
 
 #[test]
 fn rfc5861_stale_windows_take_the_smallest_and_ignore_garbage() {
-    let c = cc(&["stale-while-revalidate=60, stale-if-error=600", "stale-while-revalidate=30"]);
+    let c = cc(&[
+        "stale-while-revalidate=60, stale-if-error=600",
+        "stale-while-revalidate=30",
+    ]);
     assert_eq!((c.stale_while_revalidate, c.stale_if_error), (Some(30), Some(600)));
     let c = cc(&["stale-while-revalidate=soon, stale-if-error"]);
     assert_eq!((c.stale_while_revalidate, c.stale_if_error), (None, None));
@@ -138,7 +162,10 @@ fn rfc9111_5_4_pragma_only_without_cache_control() {
 fn garbage_is_survived() {
     let huge = format!("max-age={}, {}", "9".repeat(10_000), "x,".repeat(10_000));
     assert_eq!(cc(&[&huge]).max_age, Some(DELTA_MAX));
-    let headers = vec![("cache-control".to_string(), vec![0xff, 0xfe, b',', b'n', b'o', b'-', b's', b't', b'o', b'r', b'e'])];
+    let headers = vec![(
+        "cache-control".to_string(),
+        vec![0xff, 0xfe, b',', b'n', b'o', b'-', b's', b't', b'o', b'r', b'e'],
+    )];
     assert!(CacheControl::parse(&headers).no_store);
     let c = cc(&["\"\"\"", "max-age=\"\\\"5\\\"\""]);
     assert_eq!(c.max_age, Some(0));

@@ -5,7 +5,7 @@
 
 use crate::dates::ResponseDates;
 use crate::directives::{CacheControl, MaxStale};
-use crate::settings::Policy;
+use crate::policy::Policy;
 
 /// Status codes that are heuristically cacheable (RFC 9110 §15.1), 206 left out: this cache
 /// does not store partial content.
@@ -48,12 +48,10 @@ pub struct Lifetime {
 
 impl Lifetime {
     fn new(seconds: u64, source: Source) -> Self {
-        Lifetime { ms: seconds.saturating_mul(1000), source }
-    }
-
-    /// Whether the response carries explicit freshness (or the rule overrides it).
-    pub fn is_explicit(&self) -> bool {
-        !matches!(self.source, Source::Heuristic | Source::DefaultTtl | Source::None)
+        Lifetime {
+            ms: seconds.saturating_mul(1000),
+            source,
+        }
     }
 }
 
@@ -62,7 +60,13 @@ impl Lifetime {
 /// missing `Date`), else a heuristic — only for heuristically cacheable statuses or `public`
 /// responses (§4.2.2): 10% of `Date − Last-Modified` capped at `max_heuristic_ttl_s`, else the
 /// route's default TTL. Nothing else gives a response a lifetime.
-pub fn lifetime(status: u16, cc: &CacheControl, dates: &ResponseDates, response_time_ms: u64, policy: &Policy) -> Lifetime {
+pub fn lifetime(
+    status: u16,
+    cc: &CacheControl,
+    dates: &ResponseDates,
+    response_time_ms: u64,
+    policy: &Policy,
+) -> Lifetime {
     if let Some(ttl) = policy.override_ttl_s {
         return Lifetime::new(u64::from(ttl), Source::Override);
     }
@@ -78,7 +82,10 @@ pub fn lifetime(status: u16, cc: &CacheControl, dates: &ResponseDates, response_
     let date_ms = dates.date.map_or(ms_i64(response_time_ms), |d| d.saturating_mul(1000));
     if let Some(expires) = dates.expires {
         let ms = expires.saturating_mul(1000).saturating_sub(date_ms).max(0);
-        return Lifetime { ms: ms as u64, source: Source::Expires };
+        return Lifetime {
+            ms: ms as u64,
+            source: Source::Expires,
+        };
     }
     if !(heuristically_cacheable(status) || cc.public) {
         return Lifetime::new(0, Source::None);
@@ -107,7 +114,9 @@ pub fn initial_age_ms(dates: &ResponseDates, request_time_ms: u64, response_time
         ms_i64(response_time_ms).saturating_sub(d.saturating_mul(1000)).max(0) as u64
     });
     let delay = response_time_ms.saturating_sub(request_time_ms);
-    let corrected = u64::from(dates.age.unwrap_or(0)).saturating_mul(1000).saturating_add(delay);
+    let corrected = u64::from(dates.age.unwrap_or(0))
+        .saturating_mul(1000)
+        .saturating_add(delay);
     apparent.max(corrected)
 }
 
@@ -139,7 +148,10 @@ pub fn staleness(cc: &CacheControl, policy: &Policy) -> Staleness {
         };
     }
     if cc.forbids_stale() {
-        return Staleness { forbidden: true, ..Staleness::default() };
+        return Staleness {
+            forbidden: true,
+            ..Staleness::default()
+        };
     }
     Staleness {
         forbidden: false,
@@ -179,7 +191,13 @@ pub enum Usable {
 
 /// Whether a stored response of `age_ms` and `lifetime` may answer a request with directives
 /// `req` (§4.2.4, §5.2.1, RFC 5861 §3). `resp` is the stored response's `Cache-Control`.
-pub fn usable(req: &CacheControl, resp: &CacheControl, lifetime: &Lifetime, age_ms: u64, staleness: &Staleness) -> Usable {
+pub fn usable(
+    req: &CacheControl,
+    resp: &CacheControl,
+    lifetime: &Lifetime,
+    age_ms: u64,
+    staleness: &Staleness,
+) -> Usable {
     let by_request = Usable::Revalidate { by_request: true };
     if req.no_cache.is_some() {
         return by_request;

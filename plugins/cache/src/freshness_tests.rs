@@ -7,7 +7,10 @@ const T0: i64 = 1_767_225_600;
 const T0_MS: u64 = T0 as u64 * 1000;
 
 fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect()
 }
 
 fn date(offset_s: i64) -> String {
@@ -34,19 +37,47 @@ fn rfc9111_4_2_1_lifetime_precedence() {
     let d = date(0);
     let exp = date(300);
     for (status, headers, want) in [
-        (200, vec![("cache-control", "s-maxage=10, max-age=20"), ("expires", exp.as_str())], (10, Source::SMaxAge)),
-        (200, vec![("cache-control", "max-age=20"), ("expires", exp.as_str())], (20, Source::MaxAge)),
-        (200, vec![("date", d.as_str()), ("expires", exp.as_str())], (300, Source::Expires)),
+        (
+            200,
+            vec![("cache-control", "s-maxage=10, max-age=20"), ("expires", exp.as_str())],
+            (10, Source::SMaxAge),
+        ),
+        (
+            200,
+            vec![("cache-control", "max-age=20"), ("expires", exp.as_str())],
+            (20, Source::MaxAge),
+        ),
+        (
+            200,
+            vec![("date", d.as_str()), ("expires", exp.as_str())],
+            (300, Source::Expires),
+        ),
         // No Date: the receipt time (T0) stands in.
         (200, vec![("expires", exp.as_str())], (300, Source::Expires)),
         // Expires before Date → 0; invalid Expires → already expired.
-        (200, vec![("date", exp.as_str()), ("expires", d.as_str())], (0, Source::Expires)),
+        (
+            200,
+            vec![("date", exp.as_str()), ("expires", d.as_str())],
+            (0, Source::Expires),
+        ),
         (200, vec![("expires", "0")], (0, Source::Expires)),
         // Most restrictive wins: no-cache beats max-age.
-        (200, vec![("cache-control", "max-age=60, no-cache")], (0, Source::NoCache)),
+        (
+            200,
+            vec![("cache-control", "max-age=60, no-cache")],
+            (0, Source::NoCache),
+        ),
         // Invalid max-age is stale, and hides Expires.
-        (200, vec![("cache-control", "max-age=soon"), ("expires", exp.as_str())], (0, Source::MaxAge)),
-        (200, vec![("cache-control", "max-age=99999999999999999999")], (1 << 31, Source::MaxAge)),
+        (
+            200,
+            vec![("cache-control", "max-age=soon"), ("expires", exp.as_str())],
+            (0, Source::MaxAge),
+        ),
+        (
+            200,
+            vec![("cache-control", "max-age=99999999999999999999")],
+            (1 << 31, Source::MaxAge),
+        ),
         // Explicit freshness applies to any status.
         (500, vec![("cache-control", "max-age=5")], (5, Source::MaxAge)),
     ] {
@@ -64,17 +95,37 @@ fn rfc9111_4_2_2_heuristics_only_where_allowed() {
     let lm_old = date(-10_000_000);
     let lm_future = date(60);
     for (status, headers, want) in [
-        (200, vec![("date", d.as_str()), ("last-modified", lm_1000.as_str())], (100, Source::Heuristic)),
+        (
+            200,
+            vec![("date", d.as_str()), ("last-modified", lm_1000.as_str())],
+            (100, Source::Heuristic),
+        ),
         // Capped at max_heuristic_ttl_s (one day by default).
-        (200, vec![("date", d.as_str()), ("last-modified", lm_old.as_str())], (86_400, Source::Heuristic)),
+        (
+            200,
+            vec![("date", d.as_str()), ("last-modified", lm_old.as_str())],
+            (86_400, Source::Heuristic),
+        ),
         // Last-Modified after Date gives nothing.
-        (200, vec![("date", d.as_str()), ("last-modified", lm_future.as_str())], (0, Source::None)),
+        (
+            200,
+            vec![("date", d.as_str()), ("last-modified", lm_future.as_str())],
+            (0, Source::None),
+        ),
         // No Last-Modified and no default TTL: no freshness at all.
         (200, vec![("date", d.as_str())], (0, Source::None)),
         // 302 is not heuristically cacheable …
-        (302, vec![("date", d.as_str()), ("last-modified", lm_1000.as_str())], (0, Source::None)),
+        (
+            302,
+            vec![("date", d.as_str()), ("last-modified", lm_1000.as_str())],
+            (0, Source::None),
+        ),
         // … unless public.
-        (302, vec![("cache-control", "public"), ("last-modified", lm_1000.as_str())], (100, Source::Heuristic)),
+        (
+            302,
+            vec![("cache-control", "public"), ("last-modified", lm_1000.as_str())],
+            (100, Source::Heuristic),
+        ),
         (404, vec![("last-modified", lm_1000.as_str())], (100, Source::Heuristic)),
         (206, vec![("last-modified", lm_1000.as_str())], (0, Source::None)),
     ] {
@@ -85,7 +136,11 @@ fn rfc9111_4_2_2_heuristics_only_where_allowed() {
     let p = settings.policy("/");
     assert_eq!(life(200, &[("last-modified", &lm_1000)], &p), (50, Source::Heuristic));
     assert_eq!(life(200, &[], &p), (60, Source::DefaultTtl));
-    assert_eq!(life(201, &[], &p), (0, Source::None), "no default TTL for a status the RFC forbids");
+    assert_eq!(
+        life(201, &[], &p),
+        (0, Source::None),
+        "no default TTL for a status the RFC forbids"
+    );
     settings.max_heuristic_ttl_s = 0;
     let p = settings.policy("/");
     assert_eq!(life(200, &[("last-modified", &lm_1000)], &p), (60, Source::DefaultTtl));
@@ -95,7 +150,10 @@ fn rfc9111_4_2_2_heuristics_only_where_allowed() {
 fn override_replaces_upstream_freshness() {
     let settings = Settings::from_json(r#"{"rules": [{"prefix": "/", "ttl_s": 1800, "override": true}]}"#).unwrap();
     let p = settings.policy("/x");
-    assert_eq!(life(200, &[("cache-control", "no-cache, max-age=0")], &p), (1800, Source::Override));
+    assert_eq!(
+        life(200, &[("cache-control", "no-cache, max-age=0")], &p),
+        (1800, Source::Override)
+    );
     assert_eq!(life(200, &[("expires", "0")], &p), (1800, Source::Override));
     let settings = Settings::from_json(r#"{"rules": [{"prefix": "/", "ttl_s": 1800}]}"#).unwrap();
     let p = settings.policy("/x");
@@ -110,23 +168,62 @@ fn rfc9111_4_2_3_age_calculation() {
         // Date = receipt, no Age, instant request: age 0 then resident time.
         (vec![("date", d.as_str())], T0_MS, T0_MS, T0_MS + 5_000, 0, 5_000),
         // apparent_age: received 3 s after Date.
-        (vec![("date", d.as_str())], T0_MS + 3_000, T0_MS + 3_000, T0_MS + 3_000, 3_000, 3_000),
+        (
+            vec![("date", d.as_str())],
+            T0_MS + 3_000,
+            T0_MS + 3_000,
+            T0_MS + 3_000,
+            3_000,
+            3_000,
+        ),
         // corrected_age_value: Age 10 + response delay 2 s beats apparent age 3 s.
-        (vec![("date", d.as_str()), ("age", "10")], T0_MS + 1_000, T0_MS + 3_000, T0_MS + 4_000, 12_000, 13_000),
+        (
+            vec![("date", d.as_str()), ("age", "10")],
+            T0_MS + 1_000,
+            T0_MS + 3_000,
+            T0_MS + 4_000,
+            12_000,
+            13_000,
+        ),
         // Date in the future (clock skew): apparent age is 0, not negative.
-        (vec![("date", d.as_str())], T0_MS - 9_000, T0_MS - 9_000, T0_MS - 9_000, 0, 0),
+        (
+            vec![("date", d.as_str())],
+            T0_MS - 9_000,
+            T0_MS - 9_000,
+            T0_MS - 9_000,
+            0,
+            0,
+        ),
         // No Date: only Age and the delay count.
         (vec![("age", "60")], T0_MS, T0_MS + 500, T0_MS + 500, 60_500, 60_500),
-        (vec![("age", "99999999999999999999")], T0_MS, T0_MS, T0_MS, (1u64 << 31) * 1000, (1u64 << 31) * 1000),
+        (
+            vec![("age", "99999999999999999999")],
+            T0_MS,
+            T0_MS,
+            T0_MS,
+            (1u64 << 31) * 1000,
+            (1u64 << 31) * 1000,
+        ),
     ] {
         let dates = ResponseDates::parse(&h(&headers), T0);
-        assert_eq!(initial_age_ms(&dates, request_ms, response_ms), want_initial, "{headers:?}");
-        assert_eq!(current_age_ms(&dates, request_ms, response_ms, now_ms), want_current, "{headers:?}");
+        assert_eq!(
+            initial_age_ms(&dates, request_ms, response_ms),
+            want_initial,
+            "{headers:?}"
+        );
+        assert_eq!(
+            current_age_ms(&dates, request_ms, response_ms, now_ms),
+            want_current,
+            "{headers:?}"
+        );
     }
 }
 
 fn l(ms: u64) -> Lifetime {
-    Lifetime { ms, source: Source::MaxAge }
+    Lifetime {
+        ms,
+        source: Source::MaxAge,
+    }
 }
 
 #[test]
@@ -148,7 +245,14 @@ fn rfc9111_4_2_4_and_5_2_1_usable() {
         ("max-age=5", "", 60_000, 10_000, plain, Revalidate { by_request: true }),
         ("max-age=10", "", 60_000, 10_000, plain, Fresh),
         ("max-age=0", "", 60_000, 1, plain, Revalidate { by_request: true }),
-        ("min-fresh=55", "", 60_000, 10_000, plain, Revalidate { by_request: true }),
+        (
+            "min-fresh=55",
+            "",
+            60_000,
+            10_000,
+            plain,
+            Revalidate { by_request: true },
+        ),
         ("min-fresh=50", "", 60_000, 10_000, plain, Fresh),
         // stale-while-revalidate (RFC 5861 §3): within 30 s of going stale.
         ("", "", 60_000, 89_999, swr, WhileRevalidate),
@@ -156,12 +260,37 @@ fn rfc9111_4_2_4_and_5_2_1_usable() {
         // max-stale (§5.2.1.2).
         ("max-stale", "", 60_000, 999_999, plain, StaleAccepted),
         ("max-stale=10", "", 60_000, 70_000, plain, StaleAccepted),
-        ("max-stale=10", "", 60_000, 70_001, plain, Revalidate { by_request: false }),
+        (
+            "max-stale=10",
+            "",
+            60_000,
+            70_001,
+            plain,
+            Revalidate { by_request: false },
+        ),
         // must-revalidate beats max-stale (§5.2.2.2).
-        ("max-stale", "", 60_000, 61_000, strict, Revalidate { by_request: false }),
-        ("min-fresh=1, max-stale", "", 60_000, 61_000, plain, Revalidate { by_request: false }),
+        (
+            "max-stale",
+            "",
+            60_000,
+            61_000,
+            strict,
+            Revalidate { by_request: false },
+        ),
+        (
+            "min-fresh=1, max-stale",
+            "",
+            60_000,
+            61_000,
+            plain,
+            Revalidate { by_request: false },
+        ),
     ] {
-        assert_eq!(usable(&cc(req), &cc(resp), &l(life_ms), age, &st), want, "{req:?} {resp:?} {age}");
+        assert_eq!(
+            usable(&cc(req), &cc(resp), &l(life_ms), age, &st),
+            want,
+            "{req:?} {resp:?} {age}"
+        );
     }
 }
 
@@ -174,7 +303,11 @@ fn rfc5861_windows_and_who_forbids_them() {
     .unwrap();
     let cc = |s: &str| CacheControl::parse(&h(&[("cache-control", s)]));
     let r = settings.policy("/r");
-    let st = |forbidden, swr, sie| Staleness { forbidden, while_revalidate_ms: swr, if_error_ms: sie };
+    let st = |forbidden, swr, sie| Staleness {
+        forbidden,
+        while_revalidate_ms: swr,
+        if_error_ms: sie,
+    };
     for (policy, resp, want) in [
         (&r, "max-age=1", st(false, 5_000, 50_000)),
         (&r, "max-age=1, stale-while-revalidate=9", st(false, 9_000, 50_000)),
@@ -182,7 +315,11 @@ fn rfc5861_windows_and_who_forbids_them() {
         (&r, "max-age=1, must-revalidate, stale-if-error=60", st(true, 0, 0)),
         (&r, "proxy-revalidate", st(true, 0, 0)),
         (&r, "s-maxage=1", st(true, 0, 0)),
-        (&settings.policy("/o"), "must-revalidate, stale-if-error=60", st(false, 0, 7_000)),
+        (
+            &settings.policy("/o"),
+            "must-revalidate, stale-if-error=60",
+            st(false, 0, 7_000),
+        ),
     ] {
         assert_eq!(staleness(&cc(resp), policy), want, "{resp}");
     }
@@ -197,7 +334,11 @@ fn rfc5861_windows_and_who_forbids_them() {
 #[test]
 fn rfc5861_4_stale_if_error() {
     let cc = |s: &str| CacheControl::parse(&h(&[("cache-control", s)]));
-    let st = |forbidden, sie| Staleness { forbidden, while_revalidate_ms: 0, if_error_ms: sie };
+    let st = |forbidden, sie| Staleness {
+        forbidden,
+        while_revalidate_ms: 0,
+        if_error_ms: sie,
+    };
     for (req, age, staleness, want) in [
         ("", 70_000, st(false, 10_000), true),
         ("", 70_001, st(false, 10_000), false),
@@ -207,6 +348,10 @@ fn rfc5861_4_stale_if_error() {
         ("max-stale=5", 66_000, st(false, 0), false),
         ("stale-if-error=999", 61_000, st(true, 999_000), false),
     ] {
-        assert_eq!(usable_on_error(&cc(req), &l(60_000), age, &staleness), want, "{req:?} {age}");
+        assert_eq!(
+            usable_on_error(&cc(req), &l(60_000), age, &staleness),
+            want,
+            "{req:?} {age}"
+        );
     }
 }

@@ -44,7 +44,10 @@ pub fn resolve(req: &RequestHead, reference: &str) -> Option<(String, String)> {
     let reference = reference.trim();
     let reference = reference.split('#').next().unwrap_or("");
     let reference = reference.split('?').next().unwrap_or("");
-    if reference.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if reference
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return None;
     }
     let (scheme, rest) = match reference.split_once("://") {
@@ -150,11 +153,19 @@ mod tests {
 
     #[test]
     fn rfc9111_4_4_unsafe_methods_invalidate() {
-        let headers = h(&[("location", "/items/9"), ("content-location", "https://other.example/x")]);
+        let headers = h(&[
+            ("location", "/items/9"),
+            ("content-location", "https://other.example/x"),
+        ]);
         let got = invalidations(&req("POST", "/items?page=2", &[]), 201, &headers);
         assert_eq!(
             got,
-            ["example.com/items ", "example.com/items?", "example.com/items/9 ", "example.com/items/9?"]
+            [
+                "example.com/items ",
+                "example.com/items?",
+                "example.com/items/9 ",
+                "example.com/items/9?"
+            ]
         );
         for method in ["PUT", "PATCH", "DELETE", "PURGE", "FROBNICATE"] {
             let got = invalidations(&req(method, "/a", &[]), 204, &[]);
@@ -171,7 +182,10 @@ mod tests {
             assert!(invalidations(&req(method, "/a", &[]), 200, &[]).is_empty(), "{method}");
         }
         for status in [100, 199, 400, 404, 500, 503] {
-            assert!(invalidations(&req("POST", "/a", &[]), status, &[]).is_empty(), "{status}");
+            assert!(
+                invalidations(&req("POST", "/a", &[]), status, &[]).is_empty(),
+                "{status}"
+            );
         }
         assert_eq!(invalidations(&req("POST", "/a", &[]), 399, &[]).len(), 2);
     }

@@ -13,7 +13,8 @@
 use sha2::{Digest, Sha256};
 use sluice_plugin_sdk::{RequestExt, RequestHead};
 
-use crate::settings::{KeyQuery, Policy};
+use crate::policy::Policy;
+use crate::settings::KeyQuery;
 use crate::storable::{CREDENTIAL_HEADERS, is_authorized};
 use crate::variants::normalized_value;
 

@@ -82,7 +82,14 @@ fn what_tells_keys_apart() {
         req("GET", "/a?x=1&y=2", &[]),
         req("GET", "/a?x=1&y=2", &[("accept", "")]),
     ] {
-        assert_ne!(key(&s, &other).hash, base.hash, "{} {} {:?}", other.method, other.path, other.headers);
+        assert_ne!(
+            key(&s, &other).hash,
+            base.hash,
+            "{} {} {:?}",
+            other.method,
+            other.path,
+            other.headers
+        );
     }
     let mut elsewhere = req("GET", "/a?x=1&y=2", &[("accept", "text/html")]);
     elsewhere.authority = "other.example".into();
@@ -93,9 +100,18 @@ fn what_tells_keys_apart() {
 fn identity_is_in_the_key_by_default_only_for_callers_with_credentials() {
     let s = settings("{}");
     let anonymous = key(&s, &req("GET", "/a", &[]));
-    let alice = key(&s, &with_context(req("GET", "/a", &[("x-api-key", "k1")]), &[("subject", "alice")]));
-    let bob = key(&s, &with_context(req("GET", "/a", &[("x-api-key", "k2")]), &[("subject", "bob")]));
-    let alice_other_key = key(&s, &with_context(req("GET", "/a", &[("x-api-key", "k3")]), &[("subject", "alice")]));
+    let alice = key(
+        &s,
+        &with_context(req("GET", "/a", &[("x-api-key", "k1")]), &[("subject", "alice")]),
+    );
+    let bob = key(
+        &s,
+        &with_context(req("GET", "/a", &[("x-api-key", "k2")]), &[("subject", "bob")]),
+    );
+    let alice_other_key = key(
+        &s,
+        &with_context(req("GET", "/a", &[("x-api-key", "k3")]), &[("subject", "alice")]),
+    );
     let bearer1 = key(&s, &req("GET", "/a", &[("authorization", "Bearer 1")]));
     let bearer2 = key(&s, &req("GET", "/a", &[("authorization", "Bearer 2")]));
     let all = [&anonymous, &alice, &bob, &bearer1, &bearer2];
@@ -109,7 +125,10 @@ fn identity_is_in_the_key_by_default_only_for_callers_with_credentials() {
     // Explicitly off: a credentialed request shares the anonymous entry (the response must
     // still pass §3.5 to be stored).
     let shared = settings(r#"{"key_identity": false}"#);
-    assert_eq!(key(&shared, &req("GET", "/a", &[("authorization", "Bearer 1")])), key(&shared, &req("GET", "/a", &[])));
+    assert_eq!(
+        key(&shared, &req("GET", "/a", &[("authorization", "Bearer 1")])),
+        key(&shared, &req("GET", "/a", &[]))
+    );
     // Explicitly on: anonymous callers have their own (anonymous) identity.
     let on = settings(r#"{"key_identity": true}"#);
     assert_ne!(key(&on, &req("GET", "/a", &[])), key(&shared, &req("GET", "/a", &[])));
@@ -120,7 +139,10 @@ fn rfc9111_4_1_variant_keys() {
     let vary = vec!["accept-encoding".to_string()];
     let k = |pairs: &[(&str, &str)]| variant_key("base", &vary, &crate::testutil::h(pairs));
     assert!(k(&[]).starts_with("base "));
-    assert_eq!(k(&[("accept-encoding", "gzip, br")]), k(&[("Accept-Encoding", "gzip,br")]));
+    assert_eq!(
+        k(&[("accept-encoding", "gzip, br")]),
+        k(&[("Accept-Encoding", "gzip,br")])
+    );
     assert_ne!(k(&[("accept-encoding", "gzip")]), k(&[("accept-encoding", "br")]));
     assert_ne!(k(&[("accept-encoding", "")]), k(&[]));
 }

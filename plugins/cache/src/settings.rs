@@ -1,11 +1,11 @@
 //! The plugin's config (the route's `config` table, as JSON), checked by
-//! [`Settings::validate`], and the [`Policy`] that applies to one request path. Every key is
+//! [`Settings::validate`]; [`crate::policy`] resolves them for one request path. Every key is
 //! described in `plugins/cache/README.md`.
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 /// The longest TTL or stale window accepted: one year, in seconds.
 pub const MAX_TTL_S: u32 = 365 * 86_400;
@@ -140,41 +140,10 @@ impl Default for Settings {
     }
 }
 
-/// The settings that apply to one request path: the top level with the longest matching
-/// rule laid over it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy<'a> {
-    /// Freshness for responses without explicit freshness (rule `ttl_s`, else `default_ttl_s`).
-    pub default_ttl_s: Option<u32>,
-    /// With `override`: the lifetime that replaces the upstream's freshness.
-    pub override_ttl_s: Option<u32>,
-    /// The cap on heuristic freshness.
-    pub max_heuristic_ttl_s: u32,
-    /// The rule's stale-while-revalidate window.
-    pub stale_while_revalidate_s: Option<u32>,
-    /// The rule's stale-if-error window.
-    pub stale_if_error_s: Option<u32>,
-    /// Invalidation tags.
-    pub tags: &'a [String],
-    /// Header names in the key.
-    pub key_headers: &'a [String],
-    /// Query parameters in the key.
-    pub key_query: &'a KeyQuery,
-    /// Identity in the key (`None`: automatic).
-    pub key_identity: Option<bool>,
-    /// Per-object size limit.
-    pub max_object_bytes: u64,
-    /// Store responses with `Set-Cookie` (stripped).
-    pub store_set_cookie: bool,
-    /// Let requests with credentials use the cache.
-    pub cache_authorized: bool,
-}
-
 /// Whether `s` is an HTTP token (header names, directive names).
 pub fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
@@ -189,11 +158,16 @@ fn check_ttl(what: &str, value: Option<u32>) -> Result<(), String> {
 
 fn check_headers(what: &str, names: &mut [String]) -> Result<(), String> {
     if names.len() > MAX_LIST {
-        return Err(format!("invalid config: {what} has {} names; at most {MAX_LIST}", names.len()));
+        return Err(format!(
+            "invalid config: {what} has {} names; at most {MAX_LIST}",
+            names.len()
+        ));
     }
     for name in names.iter_mut() {
         if !is_token(name) {
-            return Err(format!("invalid config: {what} has {name:?}, which is not a header name"));
+            return Err(format!(
+                "invalid config: {what} has {name:?}, which is not a header name"
+            ));
         }
         name.make_ascii_lowercase();
     }
@@ -207,10 +181,15 @@ fn check_headers(what: &str, names: &mut [String]) -> Result<(), String> {
 fn check_query(what: &str, query: &mut KeyQuery) -> Result<(), String> {
     if let KeyQuery::Only(names) = query {
         if names.len() > MAX_LIST {
-            return Err(format!("invalid config: {what} has {} names; at most {MAX_LIST}", names.len()));
+            return Err(format!(
+                "invalid config: {what} has {} names; at most {MAX_LIST}",
+                names.len()
+            ));
         }
         if let Some(bad) = names.iter().find(|n| n.is_empty() || n.contains(['&', '=', '#', ' '])) {
-            return Err(format!("invalid config: {what} has {bad:?}, which is not a query parameter name"));
+            return Err(format!(
+                "invalid config: {what} has {bad:?}, which is not a query parameter name"
+            ));
         }
         names.sort();
         names.dedup();
@@ -228,13 +207,19 @@ impl Rule {
         }
         let at = format!("rule {p:?}");
         check_ttl(&format!("{at}: ttl_s"), self.ttl_s)?;
-        check_ttl(&format!("{at}: stale_while_revalidate_s"), self.stale_while_revalidate_s)?;
+        check_ttl(
+            &format!("{at}: stale_while_revalidate_s"),
+            self.stale_while_revalidate_s,
+        )?;
         check_ttl(&format!("{at}: stale_if_error_s"), self.stale_if_error_s)?;
         if self.override_freshness && self.ttl_s.is_none() {
             return Err(format!("invalid config: {at} sets `override` without `ttl_s`"));
         }
         if self.tags.len() > MAX_LIST {
-            return Err(format!("invalid config: {at} has {} tags; at most {MAX_LIST}", self.tags.len()));
+            return Err(format!(
+                "invalid config: {at} has {} tags; at most {MAX_LIST}",
+                self.tags.len()
+            ));
         }
         if let Some(bad) = self
             .tags
@@ -276,7 +261,10 @@ impl Settings {
         check_headers("key_headers", &mut self.key_headers)?;
         check_query("key_query", &mut self.key_query)?;
         if self.rules.len() > MAX_RULES {
-            return Err(format!("invalid config: {} rules; at most {MAX_RULES}", self.rules.len()));
+            return Err(format!(
+                "invalid config: {} rules; at most {MAX_RULES}",
+                self.rules.len()
+            ));
         }
         for rule in &mut self.rules {
             rule.validate()?;
@@ -287,34 +275,6 @@ impl Settings {
             return Err(format!("invalid config: two rules have the prefix {:?}", w[0]));
         }
         Ok(self)
-    }
-
-    /// The rule with the longest prefix of `path` (the path without its query), if any.
-    pub fn rule_for(&self, path: &str) -> Option<&Rule> {
-        self.rules
-            .iter()
-            .filter(|r| path.starts_with(r.prefix.as_str()))
-            .max_by_key(|r| r.prefix.len())
-    }
-
-    /// The policy for `path` (without query).
-    pub fn policy(&self, path: &str) -> Policy<'_> {
-        let rule = self.rule_for(path);
-        let overriding = rule.is_some_and(|r| r.override_freshness);
-        Policy {
-            default_ttl_s: rule.and_then(|r| r.ttl_s).or(self.default_ttl_s),
-            override_ttl_s: rule.filter(|_| overriding).and_then(|r| r.ttl_s),
-            max_heuristic_ttl_s: self.max_heuristic_ttl_s,
-            stale_while_revalidate_s: rule.and_then(|r| r.stale_while_revalidate_s),
-            stale_if_error_s: rule.and_then(|r| r.stale_if_error_s),
-            tags: rule.map_or(&[][..], |r| r.tags.as_slice()),
-            key_headers: rule.and_then(|r| r.key_headers.as_deref()).unwrap_or(&self.key_headers),
-            key_query: rule.and_then(|r| r.key_query.as_ref()).unwrap_or(&self.key_query),
-            key_identity: rule.and_then(|r| r.key_identity).or(self.key_identity),
-            max_object_bytes: self.max_object_bytes,
-            store_set_cookie: self.store_set_cookie,
-            cache_authorized: self.cache_authorized,
-        }
     }
 }
 

@@ -55,8 +55,14 @@ fn bad_values_are_refused_with_the_key_named() {
         (r#"{"rules": [{"prefix": "/a", "ttl": 3}]}"#, "unknown field"),
         (r#"{"rules": [{"prefix": "/a", "tags": ["has space"]}]}"#, "tag"),
         (r#"{"rules": [{"prefix": "/a", "tags": [""]}]}"#, "tag"),
-        (r#"{"rules": [{"prefix": "/a", "stale_if_error_s": 99999999}]}"#, "stale_if_error_s"),
-        (r#"{"rules": [{"prefix": "/a", "key_headers": ["a b"]}]}"#, "key_headers"),
+        (
+            r#"{"rules": [{"prefix": "/a", "stale_if_error_s": 99999999}]}"#,
+            "stale_if_error_s",
+        ),
+        (
+            r#"{"rules": [{"prefix": "/a", "key_headers": ["a b"]}]}"#,
+            "key_headers",
+        ),
         (r#"{"store_set_cookie": "yes"}"#, "invalid type"),
     ] {
         let error = parse(json).unwrap_err();

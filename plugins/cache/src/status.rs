@@ -140,9 +140,16 @@ mod tests {
             s(|c| (c.fwd, c.detail) = (Some(Fwd::Bypass), Some("range".into()))),
             "sluice; fwd=bypass; detail=range"
         );
-        assert_eq!(s(|c| c.detail = Some("a b\"\\\u{1}é".into())), r#"sluice; detail="a b\"\\""#);
+        assert_eq!(
+            s(|c| c.detail = Some("a b\"\\\u{1}é".into())),
+            r#"sluice; detail="a b\"\\""#
+        );
         assert_eq!(s(|c| c.detail = Some("1xx".into())), r#"sluice; detail="1xx""#);
-        for (fwd, token) in [(Fwd::Method, "method"), (Fwd::VaryMiss, "vary-miss"), (Fwd::Request, "request")] {
+        for (fwd, token) in [
+            (Fwd::Method, "method"),
+            (Fwd::VaryMiss, "vary-miss"),
+            (Fwd::Request, "request"),
+        ] {
             assert_eq!(fwd.token(), token);
         }
     }
@@ -151,6 +158,9 @@ mod tests {
     fn rfc9211_2_our_member_goes_last() {
         assert_eq!(append(None, "sluice; hit"), "sluice; hit");
         assert_eq!(append(Some("  "), "sluice; hit"), "sluice; hit");
-        assert_eq!(append(Some("OriginCache; hit"), "sluice; hit"), "OriginCache; hit, sluice; hit");
+        assert_eq!(
+            append(Some("OriginCache; hit"), "sluice; hit"),
+            "OriginCache; hit, sluice; hit"
+        );
     }
 }

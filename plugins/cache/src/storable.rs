@@ -12,7 +12,7 @@ use sluice_plugin_sdk::{Headers, RequestHead};
 
 use crate::directives::CacheControl;
 use crate::freshness::heuristically_cacheable;
-use crate::settings::Policy;
+use crate::policy::Policy;
 use crate::variants::Vary;
 
 /// Fields a cache never stores (§3.1: hop-by-hop and proxy-specific fields), plus
@@ -147,7 +147,10 @@ pub fn check(
     strip.extend(resp_cc.fields_to_strip());
     strip.sort();
     strip.dedup();
-    Ok(Storable { strip_headers: strip, vary })
+    Ok(Storable {
+        strip_headers: strip,
+        vary,
+    })
 }
 
 #[cfg(test)]

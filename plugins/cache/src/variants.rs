@@ -69,7 +69,10 @@ mod tests {
     use super::*;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     fn f(names: &[&str]) -> Vary {
@@ -81,7 +84,10 @@ mod tests {
         for (lines, want) in [
             (vec![], f(&[])),
             (vec!["Accept-Encoding"], f(&["accept-encoding"])),
-            (vec!["accept-encoding,  Accept , ACCEPT-ENCODING"], f(&["accept", "accept-encoding"])),
+            (
+                vec!["accept-encoding,  Accept , ACCEPT-ENCODING"],
+                f(&["accept", "accept-encoding"]),
+            ),
             (vec!["Origin", "accept"], f(&["accept", "origin"])),
             (vec![" , ,"], f(&[])),
             (vec!["*"], Vary::Star),
@@ -105,8 +111,15 @@ mod tests {
         assert_eq!(v(&[]), None);
         assert_eq!(v(&[("accept", "")]), Some(Vec::new()));
         assert_eq!(v(&[("Accept", "a/b ,  c/d")]), Some(b"a/b,c/d".to_vec()));
-        assert_eq!(v(&[("accept", "a/b"), ("accept", " c/d")]), v(&[("accept", "a/b, c/d")]));
+        assert_eq!(
+            v(&[("accept", "a/b"), ("accept", " c/d")]),
+            v(&[("accept", "a/b, c/d")])
+        );
         assert_ne!(v(&[("accept", "a/b,,c/d")]), v(&[("accept", "a/b,c/d")]));
-        assert_ne!(v(&[("accept", "A/B")]), v(&[("accept", "a/b")]), "values keep their case");
+        assert_ne!(
+            v(&[("accept", "A/B")]),
+            v(&[("accept", "a/b")]),
+            "values keep their case"
+        );
     }
 }
