@@ -33,12 +33,22 @@ pub struct Policy<'a> {
     pub cache_authorized: bool,
 }
 
+/// Whether `path` is `prefix` or below it on a segment boundary.
+pub fn under_prefix(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'),
+        None => false,
+    }
+}
+
 impl Settings {
     /// The rule with the longest prefix of `path` (the path without its query), if any.
+    /// Prefixes match on segment boundaries, as route `path_prefix` does: `/api/list` covers
+    /// `/api/list` and `/api/list/7`, not `/api/listing`.
     pub fn rule_for(&self, path: &str) -> Option<&Rule> {
         self.rules
             .iter()
-            .filter(|r| path.starts_with(r.prefix.as_str()))
+            .filter(|r| under_prefix(path, &r.prefix))
             .max_by_key(|r| r.prefix.len())
     }
 

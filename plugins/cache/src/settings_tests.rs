@@ -113,6 +113,18 @@ fn longest_prefix_wins_and_overrides_the_top_level() {
     assert_eq!(list.key_headers, ["x-tenant"]);
     assert_eq!(list.key_query, &KeyQuery::Only(vec!["page".into()]));
     assert_eq!(list.key_identity, Some(false));
-    // A plain string prefix: `/api/listing` is under `/api/list` too.
-    assert_eq!(s.rule_for("/api/listing").map(|r| r.prefix.as_str()), Some("/api/list"));
+    // Segment boundaries, as route `path_prefix`: `/api/listing` is under `/api`, not `/api/list`.
+    assert_eq!(s.rule_for("/api/listing").map(|r| r.prefix.as_str()), Some("/api"));
+    assert_eq!(s.rule_for("/api/list").map(|r| r.prefix.as_str()), Some("/api/list"));
+    assert_eq!(s.rule_for("/apix").map(|r| r.prefix.as_str()), None);
+    for (path, prefix, want) in [
+        ("/a/b", "/a", true),
+        ("/a", "/a", true),
+        ("/ab", "/a", false),
+        ("/a/b", "/a/", true),
+        ("/a", "/a/", false),
+        ("/anything", "/", true),
+    ] {
+        assert_eq!(crate::policy::under_prefix(path, prefix), want, "{path} {prefix}");
+    }
 }
