@@ -1,0 +1,288 @@
+//! The two decisions the plugin makes, as pure functions over heads and times: what to do
+//! with a request given what is stored ([`on_request`]), and what to do with the upstream's
+//! response ([`on_response`], [`on_upstream_error`]); plus the invalidations a response
+//! causes ([`invalidations`]). Each decision carries the `Cache-Status` member to send
+//! (RFC 9211); for forwarded requests the response decision's value is the final one.
+
+use sluice_plugin_sdk::{Headers, RequestExt, RequestHead, ResponseHead};
+
+use crate::conditional::{client_not_modified, merge_not_modified, revalidation_headers, validators_agree};
+use crate::dates::{ResponseDates, format_http_date};
+use crate::directives::CacheControl;
+use crate::freshness::{self, Lifetime, Source, Staleness, Usable};
+use crate::key::CacheKey;
+pub use crate::outcome::{RequestAction, RequestDecision, ResponseAction, ResponseDecision, StoredMeta};
+use crate::policy::Policy;
+use crate::settings::Settings;
+use crate::status::{CacheStatus, Fwd};
+use crate::storable::{self, is_authorized};
+use crate::variants::Vary;
+
+/// The cache key of `req` (see [`crate::key`]).
+pub fn cache_key(settings: &Settings, req: &RequestHead) -> CacheKey {
+    crate::key::cache_key(&settings.policy(req.path_only()), req)
+}
+
+/// Requests the cache stays out of.
+fn bypass(policy: &Policy, req: &RequestHead) -> Option<(Fwd, &'static str)> {
+    let has = |name: &str| req.headers.get_bytes(name).is_some();
+    if !matches!(req.method.as_str(), "GET" | "HEAD") {
+        Some((Fwd::Method, "method"))
+    } else if has("range") {
+        Some((Fwd::Bypass, "range"))
+    } else if has("if-match") || has("if-unmodified-since") {
+        Some((Fwd::Bypass, "precondition"))
+    } else if !policy.cache_authorized && is_authorized(req) {
+        Some((Fwd::Bypass, "authorized"))
+    } else {
+        None
+    }
+}
+
+/// A stored (or just received) response's freshness facts.
+struct Facts {
+    cc: CacheControl,
+    lifetime: Lifetime,
+    staleness: Staleness,
+    dates: ResponseDates,
+}
+
+fn facts(policy: &Policy, status: u16, headers: &[(String, Vec<u8>)], response_time_ms: u64) -> Facts {
+    let cc = CacheControl::parse(headers);
+    let dates = ResponseDates::parse(headers, (response_time_ms / 1000) as i64);
+    let lifetime = freshness::lifetime(status, &cc, &dates, response_time_ms, policy);
+    let staleness = freshness::staleness(&cc, policy);
+    Facts {
+        cc,
+        lifetime,
+        staleness,
+        dates,
+    }
+}
+
+/// Remaining freshness in whole seconds, rounded down (negative once stale).
+fn ttl_s(lifetime_ms: u64, age_ms: u64) -> i64 {
+    (i128::from(lifetime_ms) - i128::from(age_ms)).div_euclid(1000) as i64
+}
+
+fn status(f: impl FnOnce(&mut CacheStatus)) -> String {
+    let mut s = CacheStatus::default();
+    f(&mut s);
+    s.value()
+}
+
+/// Decides how to answer `req` given the response `stored` under its key (already the
+/// matching variant), at `now_ms`.
+pub fn on_request(settings: &Settings, req: &RequestHead, stored: Option<&StoredMeta>, now_ms: u64) -> RequestDecision {
+    let policy = settings.policy(req.path_only());
+    let decided = |action, cache_status| RequestDecision { action, cache_status };
+    if let Some((fwd, detail)) = bypass(&policy, req) {
+        let cs = status(|s| (s.fwd, s.detail) = (Some(fwd), Some(detail.into())));
+        return decided(RequestAction::Bypass { detail }, cs);
+    }
+    let req_cc = CacheControl::parse_request(&req.headers);
+    let stored = stored.filter(|s| matches!(Vary::parse(&s.headers), Vary::Fields(_)));
+    let Some(stored) = stored else {
+        if req_cc.only_if_cached {
+            return decided(
+                RequestAction::OnlyIfCachedMiss,
+                status(|s| s.detail = Some("only-if-cached".into())),
+            );
+        }
+        return decided(RequestAction::Miss, status(|s| s.fwd = Some(Fwd::UriMiss)));
+    };
+    let (request_time, response_time) = stored.times();
+    let f = facts(&policy, stored.status, &stored.headers, response_time);
+    let age_ms = freshness::current_age_ms(&f.dates, request_time, response_time, now_ms);
+    let (age_s, ttl) = (age_ms / 1000, ttl_s(f.lifetime.ms, age_ms));
+    let now_s = (now_ms / 1000) as i64;
+    let not_modified = client_not_modified(req, stored.status, &stored.headers, response_time, now_s);
+    let hit = |detail: Option<&str>| status(|s| (s.hit, s.ttl, s.detail) = (true, Some(ttl), detail.map(Into::into)));
+    match freshness::usable(&req_cc, &f.cc, &f.lifetime, age_ms, &f.staleness) {
+        Usable::Fresh => decided(
+            RequestAction::Hit {
+                not_modified,
+                age_s,
+                stale: false,
+            },
+            hit(None),
+        ),
+        Usable::StaleAccepted => decided(
+            RequestAction::Hit {
+                not_modified,
+                age_s,
+                stale: true,
+            },
+            hit(Some("max-stale")),
+        ),
+        Usable::WhileRevalidate => decided(
+            RequestAction::HitStaleRevalidate {
+                not_modified,
+                age_s,
+                validators: revalidation_headers(&stored.headers, now_s),
+            },
+            hit(Some("stale-while-revalidate")),
+        ),
+        Usable::Revalidate { .. } if req_cc.only_if_cached => decided(
+            RequestAction::OnlyIfCachedMiss,
+            status(|s| (s.ttl, s.detail) = (Some(ttl), Some("only-if-cached".into()))),
+        ),
+        Usable::Revalidate { by_request } => {
+            let fwd = if by_request { Fwd::Request } else { Fwd::Stale };
+            let validators = revalidation_headers(&stored.headers, now_s);
+            decided(
+                RequestAction::Revalidate { validators },
+                status(|s| (s.fwd, s.ttl) = (Some(fwd), Some(ttl))),
+            )
+        }
+    }
+}
+
+/// Decides what to do with the upstream's response `resp` to `req`, sent at
+/// `request_time_ms` and received at `response_time_ms`. `revalidating` is the stored response
+/// when [`on_request`] said [`RequestAction::Revalidate`] (or the background refresh of
+/// [`RequestAction::HitStaleRevalidate`]).
+pub fn on_response(
+    settings: &Settings,
+    req: &RequestHead,
+    resp: &ResponseHead,
+    request_time_ms: u64,
+    response_time_ms: u64,
+    revalidating: Option<&StoredMeta>,
+) -> ResponseDecision {
+    let policy = settings.policy(req.path_only());
+    let not_stored = |fwd: Fwd, detail: &'static str| ResponseDecision {
+        action: ResponseAction::NotStored { detail },
+        cache_status: status(|s| (s.fwd, s.fwd_status, s.detail) = (Some(fwd), Some(resp.status), Some(detail.into()))),
+    };
+    if let Some((fwd, detail)) = bypass(&policy, req) {
+        return not_stored(fwd, detail);
+    }
+    let req_cc = CacheControl::parse_request(&req.headers);
+    let fwd = match revalidating {
+        None => Fwd::UriMiss,
+        Some(_) if req_cc.no_cache.is_some() || req_cc.max_age.is_some() || req_cc.min_fresh.is_some() => Fwd::Request,
+        Some(_) => Fwd::Stale,
+    };
+    let now_s = (response_time_ms / 1000) as i64;
+    if let Some(stored) = revalidating {
+        if resp.status == 304 {
+            if !validators_agree(&stored.headers, &resp.headers) {
+                return not_stored(fwd, "validator-mismatch");
+            }
+            // A 304 without Date is dated at receipt (RFC 9110 §6.6.1), or the refreshed
+            // response would keep the old Date and look as old as the stored one.
+            let mut update = resp.headers.clone();
+            if update.get_bytes("date").is_none() {
+                update.push(("date".into(), format_http_date(now_s).into_bytes()));
+            }
+            let merged = merge_not_modified(&stored.headers, &update);
+            let mut as_get = req.clone();
+            as_get.method = "GET".into();
+            let cc = CacheControl::parse(&merged);
+            let allowed = storable::check(&policy, &as_get, &req_cc, stored.status, &merged, &cc);
+            let f = facts(&policy, stored.status, &merged, response_time_ms);
+            let age = freshness::initial_age_ms(&f.dates, request_time_ms, response_time_ms);
+            let (ttl_ms, stale_ms) = match allowed {
+                Ok(_) => freshness::storage_times(f.lifetime.ms, age, &f.staleness),
+                Err(_) => (0, 0),
+            };
+            let not_modified = client_not_modified(req, stored.status, &merged, response_time_ms, now_s);
+            let cache_status = status(|s| {
+                (s.fwd, s.fwd_status, s.ttl) = (Some(fwd), Some(304), Some(ttl_s(f.lifetime.ms, age)));
+                s.stored = ttl_ms + stale_ms > 0;
+                s.detail = allowed.err().map(Into::into);
+            });
+            let action = ResponseAction::Refreshed304 {
+                merged_headers: merged,
+                ttl_ms,
+                stale_ms,
+                not_modified,
+            };
+            return ResponseDecision { action, cache_status };
+        }
+        if matches!(resp.status, 500 | 502 | 503 | 504)
+            && let Some(decision) = stale_on_error(&policy, req, stored, response_time_ms, Some(resp.status))
+        {
+            return decision;
+        }
+    }
+    let resp_cc = CacheControl::parse(&resp.headers);
+    let kept = match storable::check(&policy, req, &req_cc, resp.status, &resp.headers, &resp_cc) {
+        Ok(kept) => kept,
+        Err(detail) => return not_stored(fwd, detail),
+    };
+    let f = facts(&policy, resp.status, &resp.headers, response_time_ms);
+    let age = freshness::initial_age_ms(&f.dates, request_time_ms, response_time_ms);
+    let (ttl_ms, stale_ms) = freshness::storage_times(f.lifetime.ms, age, &f.staleness);
+    if ttl_ms + stale_ms == 0 {
+        return not_stored(
+            fwd,
+            if f.lifetime.source == Source::None {
+                "no-freshness"
+            } else {
+                "stale"
+            },
+        );
+    }
+    let cache_status = status(|s| {
+        (s.fwd, s.fwd_status, s.ttl, s.stored) = (Some(fwd), Some(resp.status), Some(ttl_s(f.lifetime.ms, age)), true)
+    });
+    let action = ResponseAction::Store {
+        ttl_ms,
+        stale_ms,
+        tags: policy.tags.to_vec(),
+        vary: kept.vary,
+        strip_headers: kept.strip_headers,
+    };
+    ResponseDecision { action, cache_status }
+}
+
+/// `UseStaleOnError` when `stale-if-error` (or the client's `max-stale`) covers the stored
+/// response at `now_ms`.
+fn stale_on_error(
+    policy: &Policy,
+    req: &RequestHead,
+    stored: &StoredMeta,
+    now_ms: u64,
+    fwd_status: Option<u16>,
+) -> Option<ResponseDecision> {
+    let (request_time, response_time) = stored.times();
+    let f = facts(policy, stored.status, &stored.headers, response_time);
+    let age_ms = freshness::current_age_ms(&f.dates, request_time, response_time, now_ms);
+    let req_cc = CacheControl::parse_request(&req.headers);
+    freshness::usable_on_error(&req_cc, &f.lifetime, age_ms, &f.staleness).then(|| ResponseDecision {
+        action: ResponseAction::UseStaleOnError { age_s: age_ms / 1000 },
+        cache_status: status(|s| {
+            (s.fwd, s.fwd_status, s.ttl) = (Some(Fwd::Stale), fwd_status, Some(ttl_s(f.lifetime.ms, age_ms)));
+            s.detail = Some("stale-if-error".into());
+        }),
+    })
+}
+
+/// Decides what to do when the upstream could not be reached (connect error, timeout) while
+/// revalidating `stored`: serve it stale if `stale-if-error` allows, else `NotStored` with
+/// detail `upstream-error` (answer with the gateway's usual 502/504).
+pub fn on_upstream_error(settings: &Settings, req: &RequestHead, stored: &StoredMeta, now_ms: u64) -> ResponseDecision {
+    let policy = settings.policy(req.path_only());
+    stale_on_error(&policy, req, stored, now_ms, None).unwrap_or_else(|| ResponseDecision {
+        action: ResponseAction::NotStored {
+            detail: "upstream-error",
+        },
+        cache_status: status(|s| (s.fwd, s.detail) = (Some(Fwd::Stale), Some("upstream-error".into()))),
+    })
+}
+
+/// The storage-key prefixes to invalidate after `resp` answered `req` (RFC 9111 §4.4; see
+/// [`crate::invalidation`]): empty unless `req` is unsafe and `resp` is 2xx or 3xx.
+pub fn invalidations(req: &RequestHead, resp: &ResponseHead) -> Vec<String> {
+    crate::invalidation::invalidations(req, resp.status, &resp.headers)
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "decide_response_tests.rs"]
+mod response_tests;
