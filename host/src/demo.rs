@@ -97,6 +97,21 @@ pub async fn handle(req: Request<Incoming>) -> Result<Response<ProxyBody>, Infal
             *resp.status_mut() = code.unwrap_or(StatusCode::BAD_REQUEST);
             resp
         }
+        "/cached" => {
+            // Cacheable for a minute, with a validator: the body says when it was made, so a
+            // response served from the cache shows its age.
+            let made_ms = crate::capability::unix_ms();
+            let mut resp = json(
+                StatusCode::OK,
+                serde_json::json!({ "message": "cache me for a minute", "made_at_ms": made_ms }),
+            );
+            let headers = resp.headers_mut();
+            headers.insert("cache-control", "public, max-age=60".parse().expect("static"));
+            if let Ok(etag) = format!("\"{made_ms}\"").parse() {
+                headers.insert("etag", etag);
+            }
+            resp
+        }
         "/slow" => {
             let ms = slow_ms(req.uri().query());
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -126,7 +141,7 @@ pub async fn handle(req: Request<Incoming>) -> Result<Response<ProxyBody>, Infal
         }
         _ => json(
             StatusCode::NOT_FOUND,
-            serde_json::json!({ "error": "not_found", "try": ["/hello", "/echo", "/events", "/status/418", "/slow?ms=200"] }),
+            serde_json::json!({ "error": "not_found", "try": ["/hello", "/echo", "/cached", "/events", "/status/418", "/slow?ms=200"] }),
         ),
     };
     Ok(resp)

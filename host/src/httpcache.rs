@@ -30,7 +30,7 @@ use crate::telemetry::metrics::Registry;
 use index::Index;
 use shared::Shared;
 
-pub use fill::Fill;
+pub use fill::{Fill, FillGuard};
 pub use store_body::{StoreBody, Storing};
 
 /// Header fields as plugins see them.
@@ -105,8 +105,8 @@ pub struct HttpCache {
     index: Arc<Mutex<Index>>,
     /// Keys whose background refresh (stale-while-revalidate) is running.
     refreshing: Mutex<std::collections::HashSet<String>>,
-    /// Fill claims held in this instance (without Redis), by key: until when.
-    claims: Mutex<std::collections::HashMap<String, u64>>,
+    /// Fill claims in this instance (without Redis, or while it fails), by key.
+    claims: Mutex<std::collections::HashMap<String, fill::Claim>>,
     /// The Redis level, when configured.
     shared: Option<Shared>,
     /// Bumped by every invalidation: a Redis read that overlapped one does not fill memory.
@@ -267,13 +267,15 @@ impl HttpCache {
     }
 
     /// Stores `entry` under `base` for the variant `vary` selects from `request`: in memory
-    /// now, in Redis in the background. Ends this instance's fill claim on it.
+    /// now, in Redis in the background; the fill claim `fill` ends once it is stored
+    /// everywhere.
     pub fn insert(
         self: &Arc<Self>,
         base: &str,
         vary: &[String],
         request: &[(String, Vec<u8>)],
         entry: StoredEntry,
+        fill: Option<FillGuard>,
     ) -> Result<(), StoreError> {
         let size = entry.body.len() as u64;
         let limit = self.settings.max_object_bytes;
@@ -290,17 +292,21 @@ impl HttpCache {
             .add(size);
         self.keep_in_memory(key.clone(), entry.clone());
         self.variants.insert(base.to_string(), Arc::from(names.clone()));
-        self.claims.lock().remove(base);
-        if self.shared.is_some() {
+        if self.shared.is_none() {
+            if let Some(fill) = fill {
+                fill.finish(true);
+            }
+        } else {
             let cache = self.clone();
             let base = base.to_string();
             tokio::spawn(async move {
                 let Some(shared) = &cache.shared else { return };
-                if let Err(e) = shared.put(&base, &names, &key, &entry).await {
-                    cache.shared_failed("store", &e);
+                let put = shared.put(&base, &names, &key, &entry).await;
+                if let Err(e) = &put {
+                    cache.shared_failed("store", e);
                 }
-                if let Err(e) = shared.release_fill(&base).await {
-                    cache.shared_failed("store", &e);
+                if let Some(fill) = fill {
+                    fill.finish(put.is_ok());
                 }
             });
         }
@@ -326,7 +332,7 @@ impl HttpCache {
             ..StoredEntry::clone(&old)
         };
         let vary = self.variants.get(base).map(|v| v.to_vec()).unwrap_or_default();
-        self.insert(base, &vary, request, entry).ok()?;
+        self.insert(base, &vary, request, entry, None).ok()?;
         self.lookup(base, request).await
     }
 

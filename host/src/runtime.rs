@@ -29,6 +29,7 @@ pub use aot_cache::{CacheOutcome, ComponentCache};
 pub use chain::{BodyError, BodySource, Chain, CoalesceRequest, Forward, NoBody, RequestOutcome, ResponseOutcome};
 pub use engine::EpochTicker;
 pub use failure::{FailureKind, PluginFailure};
+pub(crate) use instance::wall_limit;
 pub use instance::{InstanceSettings, PluginInstance};
 pub use limiter::MemoryLimiter;
 pub use loader::{LoadError, LoadedPlugin, WIT_PACKAGE, WIT_VERSION};

@@ -7,6 +7,7 @@ mod gateway {
     mod audit;
     mod auth;
     mod auth_jwt;
+    mod cache;
     mod compress;
     mod compress_upstream;
     mod decompress;

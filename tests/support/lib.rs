@@ -3,6 +3,7 @@
 
 pub mod hold;
 pub mod jwt;
+pub mod origin;
 pub mod postgres;
 pub mod redis;
 pub mod redis_servers;

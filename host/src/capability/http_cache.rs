@@ -166,7 +166,23 @@ impl Host for HostState {
             return Ok(false);
         };
         self.count_lookup("revalidated");
-        self.directives.cache = Some(CacheDirective::Refresh(entry));
+        self.directives.cache = Some(CacheDirective::AnswerStored(entry));
+        Ok(true)
+    }
+
+    async fn use_stored(&mut self, key: String) -> Result<bool, HostError> {
+        let (cache, base, request) = self.http_cache_call("use-stored", &key)?;
+        let p = &self.plugin;
+        if !self.in_response_headers {
+            return Err(p.invalid("http-cache", "use-stored can only be called from on-response-headers"));
+        }
+        let found = cache.lookup(&base, &request.headers).await;
+        self.cpu.waited();
+        let Some(entry) = found else {
+            return Ok(false);
+        };
+        self.count_lookup("stale");
+        self.directives.cache = Some(CacheDirective::AnswerStored(entry));
         Ok(true)
     }
 
@@ -183,10 +199,16 @@ impl Host for HostState {
             ));
         }
         let headers = request.headers.clone();
-        let filled = cache.claim_fill(&base, &headers, hold_ms.into(), wait_ms.into()).await;
+        // The wait must leave the hook time to answer within its wall-clock limit.
+        let most = crate::runtime::wall_limit(self.cpu_budget).as_millis() as u64 / 2;
+        let wait_ms = u64::from(wait_ms).min(most);
+        let filled = cache.claim_fill(&base, &headers, hold_ms.into(), wait_ms).await;
         self.cpu.waited();
         Ok(match filled {
-            HostFill::Lead => Fill::Lead,
+            HostFill::Lead(guard) => {
+                self.directives.fill = Some(guard);
+                Fill::Lead
+            }
             HostFill::Stored(entry) => Fill::Stored(stored_head(&entry)),
             HostFill::GaveUp => Fill::GaveUp,
         })

@@ -246,8 +246,10 @@ impl Shared {
             .map(drop)
     }
 
-    /// Claims the fill of `key` for `ms` across instances; whether this caller got it.
-    pub async fn claim_fill(&self, key: &str, ms: u64) -> Result<bool, RedisError> {
+    /// Claims the fill of `key` for `ms` across instances: None when this caller got it,
+    /// else whether another request holds it (false: the last fill stored nothing).
+    pub async fn claim_fill(&self, key: &str, ms: u64) -> Result<Option<bool>, RedisError> {
+        // SET NX GET (Redis 7): one round trip sets the claim or reads the one in place.
         let reply = self
             .redis
             .raw(
@@ -258,17 +260,32 @@ impl Shared {
                     "NX".into(),
                     "PX".into(),
                     (ms.max(1) as i64).into(),
+                    "GET".into(),
                 ],
             )
             .await?;
-        Ok(!matches!(reply, Value::Null))
+        Ok(match reply {
+            Value::Null => None,
+            other => Some(other.as_string().as_deref() != Some("0")),
+        })
     }
 
-    /// Releases the fill claim on `key`.
-    pub async fn release_fill(&self, key: &str) -> Result<(), RedisError> {
-        self.redis
-            .raw("DEL", vec![self.name("http-fill", key).into()])
-            .await
-            .map(drop)
+    /// Ends the fill claim on `key`: deleted when the response was stored, else marked "not
+    /// stored" (`0`) for `ms`.
+    pub async fn release_fill(&self, key: &str, ms: u64, stored: bool) -> Result<(), RedisError> {
+        let name = self.name("http-fill", key);
+        let args = if stored {
+            return self.redis.raw("DEL", vec![name.into()]).await.map(drop);
+        } else {
+            vec![name.into(), "0".into(), "PX".into(), (ms.max(1) as i64).into()]
+        };
+        self.redis.raw("SET", args).await.map(drop)
+    }
+
+    /// A handle on the same level, for background work.
+    pub fn clone_handle(&self) -> Shared {
+        Shared {
+            redis: self.redis.clone(),
+        }
     }
 }

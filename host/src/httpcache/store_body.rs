@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 
-use super::{Fields, HttpCache, StoredEntry};
+use super::{Fields, FillGuard, HttpCache, StoredEntry};
 use crate::proxy::body::{BoxError, ProxyBody};
 
 /// A response to store once its body has streamed.
@@ -26,6 +26,8 @@ pub struct Storing {
     pub request: Fields,
     /// The entry, its body still empty.
     pub entry: StoredEntry,
+    /// The fill claim the request holds, ended when the response was stored (or not).
+    pub fill: Option<FillGuard>,
 }
 
 impl Storing {
@@ -33,7 +35,10 @@ impl Storing {
     fn store(mut self, body: Bytes) {
         self.entry.body = body;
         let target = self.entry.target.clone();
-        if let Err(e) = self.cache.insert(&self.base, &self.vary, &self.request, self.entry) {
+        if let Err(e) = self
+            .cache
+            .insert(&self.base, &self.vary, &self.request, self.entry, self.fill)
+        {
             tracing::info!(%target, "http cache: not stored: {e}");
         }
     }

@@ -38,7 +38,7 @@ fn req(fields: &[(&str, &str)]) -> Fields {
 #[tokio::test]
 async fn a_stored_response_is_found_under_its_key_only() {
     let c = cache();
-    c.insert("k", &[], &req(&[]), entry("/a", "hello", &[])).unwrap();
+    c.insert("k", &[], &req(&[]), entry("/a", "hello", &[]), None).unwrap();
     assert_eq!(c.lookup("k", &req(&[])).await.unwrap().body, "hello");
     assert!(c.lookup("other", &req(&[])).await.is_none());
 }
@@ -52,6 +52,7 @@ async fn vary_selects_the_variant_by_the_request_headers() {
         &vary,
         &req(&[("accept-language", "fr")]),
         entry("/a", "bonjour", &[]),
+        None,
     )
     .unwrap();
     c.insert(
@@ -59,6 +60,7 @@ async fn vary_selects_the_variant_by_the_request_headers() {
         &vary,
         &req(&[("accept-language", "en")]),
         entry("/a", "hello", &[]),
+        None,
     )
     .unwrap();
     assert_eq!(
@@ -78,7 +80,7 @@ async fn a_response_over_the_object_limit_is_refused_and_a_large_one_skips_memor
     let c = cache();
     let huge = "x".repeat((1 << 20) + 1);
     assert_eq!(
-        c.insert("k", &[], &req(&[]), entry("/a", &huge, &[])),
+        c.insert("k", &[], &req(&[]), entry("/a", &huge, &[]), None),
         Err(StoreError::TooLarge {
             size: (1 << 20) + 1,
             limit: 1 << 20
@@ -86,20 +88,21 @@ async fn a_response_over_the_object_limit_is_refused_and_a_large_one_skips_memor
     );
     // Over 1/8 of the 4 MiB memory: accepted, but not kept in memory.
     let large = "x".repeat(600 << 10);
-    c.insert("k", &[], &req(&[]), entry("/a", &large, &[])).unwrap();
+    c.insert("k", &[], &req(&[]), entry("/a", &large, &[]), None).unwrap();
     assert!(c.lookup("k", &req(&[])).await.is_none());
 }
 
 #[tokio::test]
 async fn invalidation_by_target_prefix_and_tag_drops_exactly_those() {
     let c = cache();
-    c.insert("1", &[], &req(&[]), entry("/items?page=1", "1", &["items"]))
+    c.insert("1", &[], &req(&[]), entry("/items?page=1", "1", &["items"]), None)
         .unwrap();
-    c.insert("2", &[], &req(&[]), entry("/items?page=2", "2", &["items"]))
+    c.insert("2", &[], &req(&[]), entry("/items?page=2", "2", &["items"]), None)
         .unwrap();
-    c.insert("3", &[], &req(&[]), entry("/users/7", "3", &["user:7"]))
+    c.insert("3", &[], &req(&[]), entry("/users/7", "3", &["user:7"]), None)
         .unwrap();
-    c.insert("4", &[], &req(&[]), entry("/users/8", "4", &[])).unwrap();
+    c.insert("4", &[], &req(&[]), entry("/users/8", "4", &[]), None)
+        .unwrap();
     assert_eq!(c.invalidate_target("/items?page=1").await, 1);
     assert!(c.lookup("1", &req(&[])).await.is_none());
     assert!(c.lookup("2", &req(&[])).await.is_some());
@@ -114,7 +117,8 @@ async fn invalidation_by_target_prefix_and_tag_drops_exactly_those() {
 #[tokio::test]
 async fn refresh_replaces_the_head_and_keeps_the_body() {
     let c = cache();
-    c.insert("k", &[], &req(&[]), entry("/a", "body", &["t"])).unwrap();
+    c.insert("k", &[], &req(&[]), entry("/a", "body", &["t"]), None)
+        .unwrap();
     let headers = vec![("etag".to_string(), b"\"v2\"".to_vec())];
     let refreshed = c
         .refresh("k", &req(&[]), headers.clone(), (5, 6), 60_000)
@@ -133,7 +137,7 @@ async fn an_entry_past_its_keep_time_is_not_found() {
     let c = cache();
     let mut e = entry("/a", "old", &[]);
     e.keep_until_ms = unix_ms() - 1;
-    c.insert("k", &[], &req(&[]), e).unwrap();
+    c.insert("k", &[], &req(&[]), e, None).unwrap();
     assert!(c.lookup("k", &req(&[])).await.is_none());
 }
 
@@ -154,6 +158,7 @@ fn storing(c: &Arc<HttpCache>) -> Storing {
         vary: Vec::new(),
         request: Vec::new(),
         entry: entry("/a", "", &[]),
+        fill: None,
     }
 }
 
@@ -198,27 +203,41 @@ type BoxErr = crate::proxy::body::BoxError;
 #[tokio::test]
 async fn one_request_leads_a_fill_and_the_next_waits_for_what_it_stores() {
     let c = cache();
-    assert!(matches!(c.claim_fill("k", &[], 5_000, 0).await, Fill::Lead));
+    let Fill::Lead(lead) = c.claim_fill("k", &[], 5_000, 0).await else {
+        panic!("the first claim leads")
+    };
     assert!(matches!(c.claim_fill("k", &[], 5_000, 0).await, Fill::GaveUp));
     let waiter = {
         let c = c.clone();
         tokio::spawn(async move { c.claim_fill("k", &[], 5_000, 5_000).await })
     };
     tokio::time::sleep(Duration::from_millis(30)).await;
-    c.insert("k", &[], &[], entry("/a", "filled", &[])).unwrap();
+    c.insert("k", &[], &[], entry("/a", "filled", &[]), Some(lead)).unwrap();
     match waiter.await.unwrap() {
         Fill::Stored(e) => assert_eq!(e.body, "filled"),
         other => panic!("the waiter got {other:?}"),
     }
     // Stored: the claim ended, the next miss (after an invalidation) leads again.
     assert_eq!(c.invalidate_target("/a").await, 1);
-    assert!(matches!(c.claim_fill("k", &[], 5_000, 0).await, Fill::Lead));
+    assert!(matches!(c.claim_fill("k", &[], 5_000, 0).await, Fill::Lead(_)));
 }
 
 #[tokio::test]
-async fn a_claim_that_stored_nothing_ends_after_its_hold_time() {
+async fn a_fill_that_stored_nothing_sends_the_others_upstream_at_once_for_the_hold_time() {
     let c = cache();
-    assert!(matches!(c.claim_fill("k", &[], 20, 0).await, Fill::Lead));
-    tokio::time::sleep(Duration::from_millis(40)).await;
-    assert!(matches!(c.claim_fill("k", &[], 20, 0).await, Fill::Lead));
+    let Fill::Lead(lead) = c.claim_fill("k", &[], 50, 0).await else {
+        panic!("the first claim leads")
+    };
+    drop(lead);
+    let started = std::time::Instant::now();
+    assert!(matches!(c.claim_fill("k", &[], 50, 5_000).await, Fill::GaveUp));
+    assert!(
+        started.elapsed() < Duration::from_millis(40),
+        "no waiting on a fill that stored nothing"
+    );
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(
+        matches!(c.claim_fill("k", &[], 50, 0).await, Fill::Lead(_)),
+        "the mark lasts the hold time"
+    );
 }

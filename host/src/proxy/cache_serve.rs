@@ -13,7 +13,7 @@ use super::body::{ProxyBody, empty, full};
 use super::headers;
 use super::upstream::Upstream;
 use crate::capability::{scoped_key, unix_ms};
-use crate::httpcache::{HttpCache, StoreBody, StoredEntry, Storing};
+use crate::httpcache::{FillGuard, HttpCache, StoreBody, StoredEntry, Storing};
 use crate::runtime::bindings::sluice::plugin::http_cache::ServeAs;
 use crate::runtime::bindings::{RequestHead, ResponseHead};
 use crate::runtime::state::{CacheServe, CacheStore};
@@ -61,6 +61,7 @@ pub struct Exchange {
 pub fn store_as_it_streams(
     cache: &Arc<HttpCache>,
     store: CacheStore,
+    fill: Option<FillGuard>,
     req: &RequestHead,
     exchange: Exchange,
     body: ProxyBody,
@@ -93,6 +94,7 @@ pub fn store_as_it_streams(
         vary: store.spec.vary,
         request: req.headers.clone(),
         entry,
+        fill,
     };
     let limit = cache.max_object_bytes();
     StoreBody::new(body, storing, limit).boxed()
@@ -188,6 +190,6 @@ async fn run_refresh(r: Refresh) -> Result<(), String> {
         Some(bytes) => full(bytes),
         None => body,
     };
-    let stored = store_as_it_streams(&r.cache, store, &head, exchange, body);
+    let stored = store_as_it_streams(&r.cache, store, None, &head, exchange, body);
     stored.collect().await.map(drop).map_err(|e| e.to_string())
 }

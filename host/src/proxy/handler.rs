@@ -323,6 +323,7 @@ async fn proxy<'g>(
     let mut ran = 0;
     let mut decompress_directive = None;
     let mut coalesce = None;
+    let mut fill = None;
     if !chain.plugins().is_empty() {
         let mut h = RequestHead {
             method: parts.method.as_str().to_string(),
@@ -386,6 +387,7 @@ async fn proxy<'g>(
                     );
                 }
                 coalesce = forward.coalesce;
+                fill = forward.fill;
                 parts.headers = headers::from_plugin(h.headers.clone());
                 decompress_directive = forward.decompress;
                 ran = chain.plugins().len();
@@ -473,7 +475,7 @@ async fn proxy<'g>(
         None => upstream_body,
     };
     let body = match outcome.store {
-        Some(store) => cache_serve::store_as_it_streams(http_cache, store, &h, exchange, body),
+        Some(store) => cache_serve::store_as_it_streams(http_cache, store, fill, &h, exchange, body),
         None => body,
     };
     let status = resp_head.status;

@@ -14,6 +14,7 @@ use super::instance::PluginInstance;
 use super::state::{CacheDirective, CacheServe, CacheStore, DecompressRequest};
 use super::verdict;
 use crate::config::FailPolicy;
+use crate::httpcache::FillGuard;
 use crate::telemetry::metrics::Registry;
 
 /// Where the request body comes from when a plugin asks for it with `need-body`.
@@ -85,6 +86,9 @@ pub struct Forward {
     /// Decode the request body on its way upstream (`body.decompress-request`; the last
     /// plugin to ask wins).
     pub decompress: Option<DecompressRequest>,
+    /// The HTTP cache fill this request leads (`http-cache.claim-fill`), ended when its
+    /// response is stored or the request ends.
+    pub fill: Option<FillGuard>,
 }
 
 /// What the response chain decided.
@@ -183,7 +187,15 @@ impl Chain {
             let mut result = match plugin.on_request_headers_with_directives(head).await {
                 Ok((verdict, directives)) => {
                     forward.decompress = directives.decompress.or(forward.decompress);
+                    if directives.fill.is_some() {
+                        forward.fill = directives.fill;
+                    }
                     if let Some(CacheDirective::Serve(serve)) = directives.cache {
+                        // The verdict's edits still reach the head (a background refresh
+                        // starts from it).
+                        if let RequestVerdict::Edit(edits) = verdict {
+                            apply_request_edits(head, edits);
+                        }
                         return RequestOutcome::Cached { serve, ran: index };
                     }
                     Ok(verdict)
@@ -263,7 +275,7 @@ impl Chain {
                     store.head = Some(resp.clone());
                     outcome.store = Some(store);
                 }
-                Some(CacheDirective::Refresh(entry)) => {
+                Some(CacheDirective::AnswerStored(entry)) => {
                     resp.status = entry.status;
                     resp.headers = entry.headers.clone();
                     outcome.body = Some(entry.body.clone());

@@ -78,7 +78,7 @@ impl std::fmt::Debug for PluginInstance {
 }
 
 /// The wall-clock cap of a hook call with CPU `budget`: ten times the budget, at least 1 s.
-fn wall_limit(budget: Duration) -> Duration {
+pub(crate) fn wall_limit(budget: Duration) -> Duration {
     (budget * 10).max(Duration::from_secs(1))
 }
 

@@ -15,7 +15,7 @@ use super::bindings::{CacheSpec, HeaderEdits, ResponseHead};
 use super::cpu::CpuMeter;
 use super::limiter::MemoryLimiter;
 use crate::capability::PluginContext;
-use crate::httpcache::StoredEntry;
+use crate::httpcache::{FillGuard, StoredEntry};
 
 /// The store data of one plugin instance.
 pub struct HostState {
@@ -100,8 +100,10 @@ impl HostState {
 pub struct Directives {
     /// `body.decompress-request` (request hooks).
     pub decompress: Option<DecompressRequest>,
-    /// `http-cache.serve`, `store` or `refresh`.
+    /// `http-cache.serve`, `store`, `refresh` or `use-stored`.
     pub cache: Option<CacheDirective>,
+    /// The fill claim `http-cache.claim-fill` took (request hooks).
+    pub fill: Option<FillGuard>,
 }
 
 /// An `http-cache` directive.
@@ -111,8 +113,9 @@ pub enum CacheDirective {
     Serve(CacheServe),
     /// Store the response as it streams (`store`, or the `store` verdict).
     Store(CacheStore),
-    /// Answer a revalidation's 304 with this refreshed stored response (`refresh`).
-    Refresh(Arc<StoredEntry>),
+    /// Answer with this stored response instead of the upstream's (`refresh` after a 304,
+    /// `use-stored` after an error).
+    AnswerStored(Arc<StoredEntry>),
 }
 
 /// A request answered from the cache.

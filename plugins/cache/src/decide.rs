@@ -61,6 +61,18 @@ fn facts(policy: &Policy, status: u16, headers: &[(String, Vec<u8>)], response_t
 }
 
 /// Remaining freshness in whole seconds, rounded down (negative once stale).
+/// `(ttl, stale)` with the stale part lengthened to `revalidate_keep_s` when the response
+/// carries a validator: a stale response with an `ETag` or `Last-Modified` is worth keeping,
+/// since a 304 can refresh it without sending the body again. The window is only how long
+/// the host keeps it; whether it may be served stale is still decided from its directives.
+fn keep_for_revalidation(settings: &Settings, headers: &[(String, Vec<u8>)], (ttl, stale): (u64, u64)) -> (u64, u64) {
+    let has_validator = headers.get_bytes("etag").is_some() || headers.get_bytes("last-modified").is_some();
+    if !has_validator {
+        return (ttl, stale);
+    }
+    (ttl, stale.max(u64::from(settings.revalidate_keep_s) * 1000))
+}
+
 fn ttl_s(lifetime_ms: u64, age_ms: u64) -> i64 {
     (i128::from(lifetime_ms) - i128::from(age_ms)).div_euclid(1000) as i64
 }
@@ -184,7 +196,11 @@ pub fn on_response(
             let f = facts(&policy, stored.status, &merged, response_time_ms);
             let age = freshness::initial_age_ms(&f.dates, request_time_ms, response_time_ms);
             let (ttl_ms, stale_ms) = match allowed {
-                Ok(_) => freshness::storage_times(f.lifetime.ms, age, &f.staleness),
+                Ok(_) => keep_for_revalidation(
+                    settings,
+                    &merged,
+                    freshness::storage_times(f.lifetime.ms, age, &f.staleness),
+                ),
                 Err(_) => (0, 0),
             };
             let not_modified = client_not_modified(req, stored.status, &merged, response_time_ms, now_s);
@@ -214,7 +230,11 @@ pub fn on_response(
     };
     let f = facts(&policy, resp.status, &resp.headers, response_time_ms);
     let age = freshness::initial_age_ms(&f.dates, request_time_ms, response_time_ms);
-    let (ttl_ms, stale_ms) = freshness::storage_times(f.lifetime.ms, age, &f.staleness);
+    let (ttl_ms, stale_ms) = keep_for_revalidation(
+        settings,
+        &resp.headers,
+        freshness::storage_times(f.lifetime.ms, age, &f.staleness),
+    );
     if ttl_ms + stale_ms == 0 {
         return not_stored(
             fwd,

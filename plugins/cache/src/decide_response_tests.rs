@@ -206,7 +206,8 @@ fn on_response_rfc9111_4_3_4_revalidation() {
     else {
         panic!("{:?}", got.action)
     };
-    assert_eq!((ttl_ms, stale_ms, not_modified), (120_000, 0, false));
+    // Kept an hour past its freshness for the next revalidation (`revalidate_keep_s`).
+    assert_eq!((ttl_ms, stale_ms, not_modified), (120_000, 3_600_000, false));
     assert_eq!(
         merged_headers,
         h(&[
@@ -356,11 +357,43 @@ fn stored_meta_unknown_times_fall_back() {
 #[test]
 fn rfc9111_4_4_invalidations_and_the_key() {
     let r = req("DELETE", "/items/5", &[]);
-    assert_eq!(
-        invalidations(&r, &resp(204, &[])),
-        ["example.com/items/5 ", "example.com/items/5?"]
-    );
+    assert_eq!(invalidations(&r, &resp(204, &[])), ["/items/5"]);
     assert!(invalidations(&r, &resp(500, &[])).is_empty());
-    let key = cache_key(&settings("{}"), &req("GET", "/items/5?x=1", &[]));
-    assert!(key.storage_key().starts_with(&invalidations(&r, &resp(204, &[]))[1]));
+}
+
+#[test]
+fn a_response_needing_revalidation_is_kept_only_when_it_has_a_validator() {
+    let s = settings("{}");
+    let now = T0;
+    let with_etag = resp(
+        200,
+        &[("cache-control", "no-cache"), ("etag", "\"v1\""), ("date", &date(now))],
+    );
+    let got = on_response(&s, &req("GET", "/a", &[]), &with_etag, now, now, None);
+    assert!(
+        matches!(
+            got.action,
+            ResponseAction::Store {
+                ttl_ms: 0,
+                stale_ms: 3_600_000,
+                ..
+            }
+        ),
+        "{:?}",
+        got.action
+    );
+    let without = resp(200, &[("cache-control", "no-cache"), ("date", &date(now))]);
+    let got = on_response(&s, &req("GET", "/a", &[]), &without, now, now, None);
+    assert!(
+        matches!(got.action, ResponseAction::NotStored { .. }),
+        "{:?}",
+        got.action
+    );
+    let off = settings(r#"{"revalidate_keep_s": 0}"#);
+    let got = on_response(&off, &req("GET", "/a", &[]), &with_etag, now, now, None);
+    assert!(
+        matches!(got.action, ResponseAction::NotStored { .. }),
+        "{:?}",
+        got.action
+    );
 }

@@ -4,11 +4,9 @@
 //! authority lower-cased without a default port, the query as `key_query` selects it), and a
 //! SHA-256 (hex) over, each length-prefixed: the method class (`GET` and `HEAD` share one),
 //! the URL parts, the caller's identity when `key_identity` says so, and the values of the
-//! `key_headers`. The host stores an entry under [`CacheKey::storage_key`], `"{url} {hash}"`,
-//! so that **invalidation matches the URL form**: removing every key that starts with
-//! `"{url} "` drops the URL for every identity and header combination, and a prefix such as
-//! `"example.com/api/"` drops a whole subtree. No URL key contains a space, so `"{url} "`
-//! never matches a longer path.
+//! `key_headers`. The plugin stores and looks up under the hash; the host keeps each stored
+//! response's request target (path and query) beside it, which is what invalidation by
+//! target and by prefix matches.
 
 use sha2::{Digest, Sha256};
 use sluice_plugin_sdk::{RequestExt, RequestHead};
@@ -25,13 +23,6 @@ pub struct CacheKey {
     pub url: String,
     /// 64 hex characters over everything that selects the entry.
     pub hash: String,
-}
-
-impl CacheKey {
-    /// The key to store and look up under: `"{url} {hash}"`.
-    pub fn storage_key(&self) -> String {
-        format!("{} {}", self.url, self.hash)
-    }
 }
 
 /// `authority` lower-cased, without the default port of `scheme` (`:80` for http, `:443` for
@@ -75,13 +66,6 @@ pub fn url_key(authority: &str, path: &str, query: Option<&str>) -> String {
         Some(q) => format!("{authority}{path}?{q}"),
         None => format!("{authority}{path}"),
     }
-}
-
-/// The storage-key prefixes that cover every entry of `authority + path`, whatever the query:
-/// `"{authority}{path} "` and `"{authority}{path}?"`. Pass each to the host's
-/// `invalidate-prefix`.
-pub fn path_prefixes(authority: &str, path: &str) -> [String; 2] {
-    [format!("{authority}{path} "), format!("{authority}{path}?")]
 }
 
 /// Whether the key includes who is asking: `key_identity`, or by default when the request

@@ -3,8 +3,9 @@
 //!
 //! The decision logic is pure functions over header lists and times, one concern per module;
 //! [`decide`] ties them together as [`decide::on_request`], [`decide::on_response`],
-//! [`decide::on_upstream_error`] and [`decide::invalidations`]. The hooks below do not call
-//! the host yet: they accept the config and pass every request and response through.
+//! [`decide::on_upstream_error`] and [`decide::invalidations`]; `hooks.rs` carries the
+//! decisions out through the host's `http-cache` interface (the host stores and serves the
+//! bodies; they never pass through the plugin).
 //!
 //! The config reference and the list of implemented RFC behaviours are in
 //! `plugins/cache/README.md`.
@@ -25,6 +26,8 @@ pub mod variants;
 
 #[cfg(test)]
 mod testutil;
+
+mod hooks;
 
 use sluice_plugin_sdk::{Config, Hook, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict};
 
@@ -47,12 +50,12 @@ impl Plugin for Cache {
         })
     }
 
-    fn on_request_headers(&mut self, _req: &RequestHead) -> RequestVerdict {
-        RequestVerdict::Continue
+    fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {
+        hooks::on_request(&self.settings, req)
     }
 
-    fn on_response_headers(&mut self, _req: &RequestHead, _resp: &ResponseHead) -> ResponseVerdict {
-        ResponseVerdict::Continue
+    fn on_response_headers(&mut self, req: &RequestHead, resp: &ResponseHead) -> ResponseVerdict {
+        hooks::on_response(&self.settings, req, resp)
     }
 }
 
@@ -90,20 +93,5 @@ mod tests {
             let error = init(json).err().unwrap_or_else(|| panic!("{json} accepted"));
             assert!(error.contains(needle), "{json}: {error}");
         }
-    }
-
-    #[test]
-    fn hooks_pass_everything_through_for_now() {
-        let mut cache = init("{}").unwrap_or_else(|e| panic!("{e}"));
-        let req = testutil::req("GET", "/a", &[]);
-        assert!(matches!(cache.on_request_headers(&req), RequestVerdict::Continue));
-        let resp = ResponseHead {
-            status: 200,
-            headers: Vec::new(),
-        };
-        assert!(matches!(
-            cache.on_response_headers(&req, &resp),
-            ResponseVerdict::Continue
-        ));
     }
 }

@@ -97,6 +97,9 @@ pub struct Rule {
     pub override_freshness: bool,
 }
 
+/// The longest fill hold, in ms (the host's limit).
+const MAX_FILL_MS: u32 = 60_000;
+
 /// What the operator configured, checked by [`Settings::validate`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -122,6 +125,17 @@ pub struct Settings {
     pub key_identity: Option<bool>,
     /// Per-path-prefix rules.
     pub rules: Vec<Rule>,
+    /// How long a response with a validator (`ETag`, `Last-Modified`) is kept after it went
+    /// stale, in seconds, so a 304 can refresh it; 0 keeps only what its freshness and stale
+    /// windows allow. Default 3600.
+    pub revalidate_keep_s: u32,
+    /// Stampede protection: how long the first request to miss a key holds the fill (across
+    /// instances with Redis), in ms. 0 turns it off. Default 5000.
+    pub fill_hold_ms: u32,
+    /// How long the other requests for that key wait for the fill before going upstream on
+    /// their own, in ms (at most `fill_hold_ms`; the host also caps it at half the hook's
+    /// wall-clock limit, 500 ms by default). Default 500.
+    pub fill_wait_ms: u32,
 }
 
 impl Default for Settings {
@@ -136,6 +150,9 @@ impl Default for Settings {
             key_query: KeyQuery::All,
             key_identity: None,
             rules: Vec::new(),
+            revalidate_keep_s: 3_600,
+            fill_hold_ms: 5_000,
+            fill_wait_ms: 500,
         }
     }
 }
@@ -260,6 +277,13 @@ impl Settings {
         }
         check_headers("key_headers", &mut self.key_headers)?;
         check_query("key_query", &mut self.key_query)?;
+        check_ttl("revalidate_keep_s", Some(self.revalidate_keep_s))?;
+        if self.fill_hold_ms > MAX_FILL_MS || self.fill_wait_ms > self.fill_hold_ms {
+            return Err(format!(
+                "invalid config: fill_wait_ms = {} must be at most fill_hold_ms = {}, itself at most {MAX_FILL_MS}",
+                self.fill_wait_ms, self.fill_hold_ms
+            ));
+        }
         if self.rules.len() > MAX_RULES {
             return Err(format!(
                 "invalid config: {} rules; at most {MAX_RULES}",
