@@ -1,5 +1,5 @@
-//! Redis deployments of a test's own, started from the machine's `redis-server`: a Cluster of
-//! three primaries and a primary watched by one Sentinel. Each lives in a temporary directory
+//! Redis deployments of a test's own, started from the machine's `redis-server`: a standalone
+//! server, a Cluster of three primaries and a primary watched by one Sentinel. Each lives in a temporary directory
 //! on free ports and is killed when dropped.
 
 use std::net::TcpListener;
@@ -115,6 +115,27 @@ impl RedisServers {
             });
         }
         servers
+    }
+
+    /// One standalone primary (for tests that stop it or cut its connections).
+    pub fn standalone() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let children = vec![spawn(dir.path(), &server_args(port))];
+        wait_until("the server", || cli(port, &["ping"]).contains("PONG"));
+        RedisServers {
+            ports: vec![port],
+            children,
+            _dir: dir,
+        }
+    }
+
+    /// Stops every process now.
+    pub fn stop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// A primary and one Sentinel monitoring it as `mymaster`.

@@ -18,13 +18,45 @@ const POLL: Duration = Duration::from_millis(10);
 /// Local claims kept before expired ones are pruned.
 const PRUNE_AT: usize = 10_000;
 
+/// How long a key stays marked "stored" after its fill ended, at most: a request that missed
+/// just before the answer was stored finds it instead of fetching again.
+const STORED_MARK_MS: u64 = 2_000;
+
+/// The state of a key's fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mark {
+    /// A request is filling it.
+    Held,
+    /// The last fill stored nothing.
+    NotStored,
+    /// The last fill stored its answer.
+    Stored,
+}
+
+impl Mark {
+    fn redis(self) -> &'static str {
+        match self {
+            Mark::Held => "1",
+            Mark::NotStored => "0",
+            Mark::Stored => "s",
+        }
+    }
+
+    fn from_redis(value: &str) -> Self {
+        match value {
+            "0" => Mark::NotStored,
+            "s" => Mark::Stored,
+            _ => Mark::Held,
+        }
+    }
+}
+
 /// A claim in this instance's table.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Claim {
     /// Until when it holds (ms since the epoch).
     until: u64,
-    /// Held by a request filling the key (else: the last fill stored nothing).
-    held: bool,
+    mark: Mark,
 }
 
 /// What claiming a fill gave.
@@ -36,13 +68,6 @@ pub enum Fill {
     Stored(Arc<StoredEntry>),
     /// Nothing was stored within the wait, or the last fill stored nothing.
     GaveUp,
-}
-
-/// What trying to take a claim found.
-enum Tried {
-    Got,
-    Held,
-    NotStored,
 }
 
 /// A fill claim held by a request.
@@ -81,18 +106,27 @@ impl HttpCache {
         wait_ms: u64,
     ) -> Fill {
         let deadline = Instant::now() + Duration::from_millis(wait_ms);
+        let lead = || {
+            Fill::Lead(FillGuard {
+                cache: self.clone(),
+                base: base.to_string(),
+                hold_ms,
+                ended: false,
+            })
+        };
         loop {
             match self.try_claim(base, hold_ms).await {
-                Tried::Got => {
-                    return Fill::Lead(FillGuard {
-                        cache: self.clone(),
-                        base: base.to_string(),
-                        hold_ms,
-                        ended: false,
-                    });
+                None => return lead(),
+                Some(Mark::NotStored) => return Fill::GaveUp,
+                Some(Mark::Stored) => {
+                    // Stored since this request looked: it is there, unless it went since.
+                    if let Some(entry) = self.lookup(base, request).await {
+                        return Fill::Stored(entry);
+                    }
+                    self.force_claim(base, hold_ms).await;
+                    return lead();
                 }
-                Tried::NotStored => return Fill::GaveUp,
-                Tried::Held => {}
+                Some(Mark::Held) => {}
             }
             if Instant::now() >= deadline {
                 return Fill::GaveUp;
@@ -104,11 +138,11 @@ impl HttpCache {
         }
     }
 
-    async fn try_claim(&self, base: &str, hold_ms: u64) -> Tried {
+    /// Takes the claim on `base` when there is none; else the mark in place.
+    async fn try_claim(&self, base: &str, hold_ms: u64) -> Option<Mark> {
         if let Some(shared) = &self.shared {
             match shared.claim_fill(base, hold_ms).await {
-                Ok(None) => return Tried::Got,
-                Ok(Some(held)) => return if held { Tried::Held } else { Tried::NotStored },
+                Ok(mark) => return mark.map(|m| Mark::from_redis(&m)),
                 Err(e) => self.shared_failed("claim", &e),
             }
         }
@@ -118,37 +152,44 @@ impl HttpCache {
             claims.retain(|_, c| c.until > now);
         }
         match claims.get(base) {
-            Some(c) if c.until > now && c.held => Tried::Held,
-            Some(c) if c.until > now => Tried::NotStored,
+            Some(c) if c.until > now => Some(c.mark),
             _ => {
-                let claim = Claim {
-                    until: now.saturating_add(hold_ms),
-                    held: true,
-                };
-                claims.insert(base.to_string(), claim);
-                Tried::Got
+                self.set_local(&mut claims, base, Mark::Held, hold_ms);
+                None
             }
         }
     }
 
-    /// Ends the claim on `base`: gone when the response was stored, else marked "not
-    /// stored" for `hold_ms`.
-    fn release_claim(&self, base: &str, hold_ms: u64, stored: bool) {
+    fn set_local(&self, claims: &mut std::collections::HashMap<String, Claim>, base: &str, mark: Mark, ms: u64) {
+        let until = unix_ms().saturating_add(ms);
+        claims.insert(base.to_string(), Claim { until, mark });
+    }
+
+    /// Takes the claim on `base` whatever mark is in place.
+    async fn force_claim(&self, base: &str, hold_ms: u64) {
+        if let Some(shared) = &self.shared
+            && let Err(e) = shared.force_claim(base, hold_ms).await
         {
-            let mut claims = self.claims.lock();
-            if stored {
-                claims.remove(base);
-            } else {
-                let until = unix_ms().saturating_add(hold_ms);
-                claims.insert(base.to_string(), Claim { until, held: false });
-            }
+            self.shared_failed("claim", &e);
         }
+        self.set_local(&mut self.claims.lock(), base, Mark::Held, hold_ms);
+    }
+
+    /// Ends the claim on `base`, marking the key stored (briefly) or not stored (for
+    /// `hold_ms`).
+    fn release_claim(&self, base: &str, hold_ms: u64, stored: bool) {
+        let (mark, ms) = if stored {
+            (Mark::Stored, hold_ms.min(STORED_MARK_MS))
+        } else {
+            (Mark::NotStored, hold_ms)
+        };
+        self.set_local(&mut self.claims.lock(), base, mark, ms);
         let (Some(shared), Ok(runtime)) = (&self.shared, tokio::runtime::Handle::try_current()) else {
             return;
         };
         let (redis, base) = (shared.clone_handle(), base.to_string());
         runtime.spawn(async move {
-            if let Err(e) = redis.release_fill(&base, hold_ms, stored).await {
+            if let Err(e) = redis.release_fill(&base, ms, mark.redis()).await {
                 tracing::warn!(error = %e, "http cache: could not end a fill claim in redis");
             }
         });

@@ -247,8 +247,8 @@ impl Shared {
     }
 
     /// Claims the fill of `key` for `ms` across instances: None when this caller got it,
-    /// else whether another request holds it (false: the last fill stored nothing).
-    pub async fn claim_fill(&self, key: &str, ms: u64) -> Result<Option<bool>, RedisError> {
+    /// else the mark in place (`1` held, `0` the last fill stored nothing, `s` it stored).
+    pub async fn claim_fill(&self, key: &str, ms: u64) -> Result<Option<String>, RedisError> {
         // SET NX GET (Redis 7): one round trip sets the claim or reads the one in place.
         let reply = self
             .redis
@@ -266,19 +266,30 @@ impl Shared {
             .await?;
         Ok(match reply {
             Value::Null => None,
-            other => Some(other.as_string().as_deref() != Some("0")),
+            other => Some(other.as_string().unwrap_or_default()),
         })
     }
 
-    /// Ends the fill claim on `key`: deleted when the response was stored, else marked "not
-    /// stored" (`0`) for `ms`.
-    pub async fn release_fill(&self, key: &str, ms: u64, stored: bool) -> Result<(), RedisError> {
-        let name = self.name("http-fill", key);
-        let args = if stored {
-            return self.redis.raw("DEL", vec![name.into()]).await.map(drop);
-        } else {
-            vec![name.into(), "0".into(), "PX".into(), (ms.max(1) as i64).into()]
-        };
+    /// Takes the claim on `key` for `ms` whatever mark is in place.
+    pub async fn force_claim(&self, key: &str, ms: u64) -> Result<(), RedisError> {
+        let args = vec![
+            self.name("http-fill", key).into(),
+            "1".into(),
+            "PX".into(),
+            (ms.max(1) as i64).into(),
+        ];
+        self.redis.raw("SET", args).await.map(drop)
+    }
+
+    /// Ends the fill claim on `key` with the mark `mark` (`s` stored, `0` not stored) for
+    /// `ms`.
+    pub async fn release_fill(&self, key: &str, ms: u64, mark: &str) -> Result<(), RedisError> {
+        let args = vec![
+            self.name("http-fill", key).into(),
+            mark.into(),
+            "PX".into(),
+            (ms.max(1) as i64).into(),
+        ];
         self.redis.raw("SET", args).await.map(drop)
     }
 

@@ -49,6 +49,9 @@ pub struct StoreBody {
     inner: ProxyBody,
     copy: BytesMut,
     limit: usize,
+    /// The body's length when it was declared: the body is whole once that much arrived,
+    /// even when the server never polls it to its end (it knows the length too).
+    expected: Option<usize>,
     storing: Option<Storing>,
 }
 
@@ -56,11 +59,12 @@ impl StoreBody {
     /// Wraps `inner`; `storing` runs when it ends cleanly within `limit` bytes.
     pub fn new(inner: ProxyBody, storing: Storing, limit: u64) -> Self {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let expected = inner.size_hint().exact().map_or(0, |n| n as usize);
+        let expected = inner.size_hint().exact().and_then(|n| usize::try_from(n).ok());
         StoreBody {
             inner,
-            copy: BytesMut::with_capacity(expected.min(limit)),
+            copy: BytesMut::with_capacity(expected.unwrap_or(0).min(limit)),
             limit,
+            expected,
             storing: Some(storing),
         }
     }
@@ -97,7 +101,7 @@ impl Body for StoreBody {
                         self.copy.extend_from_slice(data);
                     }
                 }
-                if self.inner.is_end_stream() {
+                if self.inner.is_end_stream() || self.expected == Some(self.copy.len()) {
                     self.finish();
                 }
             }
@@ -119,8 +123,9 @@ impl Body for StoreBody {
 
 impl Drop for StoreBody {
     fn drop(&mut self) {
-        // A body already at its end (empty, or never polled because it had nothing) is whole.
-        if self.inner.is_end_stream() {
+        // A body already at its end (empty, or never polled because it had nothing), or with
+        // all its declared bytes, is whole.
+        if self.inner.is_end_stream() || self.expected == Some(self.copy.len()) {
             self.finish();
         } else {
             self.abandon("the client went away before the body ended");

@@ -241,3 +241,45 @@ async fn a_fill_that_stored_nothing_sends_the_others_upstream_at_once_for_the_ho
         "the mark lasts the hold time"
     );
 }
+
+#[tokio::test]
+async fn a_body_with_all_its_declared_bytes_is_stored_even_if_never_polled_to_its_end() {
+    let c = cache();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, BoxErr>>(1);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    // A stream that declares 5 bytes (as a shared coalesced body does) but never says it ended.
+    let inner = Declared {
+        inner: http_body_util::StreamBody::new(stream).boxed(),
+        len: 5,
+    }
+    .boxed();
+    let mut body = StoreBody::new(inner, storing(&c), 1 << 20);
+    tx.send(Ok(hyper::body::Frame::data(Bytes::from("whole"))))
+        .await
+        .unwrap();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    assert_eq!(c.lookup("k", &[]).await.unwrap().body, "whole");
+}
+
+/// A body with an exact length hint that never reports its end.
+struct Declared {
+    inner: crate::proxy::body::ProxyBody,
+    len: u64,
+}
+
+impl hyper::body::Body for Declared {
+    type Data = Bytes;
+    type Error = BoxErr;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxErr>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.len)
+    }
+}
