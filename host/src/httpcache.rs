@@ -9,6 +9,7 @@
 
 mod fill;
 mod index;
+mod invalidate;
 mod shared;
 mod store_body;
 
@@ -109,8 +110,11 @@ pub struct HttpCache {
     claims: Mutex<std::collections::HashMap<String, fill::Claim>>,
     /// The Redis level, when configured.
     shared: Option<Shared>,
-    /// Bumped by every invalidation: a Redis read that overlapped one does not fill memory.
+    /// Bumped by every invalidation: a Redis read that overlapped one does not fill memory,
+    /// and a fill that overlapped one of its target is not stored.
     generation: AtomicU64,
+    /// The latest invalidations, with the generation each one made.
+    recent: Mutex<std::collections::VecDeque<(u64, invalidate::Dropped)>>,
     settings: HttpCacheSettings,
     metrics: Arc<Registry>,
 }
@@ -175,6 +179,7 @@ impl HttpCache {
             claims: Mutex::default(),
             shared: redis.map(Shared::new),
             generation: AtomicU64::new(0),
+            recent: Mutex::default(),
             settings: settings.clone(),
             metrics,
         });
@@ -190,7 +195,6 @@ impl HttpCache {
                 },
                 move || {
                     if let Some(cache) = on_lost.upgrade() {
-                        cache.generation.fetch_add(1, Ordering::SeqCst);
                         cache.clear();
                     }
                 },
@@ -264,6 +268,9 @@ impl HttpCache {
         self.metrics
             .gauge("sluice_http_cache_memory_bytes", &[])
             .set(self.entries.weighted_size() as f64);
+        self.metrics
+            .gauge("sluice_http_cache_memory_entries", &[])
+            .set(self.entries.entry_count() as f64);
     }
 
     /// Stores `entry` under `base` for the variant `vary` selects from `request`: in memory
@@ -334,86 +341,6 @@ impl HttpCache {
         let vary = self.variants.get(base).map(|v| v.to_vec()).unwrap_or_default();
         self.insert(base, &vary, request, entry, None).ok()?;
         self.lookup(base, request).await
-    }
-
-    /// Drops the responses stored for the request target `target`, everywhere; how many
-    /// (the larger of what memory and Redis held).
-    pub async fn invalidate_target(&self, target: &str) -> u64 {
-        let local = self.drop_local(&format!("target\n{target}"));
-        let Some(shared) = &self.shared else { return local };
-        let dropped = shared.drop_target(target).await;
-        self.announce(format!("target\n{target}")).await;
-        self.settle("invalidate", dropped).max(local)
-    }
-
-    /// Drops the responses whose request target starts with `prefix`, everywhere; how many.
-    pub async fn invalidate_prefix(&self, prefix: &str) -> u64 {
-        let local = self.drop_local(&format!("prefix\n{prefix}"));
-        let Some(shared) = &self.shared else { return local };
-        let dropped = shared.drop_prefix(prefix).await;
-        self.announce(format!("prefix\n{prefix}")).await;
-        self.settle("invalidate", dropped).max(local)
-    }
-
-    /// Drops the responses stored with `tag`, everywhere; how many this instance held.
-    pub async fn invalidate_tag(&self, tag: &str) -> u64 {
-        let local = self.drop_local(&format!("tag\n{tag}"));
-        let Some(shared) = &self.shared else { return local };
-        let bumped = shared.bump_tag(tag).await;
-        self.settle("invalidate", bumped.map(|()| 0));
-        self.announce(format!("tag\n{tag}")).await;
-        local
-    }
-
-    fn settle(&self, what: &str, result: Result<u64, RedisError>) -> u64 {
-        result.unwrap_or_else(|e| {
-            self.shared_failed(what, &e);
-            0
-        })
-    }
-
-    async fn announce(&self, what: String) {
-        if let Some(shared) = &self.shared
-            && let Err(e) = shared.announce(what).await
-        {
-            self.shared_failed("announce", &e);
-        }
-    }
-
-    /// Applies an invalidation another instance (or this one) announced.
-    fn apply_announced(&self, message: &str) {
-        self.drop_local(message);
-    }
-
-    /// Drops from memory what `what` (`target\n…`, `prefix\n…` or `tag\n…`) names; how many.
-    fn drop_local(&self, what: &str) -> u64 {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        let keys = match what.split_once('\n') {
-            Some(("target", t)) => self.index.lock().by_target(t),
-            Some(("prefix", p)) => self.index.lock().by_prefix(p),
-            Some(("tag", t)) => self.index.lock().by_tag(t),
-            _ => {
-                tracing::warn!(
-                    message = what,
-                    "http cache: an invalidation of unknown form was ignored"
-                );
-                return 0;
-            }
-        };
-        let mut dropped = 0;
-        for key in keys {
-            if self.entries.remove(&key).is_some() {
-                dropped += 1;
-            }
-        }
-        self.entries.run_pending_tasks();
-        dropped
-    }
-
-    /// Drops everything held in memory (a shared level's invalidations may have been missed).
-    pub fn clear(&self) {
-        self.entries.invalidate_all();
-        self.variants.invalidate_all();
     }
 
     /// Marks `key` as being refreshed in the background; None when a refresh of it runs

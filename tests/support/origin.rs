@@ -3,7 +3,7 @@
 //! stored answer from a fresh one. It counts requests per path and records the conditional
 //! headers it got.
 //!
-//! - `/fresh/…`: `Cache-Control: max-age=60`, `ETag: "v1"`;
+//! - `/fresh/…`: `Cache-Control: max-age=60`, `ETag: "v1"`; `/slow/…` the same after 300 ms;
 //! - `/validate/…`: `Cache-Control: max-age=0, must-revalidate`, `ETag: "v1"`; a request with
 //!   `If-None-Match: "v1"` gets 304;
 //! - `/vary/…`: `max-age=60`, `Vary: Accept-Language`, the body names the language;
@@ -14,6 +14,7 @@
 //! - `/swr`: `max-age=1, stale-while-revalidate=30`;
 //! - `/sie`: `max-age=1, stale-if-error=60`, or 503 while failing;
 //! - `/public`: `public, max-age=60` (storable even for requests with `Authorization`);
+//! - `/contradict`: `public, no-store, max-age=60`; `/dupage`: `max-age=60, max-age=0`;
 //! - any other method: 204 (or 201 with `Location: /fresh/created` for POST).
 
 use std::collections::HashMap;
@@ -64,7 +65,7 @@ fn answer(req: &Request<Incoming>, n: u64, state: &State) -> Response<Full<Bytes
     if let Some(v) = if_none_match {
         state.conditionals.lock().push(format!("{path} {v}"));
     }
-    if path.starts_with("/fresh/") {
+    if path.starts_with("/fresh/") || path.starts_with("/slow/") {
         builder = builder.header("cache-control", "max-age=60").header("etag", "\"v1\"");
     } else if path.starts_with("/validate/") {
         if if_none_match == Some("\"v1\"") {
@@ -96,6 +97,8 @@ fn answer(req: &Request<Incoming>, n: u64, state: &State) -> Response<Full<Bytes
             "/swr" => Some("max-age=1, stale-while-revalidate=30"),
             "/sie" => Some("max-age=1, stale-if-error=60"),
             "/public" => Some("public, max-age=60"),
+            "/contradict" => Some("public, no-store, max-age=60"),
+            "/dupage" => Some("max-age=60, max-age=0"),
             _ => None,
         };
         if let Some(cc) = cc {
@@ -131,6 +134,9 @@ impl Origin {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let state = state.clone();
                         async move {
+                            if req.uri().path().starts_with("/slow/") {
+                                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                            }
                             let n = {
                                 let mut hits = state.hits.lock();
                                 let n = hits.entry(req.uri().path().to_string()).or_default();

@@ -79,15 +79,24 @@ impl HostState {
         Ok((p.caps.http_cache.clone(), base, request))
     }
 
+    /// Counts a lookup's result on the route and updates the route's hit ratio (answers from
+    /// the cache, fresh or stale, over all counted lookups).
     fn count_lookup(&self, result: &str) {
-        self.plugin
-            .caps
-            .metrics
-            .counter(
+        let metrics = &self.plugin.caps.metrics;
+        let counter = |r: &str| {
+            metrics.counter(
                 "sluice_http_cache_lookups_total",
-                &[("route", &self.route), ("result", result)],
+                &[("route", &self.route), ("result", r)],
             )
-            .add(1);
+        };
+        counter(result).add(1);
+        let [hit, stale, miss, revalidated] = ["hit", "stale", "miss", "revalidated"].map(|r| counter(r).get());
+        let total = hit + stale + miss + revalidated;
+        if total > 0 {
+            metrics
+                .gauge("sluice_http_cache_hit_ratio", &[("route", &self.route)])
+                .set((hit + stale) as f64 / total as f64);
+        }
     }
 }
 

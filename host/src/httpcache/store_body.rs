@@ -28,6 +28,9 @@ pub struct Storing {
     pub entry: StoredEntry,
     /// The fill claim the request holds, ended when the response was stored (or not).
     pub fill: Option<FillGuard>,
+    /// The cache's generation when the request went upstream: an invalidation of this target
+    /// since then means the response may predate it, and it is not stored.
+    pub generation: u64,
 }
 
 impl Storing {
@@ -35,6 +38,10 @@ impl Storing {
     fn store(mut self, body: Bytes) {
         self.entry.body = body;
         let target = self.entry.target.clone();
+        if !self.cache.untouched_since(self.generation, &target, &self.entry.tags) {
+            tracing::info!(%target, "http cache: not stored: invalidated while it was fetched");
+            return;
+        }
         if let Err(e) = self
             .cache
             .insert(&self.base, &self.vary, &self.request, self.entry, self.fill)

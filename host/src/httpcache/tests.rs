@@ -159,6 +159,7 @@ fn storing(c: &Arc<HttpCache>) -> Storing {
         request: Vec::new(),
         entry: entry("/a", "", &[]),
         fill: None,
+        generation: c.generation(),
     }
 }
 

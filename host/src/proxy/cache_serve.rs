@@ -47,13 +47,16 @@ pub fn served(serve: CacheServe, method: &str) -> (ResponseHead, Bytes) {
     (head, body)
 }
 
-/// When and how long the upstream exchange took (ms since the epoch): sent and received.
+/// When the upstream exchange happened (ms since the epoch), and the cache's generation when
+/// the request went upstream.
 #[derive(Debug, Clone, Copy)]
 pub struct Exchange {
     /// When the request went upstream.
     pub sent_ms: u64,
     /// When the response head came back.
     pub received_ms: u64,
+    /// [`HttpCache::generation`] when the request went upstream.
+    pub generation: u64,
 }
 
 /// Wraps `body` so the response is stored as `store` asks once it has streamed whole; the
@@ -95,6 +98,7 @@ pub fn store_as_it_streams(
         request: req.headers.clone(),
         entry,
         fill,
+        generation: exchange.generation,
     };
     let limit = cache.max_object_bytes();
     StoreBody::new(body, storing, limit).boxed()
@@ -164,6 +168,7 @@ async fn run_refresh(r: Refresh) -> Result<(), String> {
         parts.headers.insert(hyper::header::HOST, v);
     }
     let sent_ms = unix_ms();
+    let generation = r.cache.generation();
     let resp = r
         .upstream
         .send(Request::from_parts(parts, empty()), false)
@@ -172,6 +177,7 @@ async fn run_refresh(r: Refresh) -> Result<(), String> {
     let exchange = Exchange {
         sent_ms,
         received_ms: unix_ms(),
+        generation,
     };
     let (mut resp_parts, body) = resp.into_parts();
     headers::strip_hop_by_hop(&mut resp_parts.headers);

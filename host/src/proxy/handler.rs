@@ -432,6 +432,7 @@ async fn proxy<'g>(
     let upstream_req = Request::from_parts(parts, upstream_body);
     // Only body-less requests are coalesced (a body makes every request its own).
     let sent_ms = unix_ms();
+    let generation = http_cache.generation();
     let sent = match coalesce.filter(|_| !has_body) {
         Some(c) => {
             let cap = usize::try_from(max_body).unwrap_or(usize::MAX);
@@ -458,6 +459,7 @@ async fn proxy<'g>(
     let exchange = cache_serve::Exchange {
         sent_ms,
         received_ms: unix_ms(),
+        generation,
     };
     let (mut resp_parts, incoming) = resp.into_parts();
     headers::strip_hop_by_hop(&mut resp_parts.headers);

@@ -255,3 +255,54 @@ async fn stale_if_error_answers_an_upstream_failure_from_the_stale_copy() {
     origin.set_failing(false);
     assert_eq!(text(&get(&gw.url("/sie")).await), "/sie answer 3");
 }
+
+#[tokio::test]
+async fn contradictory_directives_and_huge_values_are_handled_without_errors() {
+    let origin = Origin::start().await;
+    let gw = cache_gateway(&origin, r#"key_headers = ["x-tenant"]"#, "").await;
+    for path in ["/contradict", "/dupage"] {
+        for _ in 0..2 {
+            assert_eq!(get(&gw.url(path)).await.status, 200, "{path}");
+        }
+        assert_eq!(
+            origin.hits(path),
+            2,
+            "{path}: the most restrictive reading wins: not stored"
+        );
+    }
+    // A 6 KB path and an 8 KB keyed header value make a key like any other.
+    let long_path = format!("/fresh/{}", "p".repeat(6000));
+    let tenant = "t".repeat(8000);
+    for _ in 0..2 {
+        let answer = get_with(&gw.url(&long_path), &[("x-tenant", &tenant)]).await;
+        assert_eq!(answer.status, 200);
+    }
+    assert_eq!(origin.hits(&long_path), 1, "the second was a hit");
+    // Garbage in Cache-Control on the request is ignored, not an error.
+    let odd = get_with(
+        &gw.url("/fresh/a"),
+        &[("cache-control", "max-age=\"x, ,,=, no-cache=\"")],
+    )
+    .await;
+    assert_eq!(odd.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_invalidated_while_in_flight_is_not_stored() {
+    let origin = Origin::start().await;
+    let gw = cache_gateway(&origin, "", "").await;
+    let url = gw.url("/slow/x");
+    let fill = tokio::spawn(async move { get(&url).await });
+    // The origin takes 300 ms; invalidate while it works.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let dropped = invalidate(&gw, r#"{"target": "/slow/x"}"#).await;
+    assert_eq!(dropped.status, 200);
+    assert_eq!(text(&fill.await.unwrap()), "/slow/x answer 1");
+    // That answer may predate the change: the next request goes upstream.
+    assert_eq!(text(&get(&gw.url("/slow/x")).await), "/slow/x answer 2");
+    assert_eq!(
+        text(&get(&gw.url("/slow/x")).await),
+        "/slow/x answer 2",
+        "and that one is stored"
+    );
+}
