@@ -1,0 +1,98 @@
+//! The HTTP cache's storage (`sluice::httpcache`): a lookup answered from memory, a lookup
+//! answered from Redis (the shared level, a cache whose memory level takes nothing), and a
+//! store. A 4 KiB response with a handful of headers. The Redis part says so and skips when
+//! no Redis answers on 127.0.0.1:6379.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use sluice::backend::redis::RedisBackend;
+use sluice::config::{HttpCacheSettings, RedisSettings};
+use sluice::httpcache::{HttpCache, StoredEntry};
+use sluice::telemetry::metrics::Registry;
+
+fn entry() -> StoredEntry {
+    let now = 1_800_000_000_000;
+    StoredEntry {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), b"application/json".to_vec()),
+            ("cache-control".into(), b"max-age=600".to_vec()),
+            ("etag".into(), b"\"abc123\"".to_vec()),
+            ("date".into(), b"Sat, 28 Nov 2026 12:00:00 GMT".to_vec()),
+        ],
+        body: Bytes::from(vec![b'x'; 4096]),
+        request_time_ms: now,
+        response_time_ms: now,
+        keep_until_ms: u64::MAX / 2,
+        tags: vec!["items".into()],
+        target: "/items?page=1".into(),
+    }
+}
+
+fn request() -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("accept".into(), b"application/json".to_vec()),
+        ("user-agent".into(), b"bench".to_vec()),
+    ]
+}
+
+fn storage(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("http_cache");
+    let memory = tokio.block_on(async { HttpCache::new(&HttpCacheSettings::default(), Arc::new(Registry::new()), None) });
+    memory.insert("k", &[], &request(), entry(), None).unwrap();
+    group.bench_function("lookup_in_memory", |b| {
+        b.to_async(&tokio)
+            .iter(|| async { black_box(memory.lookup("k", &request()).await.unwrap()) })
+    });
+    let mut n = 0u64;
+    group.bench_function("store_in_memory", |b| {
+        b.iter(|| {
+            n += 1;
+            memory.insert(&format!("s{}", n % 10_000), &[], &request(), entry(), None).unwrap()
+        })
+    });
+    let text = format!(
+        "url = \"redis://127.0.0.1:6379\"\nprefix = \"sluicebenchhttp{}\"\ncall_timeout_ms = 1000\n",
+        std::process::id()
+    );
+    let settings: RedisSettings = toml::from_str(&text).unwrap();
+    let registry = Arc::new(Registry::new());
+    let redis = tokio.block_on(async { RedisBackend::connect(&settings, &registry).unwrap() });
+    if tokio.block_on(redis.ping(Duration::from_secs(1))).is_err() {
+        eprintln!("http_cache/lookup_in_redis skipped: no Redis at 127.0.0.1:6379");
+        group.finish();
+        return;
+    }
+    // A memory level that takes nothing: every lookup reads Redis.
+    let redis_only = HttpCacheSettings {
+        memory_object_share: 1e-9,
+        ..HttpCacheSettings::default()
+    };
+    let shared = tokio.block_on(async { HttpCache::new(&redis_only, registry, Some(redis)) });
+    tokio.block_on(async {
+        shared.insert("k", &[], &request(), entry(), None).unwrap();
+        for _ in 0..200 {
+            if shared.lookup("k", &request()).await.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the entry never reached Redis");
+    });
+    group.bench_function("lookup_in_redis", |b| {
+        b.to_async(&tokio)
+            .iter(|| async { black_box(shared.lookup("k", &request()).await.unwrap()) })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, storage);
+criterion_main!(benches);
