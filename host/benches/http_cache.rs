@@ -46,7 +46,8 @@ fn storage(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut group = c.benchmark_group("http_cache");
-    let memory = tokio.block_on(async { HttpCache::new(&HttpCacheSettings::default(), Arc::new(Registry::new()), None) });
+    let memory =
+        tokio.block_on(async { HttpCache::new(&HttpCacheSettings::default(), Arc::new(Registry::new()), None) });
     memory.insert("k", &[], &request(), entry(), None).unwrap();
     group.bench_function("lookup_in_memory", |b| {
         b.to_async(&tokio)
@@ -56,7 +57,9 @@ fn storage(c: &mut Criterion) {
     group.bench_function("store_in_memory", |b| {
         b.iter(|| {
             n += 1;
-            memory.insert(&format!("s{}", n % 10_000), &[], &request(), entry(), None).unwrap()
+            memory
+                .insert(&format!("s{}", n % 10_000), &[], &request(), entry(), None)
+                .unwrap()
         })
     });
     let text = format!(
@@ -92,6 +95,44 @@ fn storage(c: &mut Criterion) {
             .iter(|| async { black_box(shared.lookup("k", &request()).await.unwrap()) })
     });
     group.finish();
+    invalidation_reach(&tokio, &settings);
+}
+
+/// How long an invalidation on one instance takes to drop the entry from another instance's
+/// memory (published on Redis pub/sub): 50 rounds, median and worst.
+fn invalidation_reach(tokio: &tokio::runtime::Runtime, settings: &RedisSettings) {
+    let (a, b) = tokio.block_on(async {
+        let open = |r: &Arc<Registry>| RedisBackend::connect(settings, r).unwrap();
+        let (ra, rb) = (Arc::new(Registry::new()), Arc::new(Registry::new()));
+        let a = HttpCache::new(&HttpCacheSettings::default(), ra.clone(), Some(open(&ra)));
+        let b = HttpCache::new(&HttpCacheSettings::default(), rb.clone(), Some(open(&rb)));
+        // Let both subscriptions settle.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (a, b)
+    });
+    let mut reach = Vec::new();
+    for round in 0..50 {
+        let key = format!("reach{round}");
+        let mut e = entry();
+        e.target = format!("/reach/{round}");
+        b.insert(&key, &[], &request(), e, None).unwrap();
+        // Let the entry reach Redis too.
+        tokio.block_on(tokio::time::sleep(Duration::from_millis(20)));
+        let started = std::time::Instant::now();
+        tokio.block_on(async {
+            a.invalidate_target(&format!("/reach/{round}")).await;
+            while b.lookup(&key, &request()).await.is_some() {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        });
+        reach.push(started.elapsed());
+    }
+    reach.sort();
+    println!(
+        "http_cache/invalidation_reach: median {:.2} ms, worst {:.2} ms (50 rounds, two caches on one Redis)",
+        reach[reach.len() / 2].as_secs_f64() * 1e3,
+        reach[reach.len() - 1].as_secs_f64() * 1e3
+    );
 }
 
 criterion_group!(benches, storage);

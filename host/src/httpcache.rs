@@ -306,11 +306,19 @@ impl HttpCache {
         } else {
             let cache = self.clone();
             let base = base.to_string();
+            let generation = self.generation();
             tokio::spawn(async move {
                 let Some(shared) = &cache.shared else { return };
                 let put = shared.put(&base, &names, &key, &entry).await;
                 if let Err(e) = &put {
                     cache.shared_failed("store", e);
+                }
+                // An invalidation that arrived while the put was on its way missed it.
+                if put.is_ok()
+                    && !cache.untouched_since(generation, &entry.target, &entry.tags)
+                    && let Err(e) = shared.delete(&key).await
+                {
+                    cache.shared_failed("invalidate", &e);
                 }
                 if let Some(fill) = fill {
                     fill.finish(put.is_ok());

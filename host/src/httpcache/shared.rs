@@ -198,6 +198,14 @@ impl Shared {
         self.redis.raw_pipeline(commands).await
     }
 
+    /// Deletes the entry under `key`.
+    pub async fn delete(&self, key: &str) -> Result<(), RedisError> {
+        self.redis
+            .raw("DEL", vec![self.name("http", key).into()])
+            .await
+            .map(drop)
+    }
+
     /// Deletes the entries stored for the request target `target`; how many there were.
     pub async fn drop_target(&self, target: &str) -> Result<u64, RedisError> {
         self.drop_target_set(self.name("http-target", target)).await
