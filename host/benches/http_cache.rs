@@ -30,6 +30,7 @@ fn entry() -> StoredEntry {
         keep_until_ms: u64::MAX / 2,
         tags: vec!["items".into()],
         target: "/items?page=1".into(),
+        direct: None,
     }
 }
 

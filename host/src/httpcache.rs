@@ -7,6 +7,7 @@
 //! stream to the client (`store_body.rs`); with Redis, a shared level behind memory
 //! (`shared.rs`) and stampede protection across instances (`fill.rs`).
 
+mod direct;
 mod fill;
 mod index;
 mod invalidate;
@@ -31,6 +32,7 @@ use crate::telemetry::metrics::Registry;
 use index::Index;
 use shared::Shared;
 
+pub use direct::{Direct, direct_key};
 pub use fill::{Fill, FillGuard};
 pub use store_body::{StoreBody, Storing};
 
@@ -56,6 +58,8 @@ pub struct StoredEntry {
     pub tags: Vec<String>,
     /// The request target (path and query) it answered.
     pub target: String,
+    /// Whether (and until when) the host may answer from it without the plugin.
+    pub direct: Option<Direct>,
 }
 
 impl StoredEntry {
@@ -103,6 +107,8 @@ pub struct HttpCache {
     entries: Cache<String, Arc<StoredEntry>>,
     /// The `Vary` names last stored under each base key.
     variants: Cache<String, Arc<[String]>>,
+    /// Direct hits: base keys by route, plugin, authority and path-and-query.
+    direct: Cache<String, Arc<str>>,
     index: Arc<Mutex<Index>>,
     /// Keys whose background refresh (stale-while-revalidate) is running.
     refreshing: Mutex<std::collections::HashSet<String>>,
@@ -171,9 +177,14 @@ impl HttpCache {
             .max_capacity(1 << 20)
             .time_to_idle(Duration::from_secs(24 * 3600))
             .build();
+        let direct = Cache::builder()
+            .max_capacity(1 << 20)
+            .time_to_idle(Duration::from_secs(3600))
+            .build();
         let cache = Arc::new(HttpCache {
             entries,
             variants,
+            direct,
             index,
             refreshing: Mutex::default(),
             claims: Mutex::default(),
@@ -231,6 +242,14 @@ impl HttpCache {
         }
     }
 
+    /// The live response stored in memory under `base` for a request with `request` header
+    /// fields.
+    pub fn lookup_memory(&self, base: &str, request: &[(String, Vec<u8>)]) -> Option<Arc<StoredEntry>> {
+        let names = self.variants.get(base)?;
+        let key = format!("{base}#{}", variant_of(&names, request));
+        self.entries.get(&key).filter(|e| e.keep_until_ms > unix_ms())
+    }
+
     /// The live response stored under `base` for a request with `request` header fields:
     /// from memory, else from Redis (then kept in memory).
     pub async fn lookup(&self, base: &str, request: &[(String, Vec<u8>)]) -> Option<Arc<StoredEntry>> {
@@ -264,6 +283,7 @@ impl HttpCache {
             return;
         }
         self.index.lock().add(&key, &entry.target, &entry.tags);
+        self.index_direct(key.rsplit_once('#').map_or(key.as_str(), |(base, _)| base), &entry);
         self.entries.insert(key, entry);
         self.metrics
             .gauge("sluice_http_cache_memory_bytes", &[])
@@ -344,6 +364,7 @@ impl HttpCache {
             request_time_ms: times.0,
             response_time_ms: times.1,
             keep_until_ms: unix_ms().saturating_add(keep_ms),
+            direct: None,
             ..StoredEntry::clone(&old)
         };
         let vary = self.variants.get(base).map(|v| v.to_vec()).unwrap_or_default();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::capability::{scoped_key, unix_ms};
 use crate::httpcache::{Fill as HostFill, HttpCache, StoredEntry};
-use crate::runtime::bindings::sluice::plugin::http_cache::{Fill, Host, ServeAs, StoredHead};
+use crate::runtime::bindings::sluice::plugin::http_cache::{DirectHits, Fill, Host, ServeAs, StoredHead};
 use crate::runtime::bindings::{CacheSpec, HeaderEdits, HostError};
 use crate::runtime::state::{CacheDirective, CacheServe, CacheStore, CallRequest, HostState};
 use crate::runtime::verdict;
@@ -136,7 +136,12 @@ impl Host for HostState {
         Ok(true)
     }
 
-    async fn store(&mut self, spec: CacheSpec, strip: Vec<String>) -> Result<(), HostError> {
+    async fn store(
+        &mut self,
+        spec: CacheSpec,
+        strip: Vec<String>,
+        direct: Option<DirectHits>,
+    ) -> Result<(), HostError> {
         let p = self.plugin.clone();
         p.require(p.grants.http_cache, "http-cache")?;
         if !self.in_response_headers {
@@ -148,6 +153,7 @@ impl Host for HostState {
             spec,
             strip,
             head: None,
+            direct,
         }));
         Ok(())
     }

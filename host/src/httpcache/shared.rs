@@ -93,6 +93,7 @@ pub fn decode(bytes: &[u8], max: usize) -> Result<(StoredEntry, Vec<u64>), Strin
         keep_until_ms: p.keep_until_ms,
         tags: p.tags,
         target: p.target,
+        direct: None,
     };
     Ok((entry, p.tag_generations))
 }

@@ -25,6 +25,7 @@ fn entry(target: &str, body: &str, tags: &[&str]) -> StoredEntry {
         keep_until_ms: unix_ms() + 60_000,
         tags: tags.iter().map(|t| t.to_string()).collect(),
         target: target.into(),
+        direct: None,
     }
 }
 
@@ -283,4 +284,57 @@ impl hyper::body::Body for Declared {
     fn size_hint(&self) -> hyper::body::SizeHint {
         hyper::body::SizeHint::with_exact(self.len)
     }
+}
+
+fn head(path: &str, headers: &[(&str, &str)]) -> crate::runtime::bindings::RequestHead {
+    crate::runtime::bindings::RequestHead {
+        method: "GET".into(),
+        scheme: "http".into(),
+        authority: "example.com".into(),
+        path: path.into(),
+        headers: req(headers),
+        client_ip: "127.0.0.1".into(),
+        request_id: "r".into(),
+        route: "r".into(),
+        context: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_promised_fresh_response_is_served_directly_to_simple_requests_only() {
+    let c = cache();
+    let mut e = entry("/a?x=1", "direct", &[]);
+    e.direct = Some(Direct {
+        until_ms: unix_ms() + 60_000,
+        age_s: 3,
+        stored_ms: unix_ms(),
+        index_key: direct_key("r", "cache", "example.com", "/a?x=1"),
+    });
+    c.insert("base", &[], &[], e, None).unwrap();
+    let served = c
+        .direct_serve("r", "cache", &head("/a?x=1", &[("accept", "*/*")]))
+        .unwrap();
+    assert_eq!(served.entry.body, "direct");
+    assert!(served.edits.set.iter().any(|(n, v)| n == "age" && v == b"3"));
+    for (path, headers) in [
+        ("/a?x=2", vec![]),
+        ("/a?x=1", vec![("cache-control", "no-cache")]),
+        ("/a?x=1", vec![("authorization", "Bearer t")]),
+        ("/a?x=1", vec![("If-None-Match", "\"v\"")]),
+        ("/a?x=1", vec![("range", "bytes=0-1")]),
+    ] {
+        assert!(
+            c.direct_serve("r", "cache", &head(path, &headers)).is_none(),
+            "{path} {headers:?}"
+        );
+    }
+    assert!(
+        c.direct_serve("other", "cache", &head("/a?x=1", &[])).is_none(),
+        "another route"
+    );
+    assert_eq!(c.invalidate_target("/a?x=1").await, 1);
+    assert!(
+        c.direct_serve("r", "cache", &head("/a?x=1", &[])).is_none(),
+        "gone with the entry"
+    );
 }

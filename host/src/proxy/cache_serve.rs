@@ -13,7 +13,7 @@ use super::body::{ProxyBody, empty, full};
 use super::headers;
 use super::upstream::Upstream;
 use crate::capability::{scoped_key, unix_ms};
-use crate::httpcache::{FillGuard, HttpCache, StoreBody, StoredEntry, Storing};
+use crate::httpcache::{Direct, FillGuard, HttpCache, StoreBody, StoredEntry, Storing, direct_key};
 use crate::runtime::bindings::sluice::plugin::http_cache::ServeAs;
 use crate::runtime::bindings::{RequestHead, ResponseHead};
 use crate::runtime::state::{CacheServe, CacheStore};
@@ -76,6 +76,13 @@ pub fn store_as_it_streams(
         return body;
     }
     let keep = store.spec.ttl_ms.saturating_add(store.spec.stale_ms);
+    let now = unix_ms();
+    let direct = store.direct.map(|d| Direct {
+        until_ms: now.saturating_add(d.fresh_ms),
+        age_s: d.age_s,
+        stored_ms: now,
+        index_key: direct_key(&req.route, &store.plugin, &req.authority, &req.path),
+    });
     let headers = head
         .headers
         .into_iter()
@@ -90,6 +97,7 @@ pub fn store_as_it_streams(
         keep_until_ms: unix_ms().saturating_add(keep),
         tags: store.spec.tags,
         target: req.path.clone(),
+        direct,
     };
     let storing = Storing {
         cache: cache.clone(),

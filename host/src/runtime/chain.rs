@@ -184,6 +184,12 @@ impl Chain {
             if !plugin.has_hook(Hook::RequestHeaders) {
                 continue;
             }
+            let context = plugin.context();
+            if context.grants.http_cache
+                && let Some(serve) = context.caps.http_cache.direct_serve(&self.route, plugin.name(), head)
+            {
+                return RequestOutcome::Cached { serve, ran: index };
+            }
             let mut result = match plugin.on_request_headers_with_directives(head).await {
                 Ok((verdict, directives)) => {
                     forward.decompress = directives.decompress.or(forward.decompress);
@@ -299,6 +305,7 @@ impl Chain {
                         spec,
                         strip: Vec::new(),
                         head: Some(resp.clone()),
+                        direct: None,
                     });
                 }
             }

@@ -10,7 +10,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::sluice::plugin::http_cache::ServeAs;
+use super::bindings::sluice::plugin::http_cache::{DirectHits, ServeAs};
 use super::bindings::{CacheSpec, HeaderEdits, ResponseHead};
 use super::cpu::CpuMeter;
 use super::limiter::MemoryLimiter;
@@ -143,6 +143,8 @@ pub struct CacheStore {
     /// The response head as that plugin saw it (the chain fills it in; the plugin's own
     /// edits and those of the plugins after it are not stored).
     pub head: Option<ResponseHead>,
+    /// The plugin's promise that the host may answer fresh hits itself.
+    pub direct: Option<DirectHits>,
 }
 
 /// The parts of the current request that `http-cache` calls need.

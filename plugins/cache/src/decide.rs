@@ -250,6 +250,7 @@ pub fn on_response(
     });
     let action = ResponseAction::Store {
         ttl_ms,
+        age_s: age / 1000,
         stale_ms,
         tags: policy.tags.to_vec(),
         vary: kept.vary,
@@ -295,6 +296,14 @@ pub fn on_upstream_error(settings: &Settings, req: &RequestHead, stored: &Stored
 
 /// The storage-key prefixes to invalidate after `resp` answered `req` (RFC 9111 §4.4; see
 /// [`crate::invalidation`]): empty unless `req` is unsafe and `resp` is 2xx or 3xx.
+/// Whether `req`'s key is its URL alone (no identity, no other headers), so that the host may
+/// answer identical simple requests for a fresh response it stored without asking the plugin
+/// (`http-cache.store` with `direct`).
+pub fn direct_hits_allowed(settings: &Settings, req: &RequestHead) -> bool {
+    let policy = settings.policy(req.path_only());
+    policy.key_headers.is_empty() && !crate::key::identity_in_key(&policy, req)
+}
+
 pub fn invalidations(req: &RequestHead, resp: &ResponseHead) -> Vec<String> {
     crate::invalidation::invalidations(req, resp.status, &resp.headers)
 }

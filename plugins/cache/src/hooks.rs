@@ -5,7 +5,7 @@
 //! upstream error from a stale copy, and invalidates after unsafe methods. Every response the
 //! cache touched carries `Cache-Status`.
 
-use sluice_plugin_sdk::http_cache::{self, Fill, ServeAs, StoredHead};
+use sluice_plugin_sdk::http_cache::{self, DirectHits, Fill, ServeAs, StoredHead};
 use sluice_plugin_sdk::{
     CacheSpec, Edits, Headers, HostError, RequestExt, RequestHead, RequestVerdict, Response, ResponseHead,
     ResponseVerdict, clock, log,
@@ -213,6 +213,7 @@ pub fn on_response(settings: &Settings, req: &RequestHead, resp: &ResponseHead) 
     match decision.action {
         ResponseAction::Store {
             ttl_ms,
+            age_s,
             stale_ms,
             tags,
             vary,
@@ -225,7 +226,13 @@ pub fn on_response(settings: &Settings, req: &RequestHead, resp: &ResponseHead) 
                 tags,
                 vary,
             };
-            if let Err(e) = http_cache::store(&spec, &strip_headers) {
+            // Fresh answers to identical simple requests need no judging: the host may give
+            // them itself while the key is the URL alone.
+            let direct = (ttl_ms > 0 && decide::direct_hits_allowed(settings, req)).then_some(DirectHits {
+                fresh_ms: ttl_ms,
+                age_s,
+            });
+            if let Err(e) = http_cache::store(&spec, &strip_headers, direct) {
                 warn("store", &e);
             }
             with_status(&status)

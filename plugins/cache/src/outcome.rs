@@ -93,6 +93,8 @@ pub enum ResponseAction {
     Store {
         /// How long it stays fresh, from now.
         ttl_ms: u64,
+        /// Its age now (RFC 9111 §4.2.3), in whole seconds.
+        age_s: u64,
         /// How long after that it may still be served stale (and revalidated).
         stale_ms: u64,
         /// Invalidation tags.
