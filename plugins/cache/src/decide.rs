@@ -294,8 +294,6 @@ pub fn on_upstream_error(settings: &Settings, req: &RequestHead, stored: &Stored
     })
 }
 
-/// The storage-key prefixes to invalidate after `resp` answered `req` (RFC 9111 §4.4; see
-/// [`crate::invalidation`]): empty unless `req` is unsafe and `resp` is 2xx or 3xx.
 /// Whether `req`'s key is its URL alone (no identity, no other headers), so that the host may
 /// answer identical simple requests for a fresh response it stored without asking the plugin
 /// (`http-cache.store` with `direct`).
@@ -304,6 +302,8 @@ pub fn direct_hits_allowed(settings: &Settings, req: &RequestHead) -> bool {
     policy.key_headers.is_empty() && !crate::key::identity_in_key(&policy, req)
 }
 
+/// The paths to invalidate after `resp` answered `req` (RFC 9111 §4.4; see
+/// [`crate::invalidation`]): empty unless `req` is unsafe and `resp` is 2xx or 3xx.
 pub fn invalidations(req: &RequestHead, resp: &ResponseHead) -> Vec<String> {
     crate::invalidation::invalidations(req, resp.status, &resp.headers)
 }
