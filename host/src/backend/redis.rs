@@ -470,3 +470,35 @@ pub fn glob_escape(s: &str) -> String {
     }
     out
 }
+
+/// The first byte of a framed value: msgpack as it is.
+const PLAIN: u8 = 0x00;
+/// The first byte of a framed value: zstd-compressed msgpack.
+const COMPRESSED: u8 = 0x01;
+
+/// `value` as msgpack behind a one-byte marker, zstd-compressed (level 3) when the msgpack is
+/// longer than `compress_above` bytes: how the host keeps responses in Redis.
+pub fn frame<T: serde::Serialize>(value: &T, compress_above: usize) -> Result<Vec<u8>, String> {
+    let packed = rmp_serde::to_vec(value).map_err(|e| e.to_string())?;
+    if packed.len() > compress_above {
+        let mut out = vec![COMPRESSED];
+        out.extend(zstd::bulk::compress(&packed, 3).map_err(|e| e.to_string())?);
+        return Ok(out);
+    }
+    let mut out = Vec::with_capacity(packed.len() + 1);
+    out.push(PLAIN);
+    out.extend(packed);
+    Ok(out)
+}
+
+/// The value [`frame`] made of it; `max` bounds the decompressed size.
+pub fn unframe<T: serde::de::DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, String> {
+    match bytes.split_first() {
+        Some((&COMPRESSED, rest)) => {
+            let unpacked = zstd::bulk::decompress(rest, max).map_err(|e| e.to_string())?;
+            rmp_serde::from_slice(&unpacked).map_err(|e| e.to_string())
+        }
+        Some((&PLAIN, rest)) => rmp_serde::from_slice(rest).map_err(|e| e.to_string()),
+        _ => Err("not a stored response".into()),
+    }
+}

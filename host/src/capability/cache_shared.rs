@@ -14,15 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::ResponseCache;
 use super::clock::unix_ms;
-use crate::backend::redis::{RedisBackend, RedisError, glob_escape};
+use crate::backend::redis::{RedisBackend, RedisError, frame, glob_escape, unframe};
 use crate::runtime::bindings::HostError;
 use crate::runtime::bindings::sluice::plugin::cache::CachedResponse;
 
 /// The invalidation channel (under the Redis prefix).
 const CHANNEL: &str = "cache-invalidations";
-
-const COMPRESSED: u8 = 0x01;
-const PLAIN: u8 = 0x00;
 
 /// A response as stored in Redis (msgpack).
 #[derive(Serialize, Deserialize)]
@@ -49,27 +46,12 @@ pub fn encode(r: &CachedResponse, compress_above: usize) -> Result<Vec<u8>, Stri
         expires_at_ms: r.expires_at_ms,
         tags: r.tags.clone(),
     };
-    let packed = rmp_serde::to_vec(&stored).map_err(|e| e.to_string())?;
-    if packed.len() > compress_above {
-        let mut out = vec![COMPRESSED];
-        out.extend(zstd::bulk::compress(&packed, 3).map_err(|e| e.to_string())?);
-        return Ok(out);
-    }
-    let mut out = vec![PLAIN];
-    out.extend(packed);
-    Ok(out)
+    frame(&stored, compress_above)
 }
 
 /// The response stored as `bytes`.
 pub fn decode(bytes: &[u8]) -> Result<CachedResponse, String> {
-    let packed = match bytes.split_first() {
-        Some((&COMPRESSED, rest)) => {
-            zstd::bulk::decompress(rest, super::cache::MAX_ENTRY + 4096).map_err(|e| e.to_string())?
-        }
-        Some((&PLAIN, rest)) => rest.to_vec(),
-        _ => return Err("not a cache entry".into()),
-    };
-    let s: Stored = rmp_serde::from_slice(&packed).map_err(|e| e.to_string())?;
+    let s: Stored = unframe(bytes, super::cache::MAX_ENTRY + 4096)?;
     Ok(CachedResponse {
         status: s.status,
         headers: s.headers.into_iter().map(|(n, v)| (n, v.into_vec())).collect(),
@@ -288,7 +270,7 @@ mod tests {
             tags: vec!["t".into()],
         };
         let packed = encode(&r, 1024).unwrap();
-        assert_eq!(packed[0], COMPRESSED);
+        assert_eq!(packed[0], 0x01, "compressed");
         assert!(packed.len() < 1000, "{}", packed.len());
         let back = decode(&packed).unwrap();
         assert_eq!(
@@ -303,7 +285,7 @@ mod tests {
             1024,
         )
         .unwrap();
-        assert_eq!(small[0], PLAIN);
+        assert_eq!(small[0], 0x00, "plain");
         assert_eq!(decode(&small).unwrap().body, b"hi");
         assert_eq!(glob_escape("a*b?[c]"), "a\\*b\\?\\[c\\]");
     }

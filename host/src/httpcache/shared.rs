@@ -18,14 +18,11 @@ use fred::types::Value;
 use serde::{Deserialize, Serialize};
 
 use super::StoredEntry;
-use crate::backend::redis::{RedisBackend, RedisError, glob_escape};
+use crate::backend::redis::{RedisBackend, RedisError, frame, glob_escape, unframe};
 use crate::capability::unix_ms;
 
 /// The invalidation channel (under the Redis prefix).
 pub const CHANNEL: &str = "http-invalidations";
-
-const COMPRESSED: u8 = 0x01;
-const PLAIN: u8 = 0x00;
 
 /// An entry as stored in Redis.
 #[derive(Serialize, Deserialize)]
@@ -60,30 +57,12 @@ pub fn encode(e: &StoredEntry, tag_generations: Vec<u64>, compress_above: usize)
         tag_generations,
         target: e.target.clone(),
     };
-    let bytes = rmp_serde::to_vec(&packed).map_err(|e| e.to_string())?;
-    if bytes.len() > compress_above {
-        let mut out = vec![COMPRESSED];
-        out.extend(zstd::bulk::compress(&bytes, 3).map_err(|e| e.to_string())?);
-        return Ok(out);
-    }
-    let mut out = Vec::with_capacity(bytes.len() + 1);
-    out.push(PLAIN);
-    out.extend(bytes);
-    Ok(out)
+    frame(&packed, compress_above)
 }
 
 /// The entry stored as `bytes` and its tags' generations; `max` bounds the unpacked size.
 pub fn decode(bytes: &[u8], max: usize) -> Result<(StoredEntry, Vec<u64>), String> {
-    let unpacked;
-    let raw = match bytes.split_first() {
-        Some((&COMPRESSED, rest)) => {
-            unpacked = zstd::bulk::decompress(rest, max).map_err(|e| e.to_string())?;
-            &unpacked[..]
-        }
-        Some((&PLAIN, rest)) => rest,
-        _ => return Err("not an http cache entry".into()),
-    };
-    let p: Packed = rmp_serde::from_slice(raw).map_err(|e| e.to_string())?;
+    let p: Packed = unframe(bytes, max)?;
     let entry = StoredEntry {
         status: p.status,
         headers: p.headers.into_iter().map(|(n, v)| (n, v.into_vec())).collect(),

@@ -191,19 +191,17 @@ async fn with_share_errors_one_500_answers_every_waiter() {
     assert_eq!(upstream.hits(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_streamed_body_reaches_every_waiter_as_it_arrives() {
-    let upstream = HoldUpstream::start().await;
-    let gw = dedup_gateway(&upstream, "replay_ttl_ms = 0", "").await;
+/// Sends `n` GETs of `/stream` one after the other and reads each one's first chunk (the
+/// upstream holds the second): the bodies, mid-stream.
+async fn open_streams(gw: &Gateway, n: usize) -> Vec<hyper::body::Incoming> {
     let mut bodies = Vec::new();
-    for i in 0..5 {
+    for i in 0..n {
         let resp = sluice_e2e::client()
             .request(get_with(&gw.url("/stream"), &[]))
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
         let mut body = resp.into_body();
-        // The second chunk is held by the upstream: the first arriving proves it streams.
         let first = tokio::time::timeout(Duration::from_secs(30), body.frame())
             .await
             .unwrap_or_else(|_| panic!("waiter {i} got nothing before the body ended"))
@@ -212,6 +210,14 @@ async fn a_streamed_body_reaches_every_waiter_as_it_arrives() {
         assert_eq!(first.into_data().unwrap(), "first\n");
         bodies.push(body);
     }
+    bodies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_streamed_body_reaches_every_waiter_as_it_arrives() {
+    let upstream = HoldUpstream::start().await;
+    let gw = dedup_gateway(&upstream, "replay_ttl_ms = 0", "").await;
+    let bodies = open_streams(&gw, 5).await;
     assert_eq!(dedup_count(&gw, "joined").await, 4, "the later callers joined mid-body");
     upstream.open_stream();
     for body in bodies {
@@ -226,22 +232,7 @@ async fn a_body_outgrowing_the_shared_log_cuts_its_waiters_and_is_not_replayed()
     let upstream = HoldUpstream::start().await;
     // `/stream` sends 6 bytes, then 7 more without a length: past a 10-byte log.
     let gw = dedup_gateway(&upstream, "", "[server]\nmax_body_bytes = 10\n").await;
-    let mut bodies = Vec::new();
-    for _ in 0..3 {
-        let resp = sluice_e2e::client()
-            .request(get_with(&gw.url("/stream"), &[]))
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        let mut body = resp.into_body();
-        let first = tokio::time::timeout(Duration::from_secs(30), body.frame())
-            .await
-            .expect("the first chunk streams")
-            .unwrap()
-            .unwrap();
-        assert_eq!(first.into_data().unwrap(), "first\n");
-        bodies.push(body);
-    }
+    let bodies = open_streams(&gw, 3).await;
     assert_eq!(dedup_count(&gw, "joined").await, 2);
     upstream.open_stream();
     for (i, body) in bodies.into_iter().enumerate() {
