@@ -27,11 +27,18 @@ fn entry() -> StoredEntry {
         body: Bytes::from(vec![b'x'; 4096]),
         request_time_ms: now,
         response_time_ms: now,
-        keep_until_ms: u64::MAX / 2,
+        keep_until_ms: sluice_now_ms() + 3_600_000,
         tags: vec!["items".into()],
         target: "/items?page=1".into(),
         direct: None,
+        built: Default::default(),
     }
+}
+
+fn sluice_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn request() -> Vec<(String, Vec<u8>)> {
@@ -116,9 +123,11 @@ fn invalidation_reach(tokio: &tokio::runtime::Runtime, settings: &RedisSettings)
         let key = format!("reach{round}");
         let mut e = entry();
         e.target = format!("/reach/{round}");
-        b.insert(&key, &[], &request(), e, None).unwrap();
-        // Let the entry reach Redis too.
-        tokio.block_on(tokio::time::sleep(Duration::from_millis(20)));
+        tokio.block_on(async {
+            b.insert(&key, &[], &request(), e, None).unwrap();
+            // Let the entry reach Redis too.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        });
         let started = std::time::Instant::now();
         tokio.block_on(async {
             a.invalidate_target(&format!("/reach/{round}")).await;

@@ -60,9 +60,20 @@ pub struct StoredEntry {
     pub target: String,
     /// Whether (and until when) the host may answer from it without the plugin.
     pub direct: Option<Direct>,
+    /// `headers` as a header map, built the first time a response is sent from it directly.
+    pub built: std::sync::OnceLock<http::HeaderMap>,
 }
 
 impl StoredEntry {
+    /// The stored header fields as a header map (without `Content-Length`; built once).
+    pub fn header_map(&self) -> &http::HeaderMap {
+        self.built.get_or_init(|| {
+            let mut map = crate::proxy::headers::from_plugin(self.headers.clone());
+            map.remove(http::header::CONTENT_LENGTH);
+            map
+        })
+    }
+
     /// The bytes it takes in memory, roughly.
     fn weight(&self, key: &str) -> u64 {
         let fields: usize = self.headers.iter().map(|(n, v)| n.len() + v.len() + 16).sum();
@@ -335,7 +346,7 @@ impl HttpCache {
                 }
                 // An invalidation that arrived while the put was on its way missed it.
                 if put.is_ok()
-                    && !cache.untouched_since(generation, &entry.target, &entry.tags)
+                    && !cache.not_invalidated_since(generation, &entry.target, &entry.tags)
                     && let Err(e) = shared.delete(&key).await
                 {
                     cache.shared_failed("invalidate", &e);
@@ -365,6 +376,7 @@ impl HttpCache {
             response_time_ms: times.1,
             keep_until_ms: unix_ms().saturating_add(keep_ms),
             direct: None,
+            built: Default::default(),
             ..StoredEntry::clone(&old)
         };
         let vary = self.variants.get(base).map(|v| v.to_vec()).unwrap_or_default();

@@ -134,8 +134,19 @@ impl HttpCache {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// Whether nothing invalidated `target` (or `tags`) since `generation`.
+    /// Whether nothing invalidated `target` (or `tags`) since `generation`; a flush of memory
+    /// (messages may have been missed) counts as touching everything.
     pub(super) fn untouched_since(&self, generation: u64, target: &str, tags: &[String]) -> bool {
+        self.untouched(generation, target, tags, true)
+    }
+
+    /// Whether no explicit invalidation (a flush of memory aside) named `target` or `tags`
+    /// since `generation`.
+    pub(super) fn not_invalidated_since(&self, generation: u64, target: &str, tags: &[String]) -> bool {
+        self.untouched(generation, target, tags, false)
+    }
+
+    fn untouched(&self, generation: u64, target: &str, tags: &[String], flushes: bool) -> bool {
         let recent = self.recent.lock();
         if generation == self.generation() {
             return true;
@@ -146,9 +157,9 @@ impl HttpCache {
         if oldest > generation + 1 {
             return false;
         }
-        !recent
-            .iter()
-            .any(|(g, dropped)| *g > generation && dropped.covers(target, tags))
+        !recent.iter().any(|(g, dropped)| {
+            *g > generation && (flushes || *dropped != Dropped::All) && dropped.covers(target, tags)
+        })
     }
 
     fn remember(&self, dropped: Dropped) {

@@ -21,6 +21,9 @@ use super::StoredEntry;
 use crate::backend::redis::{RedisBackend, RedisError, frame, glob_escape, unframe};
 use crate::capability::unix_ms;
 
+/// The longest an entry is kept in Redis: a year, in ms.
+const MAX_KEEP_MS: u64 = 365 * 24 * 3600 * 1000;
+
 /// The invalidation channel (under the Redis prefix).
 pub const CHANNEL: &str = "http-invalidations";
 
@@ -73,6 +76,7 @@ pub fn decode(bytes: &[u8], max: usize) -> Result<(StoredEntry, Vec<u64>), Strin
         tags: p.tags,
         target: p.target,
         direct: None,
+        built: Default::default(),
     };
     Ok((entry, p.tag_generations))
 }
@@ -147,7 +151,8 @@ impl Shared {
     /// Stores `entry` under `key` (a variant of `base` selected by `vary`) until it expires,
     /// and records it under its request target.
     pub async fn put(&self, base: &str, vary: &[String], key: &str, entry: &StoredEntry) -> Result<(), RedisError> {
-        let keep_ms = entry.keep_until_ms.saturating_sub(unix_ms()).max(1) as i64;
+        // Redis refuses an expiry past its own clock's range: a year is plenty.
+        let keep_ms = entry.keep_until_ms.saturating_sub(unix_ms()).clamp(1, MAX_KEEP_MS) as i64;
         let generations = self.tag_generations(&entry.tags).await?;
         let bytes =
             encode(entry, generations, self.redis.settings().compress_above_bytes).map_err(RedisError::Invalid)?;

@@ -26,6 +26,7 @@ fn entry(target: &str, body: &str, tags: &[&str]) -> StoredEntry {
         tags: tags.iter().map(|t| t.to_string()).collect(),
         target: target.into(),
         direct: None,
+        built: Default::default(),
     }
 }
 

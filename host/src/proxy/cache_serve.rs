@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::Request;
-use hyper::header::HeaderValue;
+use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
 
 use super::body::{ProxyBody, empty, full};
 use super::headers;
@@ -45,6 +45,42 @@ pub fn served(serve: CacheServe, method: &str) -> (ResponseHead, Bytes) {
         entry.body.clone()
     };
     (head, body)
+}
+
+/// The response a fresh stored response answers with when no response hook has to see it:
+/// the header map kept with the entry, the serve's edits set on it, the body shared.
+pub fn served_directly(serve: &CacheServe, method: &str) -> Response<ProxyBody> {
+    let entry = &serve.entry;
+    let body = if method == "HEAD" {
+        empty()
+    } else {
+        full(entry.body.clone())
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
+    let headers = resp.headers_mut();
+    *headers = entry.header_map().clone();
+    // As `verdict::apply_edits` does: remove, then set, then append (all checked already).
+    let edits = &serve.edits;
+    for name in &edits.remove {
+        if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+            headers.remove(n);
+        }
+    }
+    let parsed = |(name, value): &(String, Vec<u8>)| {
+        Some((
+            HeaderName::from_bytes(name.as_bytes()).ok()?,
+            HeaderValue::from_bytes(value).ok()?,
+        ))
+    };
+    for (n, v) in edits.set.iter().filter_map(parsed) {
+        headers.insert(n, v);
+    }
+    for (n, v) in edits.append.iter().filter_map(parsed) {
+        headers.append(n, v);
+    }
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+    resp
 }
 
 /// When the upstream exchange happened (ms since the epoch), and the cache's generation when
@@ -98,6 +134,7 @@ pub fn store_as_it_streams(
         tags: store.spec.tags,
         target: req.path.clone(),
         direct,
+        built: Default::default(),
     };
     let storing = Storing {
         cache: cache.clone(),

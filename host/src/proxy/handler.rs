@@ -356,6 +356,15 @@ async fn proxy<'g>(
             }
             RequestOutcome::Cached { serve, ran } => {
                 let (how, base) = (serve.how, serve.base.clone());
+                // No response hook to run before it: the stored head goes out as it is kept.
+                if how == ServeAs::Fresh && !chain.plugins()[..ran].iter().any(|p| p.has_hook(Hook::ResponseHeaders)) {
+                    let resp = cache_serve::served_directly(&serve, &h.method);
+                    let status = resp.status().as_u16();
+                    return (
+                        resp.map(|body| log_when_sent(route, h, status, started, body)),
+                        route_name,
+                    );
+                }
                 let (mut resp_head, stored) = cache_serve::served(serve, &h.method);
                 if how == ServeAs::StaleWhileRevalidate
                     && let Some(upstream) = &route.upstream
