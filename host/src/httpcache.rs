@@ -118,6 +118,9 @@ pub struct HttpCache {
     entries: Cache<String, Arc<StoredEntry>>,
     /// The `Vary` names last stored under each base key.
     variants: Cache<String, Arc<[String]>>,
+    /// The tags last seen on each key read from Redis: their generations are read in the
+    /// same round trip as the entry.
+    tag_hints: Cache<String, Arc<[String]>>,
     /// Direct hits: base keys by route, plugin, authority and path-and-query.
     direct: Cache<String, Arc<str>>,
     index: Arc<Mutex<Index>>,
@@ -192,9 +195,14 @@ impl HttpCache {
             .max_capacity(1 << 20)
             .time_to_idle(Duration::from_secs(3600))
             .build();
+        let tag_hints = Cache::builder()
+            .max_capacity(1 << 20)
+            .time_to_idle(Duration::from_secs(3600))
+            .build();
         let cache = Arc::new(HttpCache {
             entries,
             variants,
+            tag_hints,
             direct,
             index,
             refreshing: Mutex::default(),
@@ -272,8 +280,12 @@ impl HttpCache {
         let shared = self.shared.as_ref()?;
         let before = self.generation.load(Ordering::SeqCst);
         let max = usize::try_from(self.settings.max_object_bytes).unwrap_or(usize::MAX) + (1 << 20);
-        match shared.get(&key, max).await {
+        let hint = self.tag_hints.get(&key).unwrap_or_else(|| Arc::from(Vec::new()));
+        match shared.get(&key, max, &hint).await {
             Ok(Some(entry)) => {
+                if *entry.tags != *hint {
+                    self.tag_hints.insert(key.clone(), Arc::from(entry.tags.clone()));
+                }
                 let entry = Arc::new(entry);
                 if self.generation.load(Ordering::SeqCst) == before {
                     self.keep_in_memory(key, entry.clone());

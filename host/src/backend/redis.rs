@@ -323,6 +323,18 @@ impl RedisBackend {
     /// Runs `commands` (with full key names, for the host's own use) in one pipeline, one
     /// round trip (one per node in a Cluster), under the call budget and the breaker.
     pub async fn raw_pipeline(&self, commands: Vec<(&'static str, Vec<Value>)>) -> Result<(), RedisError> {
+        self.raw_pipeline_values(commands).await.map(drop)
+    }
+
+    /// [`RedisBackend::raw_pipeline`], keeping each command's reply, in order.
+    pub async fn raw_pipeline_values(
+        &self,
+        commands: Vec<(&'static str, Vec<Value>)>,
+    ) -> Result<Vec<Value>, RedisError> {
+        if commands.len() == 1 {
+            let (name, args) = commands.into_iter().next().expect("one command");
+            return Ok(vec![self.raw(name, args).await?]);
+        }
         let pipeline = self.pool.next().pipeline();
         for (name, args) in commands {
             let cmd = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
@@ -331,7 +343,7 @@ impl RedisBackend {
                 .await
                 .map_err(|e| RedisError::Invalid(e.to_string()))?;
         }
-        self.call(pipeline.all::<Vec<Value>>()).await.map(drop)
+        self.call(pipeline.all::<Vec<Value>>()).await
     }
 
     /// Every key whose full name matches the glob `pattern`, on every primary when Redis is

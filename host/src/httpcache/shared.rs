@@ -111,12 +111,26 @@ impl Shared {
     }
 
     /// The entry under `key`, unless it is past its time or a tag of it was invalidated
-    /// since it was stored (then it is deleted).
-    pub async fn get(&self, key: &str, max: usize) -> Result<Option<StoredEntry>, RedisError> {
+    /// since it was stored (then it is deleted). The generations of `expected_tags` (the tags
+    /// an earlier read found) are read in the same round trip as the entry.
+    pub async fn get(
+        &self,
+        key: &str,
+        max: usize,
+        expected_tags: &[String],
+    ) -> Result<Option<StoredEntry>, RedisError> {
         let name = self.name("http", key);
-        let Value::Bytes(bytes) = self.redis.raw("GET", vec![name.clone().into()]).await? else {
+        let mut commands = vec![("GET", vec![name.clone().into()])];
+        commands.extend(
+            expected_tags
+                .iter()
+                .map(|t| ("GET", vec![self.name("http-taggen", t).into()])),
+        );
+        let mut replies = self.redis.raw_pipeline_values(commands).await?.into_iter();
+        let Some(Value::Bytes(bytes)) = replies.next() else {
             return Ok(None);
         };
+        let read: Vec<u64> = replies.map(|v| v.as_u64().unwrap_or(0)).collect();
         let (entry, generations) = match decode(&bytes, max) {
             Ok(decoded) => decoded,
             Err(e) => {
@@ -128,7 +142,12 @@ impl Shared {
         if entry.keep_until_ms <= unix_ms() {
             return Ok(None);
         }
-        if !entry.tags.is_empty() && self.tag_generations(&entry.tags).await? != generations {
+        let current = if entry.tags.as_slice() == expected_tags {
+            read
+        } else {
+            self.tag_generations(&entry.tags).await?
+        };
+        if !entry.tags.is_empty() && current != generations {
             self.redis.raw("DEL", vec![name.into()]).await?;
             return Ok(None);
         }
@@ -137,15 +156,15 @@ impl Shared {
 
     /// The current generation of each of `tags`.
     pub async fn tag_generations(&self, tags: &[String]) -> Result<Vec<u64>, RedisError> {
-        let mut out = Vec::with_capacity(tags.len());
-        for tag in tags {
-            let reply = self
-                .redis
-                .raw("GET", vec![self.name("http-taggen", tag).into()])
-                .await?;
-            out.push(reply.as_u64().unwrap_or(0));
+        if tags.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let commands = tags
+            .iter()
+            .map(|t| ("GET", vec![self.name("http-taggen", t).into()]))
+            .collect();
+        let replies = self.redis.raw_pipeline_values(commands).await?;
+        Ok(replies.iter().map(|v| v.as_u64().unwrap_or(0)).collect())
     }
 
     /// Stores `entry` under `key` (a variant of `base` selected by `vary`) until it expires,
