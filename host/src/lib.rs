@@ -19,6 +19,7 @@ pub mod capability;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod gpu;
 pub mod httpcache;
 pub mod keys;
 pub mod messages;
