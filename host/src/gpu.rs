@@ -1,8 +1,14 @@
 //! The GPU scheduler: pure logic, no wasmtime types, usable and benchmarked on its own. It
 //! admits inference requests by priority with aging (nothing starves) and fairness between
-//! tenants within a priority (`queue.rs`). Backend registry, scoring and leases follow in the
-//! GPU-routing work (issue 8); `capability/gpu.rs` answers `not-configured` until then.
+//! tenants within a priority (`queue.rs`), scores backends by model residency (with learned
+//! cold-load costs), queue, KV-cache pressure and prefix affinity (`score.rs`,
+//! `affinity.rs`). The backend registry and leases follow in the GPU-routing work (issue 8);
+//! `capability/gpu.rs` answers `not-configured` until then.
 
+pub mod affinity;
 pub mod queue;
+pub mod score;
 
+pub use affinity::PrefixIndex;
 pub use queue::{AdmissionQueue, QueueFull, Waiting};
+pub use score::{BackendView, ColdCosts, Need, Weights, choose, cost};
