@@ -127,3 +127,25 @@ impl SimConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let config = SimConfig::from_toml(include_str!("../sim.example.toml")).unwrap();
+        assert_eq!(config.gpus, 2);
+        assert_eq!(config.models.len(), 3);
+        assert!(!config.models[1].loaded);
+        assert_eq!(config.models[0].embedding_dim, 384);
+    }
+
+    #[test]
+    fn bad_configs_are_rejected() {
+        assert!(matches!(SimConfig::from_toml("slots = 0"), Err(SimError::InvalidConfig(_))));
+        assert!(matches!(SimConfig::from_toml("sloots = 3"), Err(SimError::ParseConfig(_))));
+        let twice = "[[models]]\nname = \"a\"\n[[models]]\nname = \"a\"\n";
+        assert!(matches!(SimConfig::from_toml(twice), Err(SimError::InvalidConfig(_))));
+    }
+}
