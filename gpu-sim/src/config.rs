@@ -143,8 +143,14 @@ mod tests {
 
     #[test]
     fn bad_configs_are_rejected() {
-        assert!(matches!(SimConfig::from_toml("slots = 0"), Err(SimError::InvalidConfig(_))));
-        assert!(matches!(SimConfig::from_toml("sloots = 3"), Err(SimError::ParseConfig(_))));
+        assert!(matches!(
+            SimConfig::from_toml("slots = 0"),
+            Err(SimError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            SimConfig::from_toml("sloots = 3"),
+            Err(SimError::ParseConfig(_))
+        ));
         let twice = "[[models]]\nname = \"a\"\n[[models]]\nname = \"a\"\n";
         assert!(matches!(SimConfig::from_toml(twice), Err(SimError::InvalidConfig(_))));
     }

@@ -188,7 +188,6 @@ pub(crate) async fn handle(state: Arc<SimState>, api: Api, body: Bytes) -> Resul
         max_tokens,
     };
 
-    let (tx, body) = channel();
     let content_type = if request.stream {
         "text/event-stream"
     } else {
@@ -199,29 +198,33 @@ pub(crate) async fn handle(state: Arc<SimState>, api: Api, body: Bytes) -> Resul
         .header("x-sim-prefix-hit-tokens", hit)
         .header("x-sim-prompt-tokens", tokens.len())
         .header("x-sim-prefill-ms", format!("{:.3}", prefill.as_secs_f64() * 1000.0));
-    let per_token = Duration::from_millis(state.config.per_token_ms);
     let cut = fault == FaultMode::MidStream;
-    if request.stream {
+    let body = if request.stream {
+        let (tx, body) = channel();
         tokio::spawn(stream(state, slot, api, outcome, include_usage, cut, tx));
+        body
     } else {
+        let per_token = Duration::from_millis(state.config.per_token_ms);
         tokio::time::sleep(per_token * outcome.words.len() as u32).await;
-        state
-            .generation_tokens_total
-            .fetch_add(outcome.words.len() as u64, Ordering::Relaxed);
+        let generated = outcome.words.len() as u64;
+        state.generation_tokens_total.fetch_add(generated, Ordering::Relaxed);
         drop(slot);
         let json = Bytes::from(outcome.complete(api).to_string());
-        if !cut {
-            return Ok(response.body(full(json)).expect("valid response parts"));
-        }
-        // Send half of the JSON, let it reach the client, then cut the connection.
-        tokio::spawn(async move {
-            if tx.send(Ok(json.slice(..json.len() / 2))).await.is_ok() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let _ = tx.send(Err("simulated mid-stream failure".into())).await;
-            }
-        });
-    }
+        if cut { cut_body(json) } else { full(json) }
+    };
     Ok(response.body(body).expect("valid response parts"))
+}
+
+/// A body that sends the first half of `json`, lets it reach the client, then fails.
+fn cut_body(json: Bytes) -> SimBody {
+    let (tx, body) = channel();
+    tokio::spawn(async move {
+        if tx.send(Ok(json.slice(..json.len() / 2))).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = tx.send(Err("simulated mid-stream failure".into())).await;
+        }
+    });
+    body
 }
 
 /// Emits the SSE stream, one token per `per_token_ms`, holding the slot until the end.
