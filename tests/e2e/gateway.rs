@@ -16,6 +16,7 @@ mod gateway {
     mod dedup_replay;
     mod default_config;
     mod faults;
+    mod gpu_load;
     mod keys_cli;
     mod limits;
     mod messages;
