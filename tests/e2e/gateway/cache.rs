@@ -306,3 +306,37 @@ async fn a_fill_invalidated_while_in_flight_is_not_stored() {
         "and that one is stored"
     );
 }
+
+/// How many times the cache plugin's request hook has run.
+async fn request_hook_calls(gw: &Gateway) -> u64 {
+    let text = String::from_utf8(get(&gw.admin_url("/metrics")).await.body.to_vec()).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("sluice_plugin_hook_seconds_count{"))
+        .filter(|l| l.contains("plugin=\"cache\"") && l.contains("hook=\"on-request-headers\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn fresh_hits_on_a_url_keyed_response_are_answered_without_the_plugin() {
+    let origin = Origin::start().await;
+    let gw = cache_gateway(&origin, "", "").await;
+    get(&gw.url("/fresh/direct")).await;
+    let after_miss = request_hook_calls(&gw).await;
+    assert_eq!(after_miss, 1);
+    for _ in 0..5 {
+        let hit = get(&gw.url("/fresh/direct")).await;
+        assert_eq!(text(&hit), "/fresh/direct answer 1");
+        assert!(status_of(&hit).starts_with("sluice; hit; ttl="), "{}", status_of(&hit));
+        assert!(hit.header("age").is_some() && hit.header("etag") == Some("\"v1\""));
+    }
+    assert_eq!(request_hook_calls(&gw).await, 1, "the host answered the hits itself");
+    // A request the plugin must judge (its own directive) still reaches it.
+    get_with(&gw.url("/fresh/direct"), &[("cache-control", "max-stale=5")]).await;
+    assert_eq!(request_hook_calls(&gw).await, 2);
+    // Keyed by identity: every request is judged by the plugin.
+    for _ in 0..2 {
+        get_with(&gw.url("/public"), &[("x-api-key", "k1")]).await;
+    }
+    assert_eq!(request_hook_calls(&gw).await, 4);
+}
