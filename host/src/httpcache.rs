@@ -32,7 +32,7 @@ use crate::telemetry::metrics::Registry;
 use index::Index;
 use shared::Shared;
 
-pub use direct::{Direct, direct_key};
+pub use direct::Direct;
 pub use fill::{Fill, FillGuard};
 pub use store_body::{StoreBody, Storing};
 
@@ -122,7 +122,9 @@ pub struct HttpCache {
     /// same round trip as the entry.
     tag_hints: Cache<String, Arc<[String]>>,
     /// Direct hits: base keys by route, plugin, authority and path-and-query.
-    direct: Cache<String, Arc<str>>,
+    direct: Cache<u64, Arc<direct::Slot>>,
+    /// The `hit` lookup counter of each route (direct hits count without a label lookup).
+    hit_counters: Cache<String, Arc<crate::telemetry::metrics::Counter>>,
     index: Arc<Mutex<Index>>,
     /// Keys whose background refresh (stale-while-revalidate) is running.
     refreshing: Mutex<std::collections::HashSet<String>>,
@@ -199,7 +201,9 @@ impl HttpCache {
             .max_capacity(1 << 20)
             .time_to_idle(Duration::from_secs(3600))
             .build();
+        let hit_counters = Cache::builder().max_capacity(10_000).build();
         let cache = Arc::new(HttpCache {
+            hit_counters,
             entries,
             variants,
             tag_hints,
@@ -306,7 +310,8 @@ impl HttpCache {
             return;
         }
         self.index.lock().add(&key, &entry.target, &entry.tags);
-        self.index_direct(key.rsplit_once('#').map_or(key.as_str(), |(base, _)| base), &entry);
+        let (base, variant) = key.rsplit_once('#').unwrap_or((key.as_str(), ""));
+        self.index_direct(base, &key, !variant.is_empty(), &entry);
         self.entries.insert(key, entry);
         self.metrics
             .gauge("sluice_http_cache_memory_bytes", &[])

@@ -36,19 +36,36 @@ pub struct Direct {
     pub age_s: u64,
     /// When it was stored (ms since the epoch).
     pub stored_ms: u64,
-    /// Its key in the direct index ([`direct_key`]).
-    pub index_key: String,
+    /// The route, plugin, authority and path-and-query it answers.
+    pub parts: (String, String, String, String),
 }
 
-/// The direct index key of a request: route, plugin, authority and path-and-query, each
-/// length-prefixed.
-pub fn direct_key(route: &str, plugin: &str, authority: &str, path: &str) -> String {
-    format!(
-        "{}:{route}{}:{plugin}{}:{authority}{path}",
-        route.len(),
-        plugin.len(),
-        authority.len()
-    )
+/// The hash the direct index is keyed by (no allocation per request); the slot keeps the
+/// parts to check a hit against.
+fn slot_hash(route: &str, plugin: &str, authority: &str, path: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (route, plugin, authority, path).hash(&mut h);
+    h.finish()
+}
+
+/// A direct-index entry: where a URL's promised response is stored.
+#[derive(Debug)]
+pub struct Slot {
+    route: String,
+    plugin: String,
+    authority: String,
+    path: String,
+    /// The base key.
+    base: Arc<str>,
+    /// The entry key, when the response has no `Vary` (no variant to pick).
+    key: Option<String>,
+}
+
+impl Slot {
+    fn matches(&self, route: &str, plugin: &str, authority: &str, path: &str) -> bool {
+        self.path == path && self.authority == authority && self.route == route && self.plugin == plugin
+    }
 }
 
 impl HttpCache {
@@ -65,22 +82,23 @@ impl HttpCache {
         {
             return None;
         }
-        let key = direct_key(route, plugin, &head.authority, &head.path);
-        let base = self.direct.get(&key)?;
-        let entry = self.lookup_memory(&base, &head.headers)?;
+        let (authority, path) = (head.authority.as_str(), head.path.as_str());
+        let slot = self.direct.get(&slot_hash(route, plugin, authority, path))?;
+        if !slot.matches(route, plugin, authority, path) {
+            return None;
+        }
+        let entry = match &slot.key {
+            Some(key) => self.entries.get(key.as_str())?,
+            None => self.lookup_memory(&slot.base, &head.headers)?,
+        };
         let direct = entry.direct.as_ref()?;
         let now = unix_ms();
-        if direct.until_ms <= now || direct.index_key != key {
+        if direct.until_ms <= now || entry.keep_until_ms <= now {
             return None;
         }
         let age_s = direct.age_s + now.saturating_sub(direct.stored_ms) / 1000;
         let ttl_s = (direct.until_ms - now) / 1000;
-        self.metrics
-            .counter(
-                "sluice_http_cache_lookups_total",
-                &[("route", route), ("result", "hit")],
-            )
-            .add(1);
+        self.hit_counter(route).add(1);
         let edits = crate::runtime::bindings::HeaderEdits {
             set: vec![
                 ("age".into(), age_s.to_string().into_bytes()),
@@ -94,14 +112,37 @@ impl HttpCache {
             entry,
             how: ServeAs::Fresh,
             edits,
-            base: base.to_string(),
+            base: slot.base.to_string(),
         })
     }
 
-    /// Indexes `entry` (stored under `base`) for direct hits when it carries the promise.
-    pub(super) fn index_direct(&self, base: &str, entry: &Arc<StoredEntry>) {
-        if let Some(direct) = &entry.direct {
-            self.direct.insert(direct.index_key.clone(), Arc::from(base));
+    /// The `hit` counter of `route`'s lookups (kept, not looked up by labels per hit).
+    fn hit_counter(&self, route: &str) -> Arc<crate::telemetry::metrics::Counter> {
+        if let Some(counter) = self.hit_counters.get(route) {
+            return counter;
         }
+        let counter = self.metrics.counter(
+            "sluice_http_cache_lookups_total",
+            &[("route", route), ("result", "hit")],
+        );
+        self.hit_counters.insert(route.to_string(), counter.clone());
+        counter
+    }
+
+    /// Indexes `entry` (stored under `key`, a variant of `base`) for direct hits when it
+    /// carries the promise.
+    pub(super) fn index_direct(&self, base: &str, key: &str, vary: bool, entry: &Arc<StoredEntry>) {
+        let Some(direct) = &entry.direct else { return };
+        let parts = &direct.parts;
+        let slot = Slot {
+            route: parts.0.clone(),
+            plugin: parts.1.clone(),
+            authority: parts.2.clone(),
+            path: parts.3.clone(),
+            base: Arc::from(base),
+            key: (!vary).then(|| key.to_string()),
+        };
+        let hash = slot_hash(&slot.route, &slot.plugin, &slot.authority, &slot.path);
+        self.direct.insert(hash, Arc::new(slot));
     }
 }

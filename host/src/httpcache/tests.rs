@@ -309,7 +309,7 @@ async fn a_promised_fresh_response_is_served_directly_to_simple_requests_only() 
         until_ms: unix_ms() + 60_000,
         age_s: 3,
         stored_ms: unix_ms(),
-        index_key: direct_key("r", "cache", "example.com", "/a?x=1"),
+        parts: ("r".into(), "cache".into(), "example.com".into(), "/a?x=1".into()),
     });
     c.insert("base", &[], &[], e, None).unwrap();
     let served = c

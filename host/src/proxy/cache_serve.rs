@@ -13,7 +13,7 @@ use super::body::{ProxyBody, empty, full};
 use super::headers;
 use super::upstream::Upstream;
 use crate::capability::{scoped_key, unix_ms};
-use crate::httpcache::{Direct, FillGuard, HttpCache, StoreBody, StoredEntry, Storing, direct_key};
+use crate::httpcache::{Direct, FillGuard, HttpCache, StoreBody, StoredEntry, Storing};
 use crate::runtime::bindings::sluice::plugin::http_cache::ServeAs;
 use crate::runtime::bindings::{RequestHead, ResponseHead};
 use crate::runtime::state::{CacheServe, CacheStore};
@@ -117,7 +117,12 @@ pub fn store_as_it_streams(
         until_ms: now.saturating_add(d.fresh_ms),
         age_s: d.age_s,
         stored_ms: now,
-        index_key: direct_key(&req.route, &store.plugin, &req.authority, &req.path),
+        parts: (
+            req.route.clone(),
+            store.plugin.to_string(),
+            req.authority.clone(),
+            req.path.clone(),
+        ),
     });
     let headers = head
         .headers
