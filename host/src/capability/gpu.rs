@@ -2,7 +2,7 @@
 //! granted call answers `not-configured`.
 
 use crate::runtime::bindings::HostError;
-use crate::runtime::bindings::sluice::plugin::gpu::{Host, InferenceSpec, Lease, Usage};
+use crate::runtime::bindings::sluice::plugin::gpu::{Host, InferenceSpec, Lease, ModelEntry, Usage};
 use crate::runtime::state::HostState;
 
 impl Host for HostState {
@@ -10,6 +10,16 @@ impl Host for HostState {
         let p = &self.plugin;
         p.require(p.grants.gpu, "gpu")?;
         Err(p.not_configured("gpu"))
+    }
+
+    async fn reserve(&mut self, _spec: InferenceSpec) -> Result<u64, HostError> {
+        let p = &self.plugin;
+        p.require(p.grants.gpu, "gpu")?;
+        Err(p.not_configured("gpu"))
+    }
+
+    async fn models(&mut self) -> Vec<ModelEntry> {
+        Vec::new()
     }
 
     async fn release(&mut self, _id: u64, _usage: Usage) -> Result<(), HostError> {

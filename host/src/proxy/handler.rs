@@ -257,6 +257,7 @@ fn log_when_sent(route: &Route, head: RequestHead, status: u16, started: Instant
             bytes_sent,
             upstream,
             error: (!completed).then(|| "the client went away before the response ended".to_string()),
+            inference: None,
         };
         tokio::spawn(async move { chain.on_log(&entry).await });
     })

@@ -4,7 +4,7 @@ use crate::HostError;
 
 impl HostError {
     /// The error's kind as the WIT names it: `denied`, `not-configured`, `unavailable`,
-    /// `timeout`, `invalid`, `limit` or `other`.
+    /// `timeout`, `invalid`, `limit`, `not-found` or `other`.
     pub fn kind(&self) -> &'static str {
         match self {
             HostError::Denied(_) => "denied",
@@ -13,6 +13,7 @@ impl HostError {
             HostError::Timeout(_) => "timeout",
             HostError::Invalid(_) => "invalid",
             HostError::Limit(_) => "limit",
+            HostError::NotFound(_) => "not-found",
             HostError::Other(_) => "other",
         }
     }
@@ -26,6 +27,7 @@ impl HostError {
             | HostError::Timeout(m)
             | HostError::Invalid(m)
             | HostError::Limit(m)
+            | HostError::NotFound(m)
             | HostError::Other(m) => m,
         }
     }
