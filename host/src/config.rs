@@ -1,6 +1,7 @@
 //! The gateway's configuration: one TOML file, parsed with unknown fields rejected and
 //! validated as a whole before anything is built from it.
 
+mod gpu;
 mod http_cache;
 mod http_client;
 mod plugin;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use gpu::{BackendKind, GpuBackendDef, GpuModelDef, GpuSettings, WeightsDef};
 pub use http_cache::HttpCacheSettings;
 pub use http_client::HttpClientSettings;
 pub use plugin::{
@@ -77,6 +79,9 @@ pub struct GatewayConfig {
     /// The HTTP response cache's storage (`[http_cache]`), read at start-up.
     #[serde(default)]
     pub http_cache: HttpCacheSettings,
+    /// The GPU scheduler's fleet (`[gpu]`), read at start-up; none means no GPU routing.
+    #[serde(default)]
+    pub gpu: Option<GpuSettings>,
     /// The directory relative paths in this config resolve against (the config file's
     /// directory); not part of the file.
     #[serde(skip)]
@@ -204,6 +209,9 @@ impl GatewayConfig {
         self.telemetry.validate()?;
         self.sinks.validate()?;
         self.http_cache.validate()?;
+        if let Some(gpu) = &self.gpu {
+            gpu.validate()?;
+        }
         if let Some(pg) = &self.postgres {
             pg.validate()?;
         }

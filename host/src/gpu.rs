@@ -2,15 +2,23 @@
 //! admits inference requests by priority with aging (nothing starves) and fairness between
 //! tenants within a priority (`queue.rs`), scores backends by model residency (with learned
 //! cold-load costs), queue, KV-cache pressure and prefix affinity (`score.rs`,
-//! `affinity.rs`), from load read off each backend's own metrics (`load.rs`). The backend registry and leases follow in the GPU-routing work (issue 8);
-//! `capability/gpu.rs` answers `not-configured` until then.
+//! `affinity.rs`), from load read off each backend's own metrics (`load.rs`) and the
+//! gateway's own count (`backends.rs`), and hands out leases released with what the request
+//! used (`scheduler.rs`, `admit.rs`, `lease.rs`). `fleet.rs` runs it against real backends:
+//! scraping, discovery and the Postgres records (`persist.rs`).
 
+mod admit;
 pub mod affinity;
+pub mod backends;
+pub mod lease;
 pub mod load;
 pub mod queue;
+pub mod scheduler;
 pub mod score;
 
 pub use affinity::PrefixIndex;
+pub use lease::{GrantReceiver, LeaseGuard};
 pub use load::BackendLoad;
 pub use queue::{AdmissionQueue, QueueFull, Waiting};
+pub use scheduler::{AcquireError, Grant, Outcome, Released, Scheduler, Spec};
 pub use score::{BackendView, ColdCosts, Need, Weights, choose, cost};

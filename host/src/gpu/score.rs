@@ -51,7 +51,7 @@ pub struct BackendView {
 }
 
 /// What a request needs, for scoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Need {
     /// GPUs on one backend.
     pub gpus: u32,
