@@ -93,6 +93,7 @@ async fn on_log_runs_after_the_response() {
         bytes_sent: 10,
         upstream: Some("http://127.0.0.1:9".into()),
         error: None,
+        inference: None,
     };
     chain.on_log(&entry).await;
     let text = h.runtime.capabilities().metrics.render_prometheus();
