@@ -10,6 +10,7 @@
 mod admit;
 pub mod affinity;
 pub mod backends;
+pub mod embed_batch;
 pub mod lease;
 pub mod load;
 pub mod queue;
@@ -17,6 +18,7 @@ pub mod scheduler;
 pub mod score;
 
 pub use affinity::PrefixIndex;
+pub use embed_batch::{BatchKey, EmbedBatcher};
 pub use lease::{GrantReceiver, LeaseGuard};
 pub use load::BackendLoad;
 pub use queue::{AdmissionQueue, QueueFull, Waiting};

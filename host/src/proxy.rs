@@ -12,6 +12,7 @@ pub mod decompress;
 pub mod errors;
 pub mod handler;
 pub mod headers;
+pub mod inference;
 pub mod pool;
 pub mod router;
 pub mod upstream;
