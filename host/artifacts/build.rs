@@ -38,7 +38,9 @@ fn main() {
             writeln!(consts, "pub const {ident}: &str = {path:?};").unwrap();
             writeln!(all, "    ({name:?}, {path:?}),").unwrap();
             if *workspace == "plugins" {
-                writeln!(builtin, "    ({name:?}, include_bytes!({path:?})),").unwrap();
+                // `builtin:gpu-router` for the crate `gpu-router` (whose file is `gpu_router.wasm`).
+                let builtin_name = name.replace('_', "-");
+                writeln!(builtin, "    ({builtin_name:?}, include_bytes!({path:?})),").unwrap();
             }
         }
     }

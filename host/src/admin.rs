@@ -281,6 +281,10 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Incoming>) -> Result<
             resp
         }
         (&Method::POST, "/admin/cache/invalidate") => cache::invalidate(&state, req).await,
+        (&Method::GET, "/admin/gpu") => match &state.runtime().capabilities().gpu {
+            Some(fleet) => json(StatusCode::OK, fleet.snapshot()),
+            None => json(StatusCode::OK, json!({ "state": "not-configured" })),
+        },
         (&Method::POST, "/admin/reload") => match state.reload("admin").await {
             Ok(()) => json(StatusCode::OK, json!({ "reloaded": true })),
             Err(error) => json(

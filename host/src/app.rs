@@ -113,6 +113,9 @@ impl RunningGateway {
             tasks.push(tokio::spawn(watch_stored_config(state.clone(), pg, name, rx.clone())));
         }
         tasks.push(tokio::spawn(crate::ticks::deliver(state.clone(), rx.clone())));
+        if let Some(fleet) = state.runtime().capabilities().gpu.clone() {
+            tasks.push(tokio::spawn(fleet.run(rx.clone())));
+        }
         tasks.push(tokio::spawn(crate::messages::deliver(
             state.clone(),
             state.runtime().capabilities().redis.clone(),

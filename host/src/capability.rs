@@ -70,6 +70,8 @@ pub struct Capabilities {
     pub ratelimit: Arc<RateLimiter>,
     /// The HTTP response cache behind `http-cache` (sized by `[http_cache]`).
     pub http_cache: Arc<HttpCache>,
+    /// The GPU fleet behind `gpu` (`[gpu]`), if configured.
+    pub gpu: Option<Arc<crate::gpu::GpuFleet>>,
 }
 
 impl Capabilities {
@@ -88,6 +90,7 @@ impl Capabilities {
             http: None,
             ratelimit: Arc::new(RateLimiter::new(None, metrics.clone())),
             http_cache: HttpCache::new(&HttpCacheSettings::default(), metrics.clone(), None),
+            gpu: None,
         }
     }
 
@@ -127,6 +130,13 @@ impl Capabilities {
             caps.postgres.clone(),
             caps.metrics.clone(),
         ));
+        if let Some(gpu) = config.gpu.as_ref().filter(|g| !g.backends.is_empty()) {
+            let persist = caps
+                .postgres
+                .clone()
+                .map(|pg| crate::gpu::persist::Persist::new(pg, caps.sinks.clone()));
+            caps.gpu = Some(crate::gpu::GpuFleet::new(gpu, &caps.metrics, persist));
+        }
         Ok(caps)
     }
 }

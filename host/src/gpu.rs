@@ -5,20 +5,25 @@
 //! `affinity.rs`), from load read off each backend's own metrics (`load.rs`) and the
 //! gateway's own count (`backends.rs`), and hands out leases released with what the request
 //! used (`scheduler.rs`, `admit.rs`, `lease.rs`). `fleet.rs` runs it against real backends:
-//! scraping, discovery and the Postgres records (`persist.rs`).
+//! scraping, discovery and the Postgres records (`persist.rs`); `embed_batch.rs` merges
+//! concurrent embeddings requests into one backend call.
 
 mod admit;
 pub mod affinity;
 pub mod backends;
 pub mod embed_batch;
+pub mod fleet;
 pub mod lease;
 pub mod load;
+pub mod persist;
 pub mod queue;
 pub mod scheduler;
 pub mod score;
+pub mod snapshot;
 
 pub use affinity::PrefixIndex;
 pub use embed_batch::{BatchKey, EmbedBatcher};
+pub use fleet::GpuFleet;
 pub use lease::{GrantReceiver, LeaseGuard};
 pub use load::BackendLoad;
 pub use queue::{AdmissionQueue, QueueFull, Waiting};

@@ -10,6 +10,7 @@ mod coalesce_replay;
 pub mod compress;
 pub mod decompress;
 pub mod errors;
+pub mod gpu_route;
 pub mod handler;
 pub mod headers;
 pub mod inference;

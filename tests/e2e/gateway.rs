@@ -16,7 +16,10 @@ mod gateway {
     mod dedup_replay;
     mod default_config;
     mod faults;
+    mod gpu_embed;
     mod gpu_load;
+    mod gpu_persist;
+    mod gpu_route;
     mod keys_cli;
     mod limits;
     mod messages;

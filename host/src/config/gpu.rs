@@ -55,10 +55,6 @@ pub struct GpuSettings {
     /// The most inputs in one merged embeddings call. Default 64.
     #[serde(default = "default_embedding_max_inputs")]
     pub embedding_max_inputs: usize,
-    /// Also write every routing decision with its scores to `gpu_routing_decisions` (for
-    /// offline tuning). Default off.
-    #[serde(default)]
-    pub log_decisions: bool,
 }
 
 /// One inference backend.

@@ -20,13 +20,14 @@ use super::coalesce::Coalescer;
 use super::compress;
 use super::decompress;
 use super::errors::{json_error, json_error_with};
+use super::gpu_route;
 use super::headers;
 use super::router::Route;
 use super::upstream::UpstreamError;
 use crate::backend::sink::SinkRow;
+use crate::capability::Capabilities;
 use crate::capability::unix_ms;
 use crate::gateway::{Gateway, GatewayState};
-use crate::httpcache::HttpCache;
 use crate::runtime::bindings::sluice::plugin::http_cache::ServeAs;
 use crate::runtime::bindings::{Hook, LogEntry, RequestHead, ResponseHead};
 use crate::runtime::{BodyError, BodySource, RequestOutcome};
@@ -64,8 +65,8 @@ pub async fn handle(
         status = tracing::field::Empty,
     );
     otlp::continue_trace(&span, req.headers());
-    let http_cache = &state.runtime().capabilities().http_cache;
-    let (mut resp, route) = proxy(&gateway, state.coalescer(), http_cache, req, conn, &request_id)
+    let caps = state.runtime().capabilities();
+    let (mut resp, route) = proxy(&gateway, state.coalescer(), caps, req, conn, &request_id)
         .instrument(span.clone())
         .await;
 
@@ -242,24 +243,36 @@ fn response_from(head: ResponseHead, body: ProxyBody) -> Response<ProxyBody> {
 }
 
 /// Runs on-log for the chain once the body was sent (or the client went away).
-fn log_when_sent(route: &Route, head: RequestHead, status: u16, started: Instant, body: ProxyBody) -> ProxyBody {
+fn log_when_sent(
+    route: &Route,
+    head: RequestHead,
+    status: u16,
+    started: Instant,
+    body: ProxyBody,
+    usage: Option<gpu_route::UsageSlot>,
+) -> ProxyBody {
     if !route.chain.plugins().iter().any(|p| p.has_hook(Hook::Log)) {
         return body;
     }
     let chain = route.chain.clone();
     let upstream = route.upstream.as_ref().map(|u| u.name.clone());
     Observed::new(body, move |bytes_sent, completed| {
-        let entry = LogEntry {
-            request: head,
-            status,
-            duration_us: started.elapsed().as_micros() as u64,
-            bytes_received: 0,
-            bytes_sent,
-            upstream,
-            error: (!completed).then(|| "the client went away before the response ended".to_string()),
-            inference: None,
-        };
-        tokio::spawn(async move { chain.on_log(&entry).await });
+        let duration_us = started.elapsed().as_micros() as u64;
+        // Built on the task: on a disconnect this runs before the inner body (whose end
+        // fills the usage slot) is dropped.
+        tokio::spawn(async move {
+            let entry = LogEntry {
+                request: head,
+                status,
+                duration_us,
+                bytes_received: 0,
+                bytes_sent,
+                upstream,
+                error: (!completed).then(|| "the client went away before the response ended".to_string()),
+                inference: usage.and_then(|slot| slot.lock().ok().and_then(|mut u| u.take())),
+            };
+            chain.on_log(&entry).await
+        });
     })
     .boxed()
 }
@@ -269,12 +282,13 @@ fn log_when_sent(route: &Route, head: RequestHead, status: u16, started: Instant
 async fn proxy<'g>(
     gw: &'g Gateway,
     coalescer: &Coalescer,
-    http_cache: &Arc<HttpCache>,
+    caps: &Capabilities,
     req: Request<Incoming>,
     conn: ConnInfo,
     request_id: &str,
 ) -> (Response<ProxyBody>, Option<&'g Route>) {
     let started = Instant::now();
+    let http_cache = &caps.http_cache;
     let authority = req.uri().authority().map(|a| a.as_str().to_string()).or_else(|| {
         req.headers()
             .get(HOST)
@@ -351,7 +365,7 @@ async fn proxy<'g>(
                 let body = full(outcome.body.unwrap_or_else(|| Bytes::from(response.body)));
                 let resp = compress::apply(outcome.compress.as_ref(), &h.method, response_from(resp_head, body));
                 return (
-                    resp.map(|body| log_when_sent(route, h, status, started, body)),
+                    resp.map(|body| log_when_sent(route, h, status, started, body, None)),
                     route_name,
                 );
             }
@@ -362,7 +376,7 @@ async fn proxy<'g>(
                     let resp = cache_serve::served_directly(&serve, &h.method);
                     let status = resp.status().as_u16();
                     return (
-                        resp.map(|body| log_when_sent(route, h, status, started, body)),
+                        resp.map(|body| log_when_sent(route, h, status, started, body, None)),
                         route_name,
                     );
                 }
@@ -384,15 +398,55 @@ async fn proxy<'g>(
                 let body = full(outcome.body.unwrap_or(stored));
                 let resp = compress::apply(outcome.compress.as_ref(), &h.method, response_from(resp_head, body));
                 return (
-                    resp.map(|body| log_when_sent(route, h, status, started, body)),
+                    resp.map(|body| log_when_sent(route, h, status, started, body, None)),
                     route_name,
                 );
             }
-            RequestOutcome::Forward(forward) => {
-                if forward.route_to.is_some() {
-                    let message = "a plugin chose a backend (route-to), which needs the GPU scheduler; it is not configured on this gateway";
+            RequestOutcome::Forward(mut forward) => {
+                if let Some(choice) = forward.route_to.take() {
+                    let Some(fleet) = &caps.gpu else {
+                        let message = "a plugin chose a backend (route-to), which needs the GPU scheduler; [gpu] is not configured on this gateway";
+                        return (
+                            json_error(StatusCode::NOT_IMPLEMENTED, "route_to_unavailable", message, request_id),
+                            route_name,
+                        );
+                    };
+                    parts.headers = headers::from_plugin(h.headers.clone());
+                    parts.uri = path_and_query.parse().unwrap_or_default();
+                    let bytes = match body.buffer(usize::try_from(max_body).unwrap_or(usize::MAX)).await {
+                        Ok(bytes) => Bytes::from(bytes),
+                        Err(e) => {
+                            let status = match e {
+                                BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                                BodyError::Read(_) => StatusCode::BAD_REQUEST,
+                            };
+                            return (
+                                json_error(status, "body_unreadable", &e.to_string(), request_id),
+                                route_name,
+                            );
+                        }
+                    };
+                    let routed = gpu_route::GpuRequest {
+                        fleet,
+                        choice,
+                        leases: std::mem::take(&mut forward.leases),
+                        parts,
+                        body: bytes,
+                        request_id,
+                        started,
+                    };
+                    let (resp, usage) = gpu_route::send(routed).await;
+                    let (resp_parts, resp_body) = resp.into_parts();
+                    let mut resp_head = ResponseHead {
+                        status: resp_parts.status.as_u16(),
+                        headers: headers::to_plugin(&resp_parts.headers),
+                    };
+                    let outcome = chain.on_response(&h, &mut resp_head, chain.plugins().len()).await;
+                    let status = resp_head.status;
+                    let body = outcome.body.map_or(resp_body, full);
+                    let resp = compress::apply(outcome.compress.as_ref(), &h.method, response_from(resp_head, body));
                     return (
-                        json_error(StatusCode::NOT_IMPLEMENTED, "route_to_unavailable", message, request_id),
+                        resp.map(|body| log_when_sent(route, h, status, started, body, usage)),
                         route_name,
                     );
                 }
@@ -493,7 +547,7 @@ async fn proxy<'g>(
     let status = resp_head.status;
     let resp = compress::apply(outcome.compress.as_ref(), &h.method, response_from(resp_head, body));
     (
-        resp.map(|body| log_when_sent(route, h, status, started, body)),
+        resp.map(|body| log_when_sent(route, h, status, started, body, None)),
         route_name,
     )
 }

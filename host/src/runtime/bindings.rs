@@ -13,5 +13,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use sluice::plugin::types::{
-    CacheSpec, CoalesceSpec, Encoding, EncodingSpec, HeaderEdits, Hook, HostError, LocalResponse, UpstreamChoice,
+    CacheSpec, CoalesceSpec, Encoding, EncodingSpec, HeaderEdits, Hook, HostError, InferenceUsage, LocalResponse,
+    UpstreamChoice,
 };

@@ -89,6 +89,9 @@ pub struct Forward {
     /// The HTTP cache fill this request leads (`http-cache.claim-fill`), ended when its
     /// response is stored or the request ends.
     pub fill: Option<FillGuard>,
+    /// GPU leases the plugins took (`gpu.acquire`, `gpu.reserve`), released when the
+    /// response ends or, unused, when this is dropped.
+    pub leases: Vec<crate::gpu::LeaseGuard>,
 }
 
 /// What the response chain decided.
@@ -191,7 +194,8 @@ impl Chain {
                 return RequestOutcome::Cached { serve, ran: index };
             }
             let mut result = match plugin.on_request_headers_with_directives(head).await {
-                Ok((verdict, directives)) => {
+                Ok((verdict, mut directives)) => {
+                    forward.leases.append(&mut directives.leases);
                     forward.decompress = directives.decompress.or(forward.decompress);
                     if directives.fill.is_some() {
                         forward.fill = directives.fill;
@@ -218,7 +222,13 @@ impl Chain {
                         };
                     }
                 };
-                result = plugin.on_request_body(head, &bytes).await;
+                result = match plugin.on_request_body_with_directives(head, &bytes).await {
+                    Ok((verdict, mut directives)) => {
+                        forward.leases.append(&mut directives.leases);
+                        Ok(verdict)
+                    }
+                    Err(failure) => Err(failure),
+                };
             }
             let verdict = match result {
                 Ok(v) => v,

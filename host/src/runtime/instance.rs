@@ -258,8 +258,18 @@ impl PluginInstance {
 
     /// Runs `on-request-body` with the buffered `body`.
     pub async fn on_request_body(&self, req: &RequestHead, body: &[u8]) -> Result<RequestVerdict, PluginFailure> {
+        self.on_request_body_with_directives(req, body).await.map(|(v, _)| v)
+    }
+
+    /// Runs `on-request-body` and returns the checked verdict with the directives the call
+    /// left (`gpu` leases).
+    pub async fn on_request_body_with_directives(
+        &self,
+        req: &RequestHead,
+        body: &[u8],
+    ) -> Result<(RequestVerdict, Directives), PluginFailure> {
         match self.invoke(&req.request_id, Call::RequestBody(req, body)).await? {
-            Reply::Request(v, _) => self.check_request_verdict(v, "on-request-body"),
+            Reply::Request(v, directives) => Ok((self.check_request_verdict(v, "on-request-body")?, directives)),
             _ => unreachable!("request hooks reply with request verdicts"),
         }
     }
@@ -376,6 +386,7 @@ impl PluginInstance {
         slot.store.data_mut().begin_call(request_id, client_ip, route, budget);
         let data = slot.store.data_mut();
         data.in_request_headers = matches!(call, Call::RequestHeaders(_));
+        data.in_request_body = matches!(call, Call::RequestBody(..));
         data.in_response_headers = matches!(call, Call::ResponseHeaders(..));
         if self.context.grants.http_cache
             && (data.in_request_headers || data.in_response_headers)

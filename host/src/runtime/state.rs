@@ -38,6 +38,8 @@ pub struct HostState {
     /// Whether the current call is `on-request-headers` (the only hook that may leave
     /// request directives such as `body.decompress-request`).
     pub in_request_headers: bool,
+    /// Whether the current call is `on-request-body`.
+    pub in_request_body: bool,
     /// Whether the current call is `on-response-headers` (the only hook that may leave
     /// response directives such as `http-cache.store`).
     pub in_response_headers: bool,
@@ -70,6 +72,7 @@ impl HostState {
             cpu_budget: Duration::ZERO,
             deadline_hit: false,
             in_request_headers: false,
+            in_request_body: false,
             in_response_headers: false,
             request: None,
             directives: Directives::default(),
@@ -89,6 +92,7 @@ impl HostState {
         self.limiter.clear_refused();
         self.deadline_hit = false;
         self.in_request_headers = false;
+        self.in_request_body = false;
         self.in_response_headers = false;
         self.request = None;
         self.directives = Directives::default();
@@ -104,6 +108,9 @@ pub struct Directives {
     pub cache: Option<CacheDirective>,
     /// The fill claim `http-cache.claim-fill` took (request hooks).
     pub fill: Option<FillGuard>,
+    /// The GPU leases `gpu.acquire` and `gpu.reserve` took (request hooks): released when
+    /// the request's response ends, or when dropped unused.
+    pub leases: Vec<crate::gpu::LeaseGuard>,
 }
 
 /// An `http-cache` directive.
