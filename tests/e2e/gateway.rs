@@ -17,6 +17,7 @@ mod gateway {
     mod default_config;
     mod faults;
     mod gpu_embed;
+    mod gpu_leases;
     mod gpu_load;
     mod gpu_persist;
     mod gpu_route;
