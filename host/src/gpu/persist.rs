@@ -97,9 +97,10 @@ impl Persist {
         }
     }
 
-    /// Queues the `inference_logs` row of `record` and counts it for the model's performance.
+    /// Queues the `inference_logs` row of `record` and, when it was served (2xx), counts it
+    /// for the model's performance.
     pub fn inference(&self, record: &InferenceRecord) {
-        if let Some(backend) = &record.backend {
+        if let Some(backend) = record.backend.as_ref().filter(|_| (200..300).contains(&record.status)) {
             let mut perf = self.perf.lock().unwrap_or_else(|p| p.into_inner());
             let entry = perf.entry((backend.clone(), record.model.clone())).or_default();
             entry.count += 1;

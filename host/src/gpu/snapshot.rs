@@ -39,6 +39,11 @@ impl Scheduler {
         by_name.into_values().collect()
     }
 
+    /// The spec lease `id` was reserved with, while it is open.
+    pub fn spec(&self, id: u64) -> Option<std::sync::Arc<super::Spec>> {
+        self.lock().leases.get(&id).map(|l| l.spec.clone())
+    }
+
     /// Backends with their load, loaded models and counts; the queue by priority; the open
     /// leases.
     pub fn snapshot(&self) -> Value {

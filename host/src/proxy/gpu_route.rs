@@ -111,12 +111,33 @@ pub async fn send(req: GpuRequest<'_>) -> (Response<ProxyBody>, Option<UsageSlot
     drop(leases);
     let settings = fleet.scheduler.settings();
     let bound = fleet.scheduler.max_wait();
+    let prompt_chars = prompt_chars(&body);
+    // A request the fleet did not serve is still an inference on record (status 429, 502, 503).
+    let spec = fleet.scheduler.spec(guard.id());
+    let unserved = |resp: Response<ProxyBody>, backend: Option<&str>| {
+        if let (Some(persist), Some(spec)) = (&fleet.persist, &spec) {
+            persist.inference(&InferenceRecord {
+                tenant: spec.tenant.to_string(),
+                model: spec.model.clone(),
+                backend: backend.map(str::to_string),
+                prompt_chars,
+                response_chars: 0,
+                prompt_tokens: spec.prompt_tokens,
+                completion_tokens: 0,
+                latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+                status: resp.status().as_u16(),
+                request_id: request_id.to_string(),
+                workflow_id: spec.workflow_id.clone(),
+                memory_mb: 0,
+            });
+        }
+        (resp, None)
+    };
     let mut grant = match guard.granted(bound).await {
         Ok(grant) => grant,
-        Err(e) => return (refused(&e), None),
+        Err(e) => return unserved(refused(&e), None),
     };
     let prepared = inference::prepare_request(&body);
-    let prompt_chars = prompt_chars(&body);
     let mut retries = 0u32;
     let (attempt, sent_at) = loop {
         let sent_at = Instant::now();
@@ -127,18 +148,16 @@ pub async fn send(req: GpuRequest<'_>) -> (Response<ProxyBody>, Option<UsageSlot
                 if retries >= settings.max_retries {
                     let message = format!("the inference backend failed before the first token: {reason}");
                     guard.finish(Outcome::default());
-                    return (
-                        openai_error(StatusCode::BAD_GATEWAY, "backend_failed", &message, None),
-                        None,
-                    );
+                    let resp = openai_error(StatusCode::BAD_GATEWAY, "backend_failed", &message, None);
+                    return unserved(resp, Some(&grant.name));
                 }
                 retries += 1;
                 if let Err(e) = guard.retry() {
-                    return (refused(&e), None);
+                    return unserved(refused(&e), Some(&grant.name));
                 }
                 grant = match guard.granted(bound).await {
                     Ok(grant) => grant,
-                    Err(e) => return (refused(&e), None),
+                    Err(e) => return unserved(refused(&e), None),
                 };
             }
         }

@@ -27,9 +27,18 @@ impl SimBackend {
 
 /// Starts a simulator named `name` with `config`; the gateway gives it `slots` slots.
 pub async fn sim(name: &str, config: SimConfig, slots: u32) -> SimBackend {
+    let all: Vec<String> = config.models.iter().map(|m| m.name.clone()).collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    sim_listing(name, config.clone(), slots, &all).await
+}
+
+/// Like [`sim`], but the gateway's config lists only `listed` of its models (the others are
+/// for discovery to find).
+pub async fn sim_listing(name: &str, config: SimConfig, slots: u32, listed: &[&str]) -> SimBackend {
     let models: Vec<String> = config
         .models
         .iter()
+        .filter(|m| listed.contains(&m.name.as_str()))
         .map(|m| {
             format!(
                 "{{ name = {:?}, size_mb = {}, resident = {} }}",
@@ -127,6 +136,23 @@ async fn a_warm_backend_beats_a_cold_one_and_a_cold_one_is_loaded_when_it_is_the
         .map(|m| m["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids, ["m", "only-cold"], "the fleet's combined list");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_a_backend_lists_are_discovered_and_served() {
+    let a = sim_listing("a", sim_config(&[("m", true), ("found", true)], 4, 1), 4, &["m"]).await;
+    let gw = fleet_gateway(&[&a], "discovery_interval_ms = 100", "").await;
+    let mut served = None;
+    for _ in 0..50 {
+        let answer = post(&gw, "/v1/chat/completions", &chat("found", "hi", 2), &[]).await;
+        if answer.status == 200 {
+            served = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status, 404, "unknown until discovered: {:?}", answer.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(backend_of(&served.expect("the discovered model is served")), "a");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
