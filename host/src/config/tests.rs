@@ -13,6 +13,34 @@ fn the_embedded_default_config_is_valid() {
 }
 
 #[test]
+fn the_gpu_example_config_is_valid_and_bad_fleets_are_refused() {
+    let config = parse(include_str!("../../../gpu-sim/gateway.example.toml")).unwrap();
+    let gpu = config.gpu.unwrap();
+    assert_eq!(gpu.backends[0].models.len(), 3);
+    assert_eq!(gpu.weights_for("inference"), crate::gpu::Weights::default());
+    let backend = "[[gpu.backends]]\nname = \"a\"\nurl = \"http://127.0.0.1:8000\"\n";
+    for (bad, why) in [
+        (format!("[gpu]\n{backend}{backend}"), "listed twice"),
+        (
+            "[gpu]\n[[gpu.backends]]\nname = \"a\"\nurl = \"https://x:1\"\n".into(),
+            "http://host:port",
+        ),
+        (format!("[gpu]\nqueue_capacity = 0\n{backend}"), "queue_capacity"),
+        (
+            format!("[gpu]\n[gpu.weights]\nprefix_hit = -1.0\n{backend}"),
+            "finite number",
+        ),
+        (
+            "[gpu]\n[[gpu.backends]]\nname = \"a b\"\nurl = \"http://x:1\"\n".into(),
+            "letters, digits",
+        ),
+    ] {
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn unknown_keys_are_errors_with_their_line() {
     let err = parse("[runtime]\nepoch_tick_ms = 1\ncache_dri = \"x\"\n").unwrap_err();
     let text = err.to_string();
