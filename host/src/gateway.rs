@@ -130,7 +130,8 @@ fn same_backends(running: &GatewayConfig, next: GatewayConfig) -> Result<Gateway
 }
 
 /// The settings that differ between `running` and `next` but only take effect at start-up
-/// (listeners, TLS, connection limits and timeouts, workers, the runtime, span export).
+/// (listeners, TLS, connection limits and timeouts, workers, the runtime, span export, the
+/// HTTP cache's storage, the GPU fleet).
 fn startup_only_changes(running: &GatewayConfig, next: &GatewayConfig) -> Vec<&'static str> {
     let (a, b) = (&running.server, &next.server);
     [
@@ -150,6 +151,8 @@ fn startup_only_changes(running: &GatewayConfig, next: &GatewayConfig) -> Vec<&'
         ("[sinks]", running.sinks != next.sinks),
         ("[runtime]", running.runtime != next.runtime),
         ("[telemetry]", running.telemetry != next.telemetry),
+        ("[http_cache]", running.http_cache != next.http_cache),
+        ("[gpu]", running.gpu != next.gpu),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
