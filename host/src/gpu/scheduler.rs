@@ -332,6 +332,13 @@ impl Scheduler {
         }
     }
 
+    /// Marks `model` not loaded on backend `index` (it answered that it does not have it).
+    pub fn set_unloaded(&self, index: usize, model: &str) {
+        if let Some(b) = self.lock().backends.get_mut(index) {
+            b.resident.remove(model);
+        }
+    }
+
     /// Records a metrics reading of `backend` (None: the scrape failed), then admits what
     /// can run.
     pub fn set_load(&self, backend: usize, load: Option<super::BackendLoad>) {

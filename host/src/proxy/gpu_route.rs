@@ -252,27 +252,21 @@ async fn attempt(
     {
         return embeddings(fleet, batcher, grant, model, request).await;
     }
-    let mut req = Request::new(full(prepared.body.clone()));
-    *req.method_mut() = parts.method.clone();
-    *req.uri_mut() = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .parse()
-        .map_err(|e| format!("{e}"))?;
-    let mut out_headers = parts.headers.clone();
-    headers::strip_hop_by_hop(&mut out_headers);
-    out_headers.remove(HOST);
-    out_headers.insert(CONTENT_LENGTH, HeaderValue::from(prepared.body.len()));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        out_headers.insert(headers::X_REQUEST_ID.clone(), v);
-    }
-    *req.headers_mut() = out_headers;
-    let resp = fleet
-        .upstream(grant.backend)
-        .send(req, true)
-        .await
-        .map_err(|e| e.to_string())?;
+    let resp = send_once(fleet, grant, parts, prepared, request_id).await?;
+    let resp = if resp.status() == StatusCode::NOT_FOUND && !grant.cold {
+        // The backend no longer has the model loaded (unloaded since the gateway last
+        // looked): load it and send again, once.
+        tracing::info!(backend = %grant.name, model, "gpu: model no longer loaded; loading it again");
+        drop(resp);
+        fleet.scheduler.set_unloaded(grant.backend, model);
+        fleet
+            .load_model(grant.backend, model)
+            .await
+            .map_err(|e| e.to_string())?;
+        send_once(fleet, grant, parts, prepared, request_id).await?
+    } else {
+        resp
+    };
     let status = resp.status();
     if status.is_server_error() {
         return Err(format!("the backend answered {status}"));
@@ -292,6 +286,37 @@ async fn attempt(
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no first token within {} ms", timeout.as_millis())),
     }
+}
+
+/// Sends the request to the granted backend and waits for the response head.
+async fn send_once(
+    fleet: &GpuFleet,
+    grant: &Grant,
+    parts: &hyper::http::request::Parts,
+    prepared: &Prepared,
+    request_id: &str,
+) -> Result<Response<ProxyBody>, String> {
+    let mut req = Request::new(full(prepared.body.clone()));
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let mut out_headers = parts.headers.clone();
+    headers::strip_hop_by_hop(&mut out_headers);
+    out_headers.remove(HOST);
+    out_headers.insert(CONTENT_LENGTH, HeaderValue::from(prepared.body.len()));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        out_headers.insert(headers::X_REQUEST_ID.clone(), v);
+    }
+    *req.headers_mut() = out_headers;
+    fleet
+        .upstream(grant.backend)
+        .send(req, true)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// An embeddings request through the batcher: merged with others for the same model on the

@@ -156,6 +156,24 @@ async fn models_a_backend_lists_are_discovered_and_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_unloaded_behind_the_gateways_back_is_loaded_again() {
+    let a = sim("a", sim_config(&[("m", true)], 4, 1), 4).await;
+    let gw = fleet_gateway(&[&a], "discovery_interval_ms = 3600000", "").await;
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", &chat("m", "hi", 2), &[]).await.status,
+        200
+    );
+    let unload = hyper::Request::post(format!("http://{}/v1/models/unload", a.addr))
+        .body(full(json!({ "model": "m" }).to_string()))
+        .unwrap();
+    assert_eq!(send(unload).await.status, 200);
+    let again = post(&gw, "/v1/chat/completions", &chat("m", "hi again", 2), &[]).await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    let models = get(&format!("http://{}/v1/models", a.addr)).await.json();
+    assert_eq!(models["data"][0]["id"], "m", "loaded again on the backend");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_saturation_high_priority_goes_first_and_low_priority_still_completes() {
     // One slot, so requests run one at a time in the order the scheduler admits them.
     let one = sim("one", sim_config(&[("m", true)], 1, 20), 1).await;
