@@ -36,6 +36,21 @@ impl Inner {
             if self.queue.is_empty() {
                 return;
             }
+            // The backends that could take some request now, with their free GPUs and memory:
+            // when none can (the common case under saturation), the queue is not scanned.
+            let open: Vec<(usize, u32, u32)> = self
+                .backends
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !b.saturated() && b.healthy(now, stale))
+                .map(|(i, b)| {
+                    let view = b.view("", now, stale);
+                    (i, view.free_gpus, view.free_memory_mb)
+                })
+                .collect();
+            if open.is_empty() {
+                return;
+            }
             let next = {
                 let Inner {
                     queue,
@@ -44,14 +59,15 @@ impl Inner {
                     by_request,
                     ..
                 } = &mut *self;
-                let any_weights = Weights::default();
                 queue.pop_next(now, |id| {
                     let Some(entry) = leases.get(id) else { return true };
                     let spec = &entry.spec;
                     spec.depends_on.iter().all(|r| !by_request.contains_key(r))
-                        && backends.iter().enumerate().any(|(i, b)| {
-                            !entry.excluded.contains(&i)
-                                && cost(&b.view(&spec.model, now, stale), spec.need, 0.0, false, &any_weights).is_some()
+                        && open.iter().any(|&(i, gpus, memory)| {
+                            gpus >= spec.need.gpus
+                                && memory >= spec.need.memory_mb
+                                && !entry.excluded.contains(&i)
+                                && backends[i].models.contains_key(&spec.model)
                         })
                 })
             };
