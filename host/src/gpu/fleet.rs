@@ -162,20 +162,32 @@ impl GpuFleet {
         }
     }
 
+    /// Reads every backend: its `/metrics`, or for a server without load metrics (Ollama,
+    /// other OpenAI-compatible ones) its `/v1/models`, only to know it answers (a backend
+    /// marked failing by a request comes back when it does).
     async fn scrape_all(&self) {
-        let with_metrics = self.backends_where(|b| b.kind.has_metrics());
-        let reads = with_metrics.into_iter().map(|i| self.scrape(i));
+        let reads = self.backends_where(|_| true).into_iter().map(|i| self.scrape(i));
         futures_util::future::join_all(reads).await;
     }
 
     /// Reads backend `index`'s `/metrics` into the scheduler (a failure marks it failing).
+    /// A backend that answers without the series the gateway reads (another server's metric
+    /// names) stays healthy, scored by the gateway's own count alone.
     async fn scrape(&self, index: usize) {
-        let text = self.get(index, "/metrics").await;
-        let now = self.scheduler.now_ms();
-        let load = text
-            .ok()
-            .and_then(|t| super::load::parse(&String::from_utf8_lossy(&t), now));
-        self.scheduler.set_load(index, load);
+        if !self.scheduler.settings().backends[index].kind.has_metrics() {
+            match self.get(index, "/v1/models").await {
+                Ok(_) => self.scheduler.set_reachable(index),
+                Err(_) => self.scheduler.set_load(index, None),
+            }
+            return;
+        }
+        match self.get(index, "/metrics").await {
+            Err(_) => self.scheduler.set_load(index, None),
+            Ok(text) => match super::load::parse(&String::from_utf8_lossy(&text), self.scheduler.now_ms()) {
+                Some(load) => self.scheduler.set_load(index, Some(load)),
+                None => self.scheduler.set_reachable(index),
+            },
+        }
     }
 
     /// The indexes of the backends whose definition passes `keep`.

@@ -356,6 +356,17 @@ impl Scheduler {
         inner.admit(now, &self.settings);
     }
 
+    /// Records that `backend` answered its metrics request without a load reading the
+    /// gateway understands: it is reachable, so no longer failing.
+    pub fn set_reachable(&self, backend: usize) {
+        let now = self.now_ms();
+        let mut inner = self.lock();
+        if let Some(b) = inner.backends.get_mut(backend) {
+            b.failing = false;
+        }
+        inner.admit(now, &self.settings);
+    }
+
     /// How long a request for `spec` queued now would wait, in ms.
     pub fn estimated_wait_ms(&self, spec: &Spec) -> u64 {
         let now = self.now_ms();
