@@ -313,6 +313,33 @@ async fn a_backend_failing_before_the_first_token_is_replaced_and_one_failing_mi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_without_load_metrics_comes_back_after_a_failure() {
+    let mut a = sim("a", sim_config(&[("m", true)], 4, 1), 4).await;
+    a.entry = a.entry.replace("slots = 4", "slots = 4\nkind = \"ollama\"");
+    let b = sim("b", sim_config(&[("m", true)], 4, 1), 4).await;
+    let gw = fleet_gateway(&[&a, &b], "", "").await;
+    let fail = hyper::Request::post(format!("http://{}/sim/fail", a.addr))
+        .body(full(json!({ "mode": "before_first_token", "count": 1 }).to_string()))
+        .unwrap();
+    assert_eq!(send(fail).await.status, 200);
+    let answer = post(&gw, "/v1/chat/completions", &chat("m", "hi", 2), &[]).await;
+    assert_eq!((answer.status, backend_of(&answer).as_str()), (200, "b"), "retried on b");
+    // `a` has no metrics to read: its /v1/models answering brings it back.
+    let mut healthy = false;
+    for _ in 0..100 {
+        let snapshot = get(&gw.admin_url("/admin/gpu")).await.json();
+        if snapshot["backends"][0]["healthy"] == json!(true) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(healthy, "the backend came back");
+    let again = post(&gw, "/v1/chat/completions", &chat("m", "hi", 2), &[]).await;
+    assert_eq!((again.status, backend_of(&again).as_str()), (200, "a"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_openai_errors() {
     let a = sim("a", sim_config(&[("m", true)], 4, 1), 4).await;
     let gw = fleet_gateway(
