@@ -323,7 +323,11 @@ async fn a_backend_without_load_metrics_comes_back_after_a_failure() {
         .unwrap();
     assert_eq!(send(fail).await.status, 200);
     let answer = post(&gw, "/v1/chat/completions", &chat("m", "hi", 2), &[]).await;
-    assert_eq!((answer.status, backend_of(&answer).as_str()), (200, "b"), "retried on b");
+    assert_eq!(
+        (answer.status, backend_of(&answer).as_str()),
+        (200, "b"),
+        "retried on b"
+    );
     // `a` has no metrics to read: its /v1/models answering brings it back.
     let mut healthy = false;
     for _ in 0..100 {
