@@ -15,6 +15,7 @@ mod gateway {
     mod dedup;
     mod dedup_replay;
     mod default_config;
+    mod example_signature;
     mod faults;
     mod gpu_embed;
     mod gpu_leases;
