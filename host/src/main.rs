@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod keys_cli;
+mod plugin_test_cli;
 
 use clap::{Parser, Subcommand};
 use sluice::app::RunningGateway;
@@ -71,6 +72,31 @@ enum Command {
     Check {
         /// The config file; the embedded default config when omitted.
         config: Option<PathBuf>,
+    },
+    /// Tools for plugin authors.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run a plugin's hooks offline against a recorded request (JSON: method, path, headers,
+    /// body) and optionally a response head, and print each verdict. No gateway, Postgres or
+    /// Redis needed: kv, cache and rate limits run in memory.
+    Test {
+        /// The plugin component.
+        file: PathBuf,
+        /// The recorded request (JSON).
+        #[arg(long)]
+        request: PathBuf,
+        /// The recorded response head (JSON: status, headers).
+        #[arg(long)]
+        response: Option<PathBuf>,
+        /// The plugin's route config, as JSON.
+        #[arg(long, default_value = "{}")]
+        config: String,
     },
 }
 
@@ -284,6 +310,15 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check { config } => check(config.as_deref()).await,
+            Command::Plugin {
+                action:
+                    PluginCommand::Test {
+                        file,
+                        request,
+                        response,
+                        config,
+                    },
+            } => plugin_test_cli::run(&file, &request, response.as_deref(), &config).await,
             Command::Run { config } => run(config).await,
             Command::Migrate { config } => migrate(config.as_deref()).await,
             Command::Keys {

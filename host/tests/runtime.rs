@@ -8,6 +8,7 @@ mod runtime {
     mod chain;
     mod isolation;
     mod loading;
+    mod plugin_test_command;
     mod pool;
     mod support;
 }

@@ -66,15 +66,34 @@ async fn the_rust_example_verifies_request_signatures() {
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     let seen = ok.json();
     assert_eq!(seen["headers"]["x-signature-key"], "partner-a", "{seen}");
-    assert!(seen["headers"].get("x-signature").is_none(), "the signature is not forwarded: {seen}");
+    assert!(
+        seen["headers"].get("x-signature").is_none(),
+        "the signature is not forwarded: {seen}"
+    );
     assert_eq!(upstream.hits(), 1);
 
     let cases = [
         (None, "signature_missing"),
         (Some("t=1,k=partner-a".to_string()), "signature_malformed"),
-        (Some(signature(b"s3cret", now_s() - 3600, "partner-a", "POST", "/orders?x=1", body)), "signature_expired"),
-        (Some(signature(b"s3cret", now_s(), "partner-b", "POST", "/orders?x=1", body)), "signature_unknown_key"),
-        (Some(signature(b"wrong", now_s(), "partner-a", "POST", "/orders?x=1", body)), "signature_mismatch"),
+        (
+            Some(signature(
+                b"s3cret",
+                now_s() - 3600,
+                "partner-a",
+                "POST",
+                "/orders?x=1",
+                body,
+            )),
+            "signature_expired",
+        ),
+        (
+            Some(signature(b"s3cret", now_s(), "partner-b", "POST", "/orders?x=1", body)),
+            "signature_unknown_key",
+        ),
+        (
+            Some(signature(b"wrong", now_s(), "partner-a", "POST", "/orders?x=1", body)),
+            "signature_mismatch",
+        ),
     ];
     for (sig, code) in cases {
         let refused = post(&gw, "/orders?x=1", b"{\"order\": 42}", sig).await;
