@@ -49,6 +49,8 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it")).join("artifacts.rs");
     std::fs::write(out, consts + &all + &builtin).expect("OUT_DIR is writable");
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    // The frozen WIT the compatibility test plugin is built from.
+    watch(&root.join("tests/compat"));
 }
 
 /// Runs `cargo build` on one plugin workspace and returns each cdylib's crate name and path.

@@ -6,6 +6,7 @@ mod runtime {
     mod cache;
     mod capabilities;
     mod chain;
+    mod compatibility;
     mod isolation;
     mod loading;
     mod plugin_test_command;
