@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod keys_cli;
+mod plugin_check_cli;
 mod plugin_test_cli;
 
 use clap::{Parser, Subcommand};
@@ -82,6 +83,19 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Load a component as the gateway would and print what it is: name, version, hooks, the
+    /// host interfaces it imports, size and compile time. With `--config`, say whether that
+    /// config's `[plugins.NAME]` grants what it imports. Exits 1 when it is not a loadable plugin.
+    Check {
+        /// The plugin component.
+        file: PathBuf,
+        /// A gateway config to check the plugin's grants in.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The `[plugins.NAME]` entry (default: the one whose module is FILE).
+        #[arg(long)]
+        plugin: Option<String>,
+    },
     /// Run a plugin's hooks offline against a recorded request (JSON: method, path, headers,
     /// body) and optionally a response head, and print each verdict. No gateway, Postgres or
     /// Redis needed: kv, cache and rate limits run in memory.
@@ -310,6 +324,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check { config } => check(config.as_deref()).await,
+            Command::Plugin {
+                action: PluginCommand::Check { file, config, plugin },
+            } => plugin_check_cli::run(&file, config.as_deref(), plugin.as_deref()).await,
             Command::Plugin {
                 action:
                     PluginCommand::Test {

@@ -73,7 +73,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow:
 fn offline_config(file: &Path, config: serde_json::Value) -> anyhow::Result<GatewayConfig> {
     let file = std::fs::canonicalize(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = format!(
-        "[plugins.under-test]\nmodule = {:?}\ngrants = {{ kv = true, cache = true, ratelimit = true }}\n\
+        "[runtime]\ncache_dir = \"\"\n[plugins.under-test]\nmodule = {:?}\ngrants = {{ kv = true, cache = true, ratelimit = true }}\n\
          [[routes]]\nname = \"test\"\nplugins = [{{ plugin = \"under-test\" }}]\n",
         file.display().to_string()
     );

@@ -9,6 +9,7 @@ mod runtime {
     mod compatibility;
     mod isolation;
     mod loading;
+    mod plugin_check_command;
     mod plugin_test_command;
     mod pool;
     mod support;
