@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod keys_cli;
 mod plugin_check_cli;
+mod plugin_new_cli;
 mod plugin_test_cli;
 
 use clap::{Parser, Subcommand};
@@ -83,6 +84,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Create a Rust plugin project on the SDK that builds for wasm32-wasip2 and passes its own
+    /// test (a plugin that sets a request header from its config).
+    New {
+        /// The plugin's name (a crate name: letters, digits, '-', '_').
+        name: String,
+        /// Where to create it (default: the current directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Load a component as the gateway would and print what it is: name, version, hooks, the
     /// host interfaces it imports, size and compile time. With `--config`, say whether that
     /// config's `[plugins.NAME]` grants what it imports. Exits 1 when it is not a loadable plugin.
@@ -324,6 +334,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check { config } => check(config.as_deref()).await,
+            Command::Plugin {
+                action: PluginCommand::New { name, dir },
+            } => plugin_new_cli::run(&name, dir.as_deref()),
             Command::Plugin {
                 action: PluginCommand::Check { file, config, plugin },
             } => plugin_check_cli::run(&file, config.as_deref(), plugin.as_deref()).await,

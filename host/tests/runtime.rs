@@ -10,6 +10,7 @@ mod runtime {
     mod isolation;
     mod loading;
     mod plugin_check_command;
+    mod plugin_new_command;
     mod plugin_test_command;
     mod pool;
     mod support;
