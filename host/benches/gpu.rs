@@ -58,13 +58,7 @@ fn decisions(c: &mut Criterion) {
         let tenant = tenants[rng.usize(..tenants.len())].clone();
         let _ = q.push(rng.u8(1..=10), tenant, now, rng.u32(..8));
     }
-    samples.sort();
-    println!(
-        "gpu/admit_with_1000_queued: p50 {:.1} µs, p99 {:.1} µs over {} decisions",
-        samples[samples.len() / 2].as_secs_f64() * 1e6,
-        samples[samples.len() * 99 / 100].as_secs_f64() * 1e6,
-        samples.len()
-    );
+    percentiles("gpu/admit_with_1000_queued", samples);
 }
 
 fn percentiles(name: &str, mut samples: Vec<std::time::Duration>) {

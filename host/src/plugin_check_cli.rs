@@ -8,8 +8,7 @@ use std::path::Path;
 
 use sluice::capability::Capabilities;
 use sluice::config::{GatewayConfig, Grants};
-use sluice::runtime::Runtime;
-use sluice::runtime::bindings::Hook;
+use sluice::runtime::{Runtime, hook_name};
 
 /// The host interfaces that need a grant, with the grant that covers them.
 const GRANTED: &[(&str, &str)] = &[
@@ -36,18 +35,6 @@ fn granted(grants: &Grants, grant: &str) -> bool {
         "ratelimit" => grants.ratelimit,
         "http_cache" => grants.http_cache,
         _ => true,
-    }
-}
-
-/// A hook's WIT name.
-fn hook_name(hook: Hook) -> &'static str {
-    match hook {
-        Hook::RequestHeaders => "on-request-headers",
-        Hook::RequestBody => "on-request-body",
-        Hook::ResponseHeaders => "on-response-headers",
-        Hook::Log => "on-log",
-        Hook::Message => "on-message",
-        Hook::Tick => "on-tick",
     }
 }
 

@@ -30,7 +30,7 @@ pub use chain::{BodyError, BodySource, Chain, CoalesceRequest, Forward, NoBody, 
 pub use engine::EpochTicker;
 pub use failure::{FailureKind, PluginFailure};
 pub(crate) use instance::wall_limit;
-pub use instance::{InstanceSettings, PluginInstance};
+pub use instance::{InstanceSettings, PluginInstance, hook_name};
 pub use limiter::MemoryLimiter;
 pub use loader::{LoadError, LoadedPlugin, WIT_PACKAGE, WIT_VERSION};
 pub use routes::RouteTable;

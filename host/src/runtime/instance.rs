@@ -125,18 +125,19 @@ impl Call<'_> {
     }
 
     fn hook_name(&self) -> &'static str {
-        Self::name_of(self.hook())
+        hook_name(self.hook())
     }
+}
 
-    fn name_of(hook: Hook) -> &'static str {
-        match hook {
-            Hook::RequestHeaders => "on-request-headers",
-            Hook::RequestBody => "on-request-body",
-            Hook::ResponseHeaders => "on-response-headers",
-            Hook::Log => "on-log",
-            Hook::Message => "on-message",
-            Hook::Tick => "on-tick",
-        }
+/// A hook's name in the WIT world (`on-request-headers`, …), for logs, metrics and tools.
+pub fn hook_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::RequestHeaders => "on-request-headers",
+        Hook::RequestBody => "on-request-body",
+        Hook::ResponseHeaders => "on-response-headers",
+        Hook::Log => "on-log",
+        Hook::Message => "on-message",
+        Hook::Tick => "on-tick",
     }
 }
 
@@ -172,7 +173,7 @@ impl PluginInstance {
             .map(|hook| {
                 registry.histogram(
                     "sluice_plugin_hook_seconds",
-                    &[("plugin", &*context.name), ("hook", Call::name_of(hook))],
+                    &[("plugin", &*context.name), ("hook", hook_name(hook))],
                 )
             }),
         };

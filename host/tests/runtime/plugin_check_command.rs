@@ -1,20 +1,10 @@
 //! `sluice plugin check`: what a loadable plugin is and imports, grants compared with a config,
 //! and one clear line (exit 1) for files that are not loadable plugins.
 
-use std::process::Command;
+use super::support::sluice_cli;
 
 fn check(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["plugin", "check"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    sluice_cli(["plugin", "check"].iter().chain(args))
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `sluice plugin test`: the good test plugin run offline against a recorded request and
 //! response, and the errors for a bad request file.
 
-use std::process::Command;
+use super::support::sluice_cli;
 
 fn sluice_plugin_test(args: &[&str], request: &str) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -13,20 +13,17 @@ fn sluice_plugin_test(args: &[&str], request: &str) -> (bool, String, String) {
         r#"{"status": 200, "headers": {"content-type": "text/plain"}}"#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["plugin", "test", sluice_artifacts::GOOD, "--request"])
-        .arg(&request_file)
-        .arg("--response")
-        .arg(&response_file)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all: Vec<std::ffi::OsString> = ["plugin", "test", sluice_artifacts::GOOD, "--request"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    all.extend([
+        request_file.into_os_string(),
+        "--response".into(),
+        response_file.into_os_string(),
+    ]);
+    all.extend(args.iter().map(Into::into));
+    sluice_cli(all)
 }
 
 #[test]
