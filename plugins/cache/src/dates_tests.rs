@@ -5,12 +5,7 @@ const NOW: i64 = 1_767_225_600;
 /// Sun, 06 Nov 1994 08:49:37 GMT (the RFC's example).
 const EXAMPLE: i64 = 784_111_777;
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    pairs
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-        .collect()
-}
+use sluice_plugin_sdk::header_list as h;
 
 #[test]
 fn rfc9110_5_6_7_three_formats() {

@@ -1,11 +1,6 @@
 use super::*;
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    pairs
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-        .collect()
-}
+use sluice_plugin_sdk::header_list as h;
 
 fn cc(lines: &[&str]) -> CacheControl {
     let headers: Vec<_> = lines

@@ -6,12 +6,7 @@ use crate::settings::Settings;
 const T0: i64 = 1_767_225_600;
 const T0_MS: u64 = T0 as u64 * 1000;
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    pairs
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-        .collect()
-}
+use sluice_plugin_sdk::header_list as h;
 
 fn date(offset_s: i64) -> String {
     format_http_date(T0 + offset_s)

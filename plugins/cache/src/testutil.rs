@@ -3,12 +3,7 @@
 use sluice_plugin_sdk::RequestHead;
 
 /// A header list from `(name, value)` pairs.
-pub fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    pairs
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-        .collect()
-}
+pub use sluice_plugin_sdk::header_list as h;
 
 /// A request to `https://example.com{path}`.
 pub fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestHead {

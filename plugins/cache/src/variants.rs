@@ -68,12 +68,7 @@ pub fn normalized_value(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
-    }
+    use sluice_plugin_sdk::header_list as h;
 
     fn f(names: &[&str]) -> Vary {
         Vary::Fields(names.iter().map(|n| n.to_string()).collect())

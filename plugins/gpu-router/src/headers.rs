@@ -150,12 +150,7 @@ fn invalid(name: &str, message: String) -> ApiError {
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
-    }
+    use sluice_plugin_sdk::header_list as h;
 
     fn ok(pairs: &[(&str, &str)]) -> Scheduling {
         parse(&h(pairs), None, &Settings::default()).unwrap()

@@ -57,7 +57,7 @@ pub use bindings::sluice::plugin::{
 };
 pub use config::Config;
 pub use plugin::{Plugin, describe};
-pub use request::{Headers, RequestExt};
+pub use request::{Headers, RequestExt, header_list};
 pub use verdict::{Edits, Response};
 
 /// Exports a [`Plugin`] type as the component's `sluice:plugin` world.

@@ -31,6 +31,14 @@ impl Headers for [(String, Vec<u8>)] {
     }
 }
 
+/// A header list from `(name, value)` pairs, as hooks receive them (handy in tests).
+pub fn header_list(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
 /// Convenience readers on a [`RequestHead`].
 pub trait RequestExt {
     /// The first value of header `name` as text.
