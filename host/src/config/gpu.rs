@@ -141,6 +141,8 @@ pub struct WeightsDef {
     pub kv_full: f64,
     /// Bonus for holding the prompt's prefix. Default 3.
     pub prefix_hit: f64,
+    /// Cost per 1,000 tokens in flight there. Default 0.25.
+    pub per_1k_tokens: f64,
 }
 
 impl Default for WeightsDef {
@@ -151,6 +153,7 @@ impl Default for WeightsDef {
             per_queued: w.per_queued,
             kv_full: w.kv_full,
             prefix_hit: w.prefix_hit,
+            per_1k_tokens: w.per_1k_tokens,
         }
     }
 }
@@ -162,6 +165,7 @@ impl From<WeightsDef> for crate::gpu::Weights {
             per_queued: w.per_queued,
             kv_full: w.kv_full,
             prefix_hit: w.prefix_hit,
+            per_1k_tokens: w.per_1k_tokens,
         }
     }
 }
@@ -246,7 +250,7 @@ impl GpuSettings {
         for (route, w) in
             std::iter::once(("(default)", &self.weights)).chain(self.route_weights.iter().map(|(r, w)| (r.as_str(), w)))
         {
-            if [w.cold_per_s, w.per_queued, w.kv_full, w.prefix_hit]
+            if [w.cold_per_s, w.per_queued, w.kv_full, w.prefix_hit, w.per_1k_tokens]
                 .iter()
                 .any(|v| !v.is_finite() || *v < 0.0)
             {

@@ -103,6 +103,7 @@ impl BackendState {
                 .load
                 .filter(|l| !l.is_stale(now_ms, stale_after_ms))
                 .map_or(0.0, |l| l.kv_usage),
+            tokens_in_flight: self.tokens_in_flight,
         }
     }
 

@@ -18,6 +18,9 @@ pub struct Weights {
     pub kv_full: f64,
     /// Bonus for holding the prompt's prefix.
     pub prefix_hit: f64,
+    /// Cost per 1,000 tokens (prompt plus most new) the gateway has in flight there: between
+    /// backends with as many requests, the one with the lighter ones wins.
+    pub per_1k_tokens: f64,
 }
 
 impl Default for Weights {
@@ -27,6 +30,7 @@ impl Default for Weights {
             per_queued: 1.0,
             kv_full: 2.0,
             prefix_hit: 3.0,
+            per_1k_tokens: 0.25,
         }
     }
 }
@@ -48,6 +52,8 @@ pub struct BackendView {
     pub queued: u32,
     /// KV-cache usage, 0–1.
     pub kv_usage: f64,
+    /// Tokens (prompt plus most new) of the requests the gateway has running there.
+    pub tokens_in_flight: u64,
 }
 
 /// What a request needs, for scoring.
@@ -75,7 +81,7 @@ pub fn cost(backend: &BackendView, need: Need, cold_ms: f64, prefix: bool, w: &W
     } else {
         cold_ms / 1000.0 * w.cold_per_s
     };
-    let queue = f64::from(backend.queued) * w.per_queued;
+    let queue = f64::from(backend.queued) * w.per_queued + backend.tokens_in_flight as f64 / 1000.0 * w.per_1k_tokens;
     let kv = backend.kv_usage.clamp(0.0, 1.0) * w.kv_full;
     let bonus = if prefix && backend.resident { w.prefix_hit } else { 0.0 };
     Some(cold + queue + kv - bonus)
@@ -142,6 +148,7 @@ mod tests {
             has_model: true,
             queued,
             kv_usage: kv,
+            tokens_in_flight: 0,
         }
     }
 
@@ -177,6 +184,21 @@ mod tests {
         assert_eq!(cost(&small, NEED, 0.0, false, &w), None);
         assert_eq!(cost(&down, NEED, 0.0, false, &w), None);
         assert_eq!(choose([None, None]), None);
+    }
+
+    #[test]
+    fn between_equal_queues_the_lighter_tokens_win() {
+        let w = Weights::default();
+        let heavy = BackendView {
+            tokens_in_flight: 32_000,
+            ..view(true, 2, 0.0)
+        };
+        let light = BackendView {
+            tokens_in_flight: 600,
+            ..view(true, 2, 0.0)
+        };
+        let costs = [heavy, light].map(|v| cost(&v, NEED, 0.0, false, &w));
+        assert_eq!(choose(costs), Some(1));
     }
 
     #[test]
