@@ -119,3 +119,16 @@ async fn a_client_that_asked_for_usage_gets_it() {
         "the usage chunk reaches the client: {text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_completions_are_routed_and_their_usage_reaches_the_client() {
+    let a = sim("a", sim_config(&[("m", true)], 4, 1), 4).await;
+    let gw = fleet_gateway(&[&a], "", "").await;
+    let body = json!({ "model": "m", "prompt": "Once upon a time", "max_tokens": 3 });
+    let answer = post(&gw, "/v1/completions", &body, &[("x-priority", "7")]).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.header("x-sluice-backend"), Some("a"));
+    let value = answer.json();
+    assert!(value["choices"][0]["text"].as_str().is_some_and(|t| !t.is_empty()), "{value}");
+    assert_eq!(value["usage"]["completion_tokens"], 3, "{value}");
+}
