@@ -129,6 +129,9 @@ async fn text_completions_are_routed_and_their_usage_reaches_the_client() {
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.header("x-sluice-backend"), Some("a"));
     let value = answer.json();
-    assert!(value["choices"][0]["text"].as_str().is_some_and(|t| !t.is_empty()), "{value}");
+    assert!(
+        value["choices"][0]["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{value}"
+    );
     assert_eq!(value["usage"]["completion_tokens"], 3, "{value}");
 }
