@@ -95,7 +95,8 @@ enum PluginCommand {
     },
     /// Load a component as the gateway would and print what it is: name, version, hooks, the
     /// host interfaces it imports, size and compile time. With `--config`, say whether that
-    /// config's `[plugins.NAME]` grants what it imports. Exits 1 when it is not a loadable plugin.
+    /// config's `[plugins.NAME]` grants what it imports and run `init` with each route's config.
+    /// Exits 1 when it is not a loadable plugin or `init` fails.
     Check {
         /// The plugin component.
         file: PathBuf,
@@ -105,6 +106,9 @@ enum PluginCommand {
         /// The `[plugins.NAME]` entry (default: the one whose module is FILE).
         #[arg(long)]
         plugin: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a plugin's hooks offline against a recorded request (JSON: method, path, headers,
     /// body) and optionally a response head, and print each verdict. No gateway, Postgres or
@@ -338,8 +342,21 @@ fn main() -> ExitCode {
                 action: PluginCommand::New { name, dir },
             } => plugin_new_cli::run(&name, dir.as_deref()),
             Command::Plugin {
-                action: PluginCommand::Check { file, config, plugin },
-            } => plugin_check_cli::run(&file, config.as_deref(), plugin.as_deref()).await,
+                action:
+                    PluginCommand::Check {
+                        file,
+                        config,
+                        plugin,
+                        json,
+                    },
+            } => {
+                let options = plugin_check_cli::CheckOptions {
+                    config: config.as_deref(),
+                    plugin: plugin.as_deref(),
+                    json,
+                };
+                plugin_check_cli::run(&file, options).await
+            }
             Command::Plugin {
                 action:
                     PluginCommand::Test {

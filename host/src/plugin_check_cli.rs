@@ -1,14 +1,20 @@
-//! `sluice plugin check FILE.wasm [--config FILE] [--plugin NAME]`: loads a component as the
-//! gateway would (the world, its WIT version, its exports, `describe`), and prints what it is,
-//! what it imports, its size and compile time. With a gateway config, also says whether the
-//! plugin's grants cover the capabilities it imports. Exits 1 when the file is not a loadable
-//! plugin; missing grants are warnings (the calls would fail with `denied`).
+//! `sluice plugin check FILE.wasm [--config FILE] [--plugin NAME] [--json]`: loads a component
+//! as the gateway would (the world, its WIT version, its exports, `describe`), and prints what
+//! it is, what it imports, its size and compile time. With a gateway config, also says whether
+//! the plugin's grants cover the capabilities it imports and runs its `init` with each route's
+//! config. Exits 1 when the file is not a loadable plugin or `init` fails; missing grants are
+//! warnings (the calls would fail with `denied`).
+
+mod report;
+mod routes;
 
 use std::path::Path;
 
 use sluice::capability::Capabilities;
 use sluice::config::{GatewayConfig, Grants};
-use sluice::runtime::{Runtime, hook_name};
+use sluice::runtime::{LoadedPlugin, Runtime, WIT_PACKAGE, WIT_VERSION, hook_name};
+
+use report::{ConfigFacts, MissingGrant, PluginFacts, Report};
 
 /// The host interfaces that need a grant, with the grant that covers them.
 const GRANTED: &[(&str, &str)] = &[
@@ -38,8 +44,36 @@ fn granted(grants: &Grants, grant: &str) -> bool {
     }
 }
 
-/// Checks `file` and prints the report; `config` and `plugin` select grants to compare with.
-pub async fn run(file: &Path, config: Option<&Path>, plugin: Option<&str>) -> anyhow::Result<()> {
+/// What to check `file` against, from the command line.
+pub struct CheckOptions<'a> {
+    /// A gateway config whose grants and route configs to check with.
+    pub config: Option<&'a Path>,
+    /// The `[plugins.NAME]` entry (default: the one whose module is the file).
+    pub plugin: Option<&'a str>,
+    /// Print the report as JSON.
+    pub json: bool,
+}
+
+/// Checks `file` and prints the report; fails (exit 1) when it is not a loadable plugin.
+pub async fn run(file: &Path, options: CheckOptions<'_>) -> anyhow::Result<()> {
+    let mut report = Report {
+        file: file.display().to_string(),
+        ..Report::default()
+    };
+    let result = check(file, &options, &mut report).await;
+    report.loadable = result.is_ok();
+    if let Err(e) = &result {
+        report.error = Some(format!("{e:#}"));
+    }
+    if options.json {
+        report.print_json()?;
+    } else {
+        report.print_human();
+    }
+    result
+}
+
+async fn check(file: &Path, options: &CheckOptions<'_>, report: &mut Report) -> anyhow::Result<()> {
     // No compile cache: the compile time shown is a real compile, and nothing is written.
     let base = GatewayConfig::parse(
         "[runtime]\ncache_dir = \"\"\n",
@@ -52,80 +86,91 @@ pub async fn run(file: &Path, config: Option<&Path>, plugin: Option<&str>) -> an
         .load_plugin("checked", file)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.reason))?;
-    let info = &loaded.info;
-    let hooks: Vec<&str> = info.hooks.iter().map(|h| hook_name(*h)).collect();
-    println!("{}: plugin {} {}", file.display(), info.name, info.version);
-    println!(
-        "world: {}@{} (loads in this host)",
-        sluice::runtime::WIT_PACKAGE,
-        sluice::runtime::WIT_VERSION
-    );
-    println!("hooks: {}", hooks.join(", "));
-    match info.max_body_bytes {
-        Some(n) => println!("reads request bodies up to {n} bytes"),
-        None => println!("reads no request bodies"),
-    }
-    println!(
-        "size: {} bytes; compiled in {:.1} ms",
-        loaded.size,
-        loaded.compile_time.as_secs_f64() * 1000.0
-    );
-    let engine = runtime.engine();
-    let component = loaded.pre.instance_pre().component();
-    let mut host = Vec::new();
-    let mut wasi = 0;
-    for (name, _) in component.component_type().imports(engine) {
-        match name.strip_prefix("sluice:plugin/") {
-            // `types` holds only type definitions: nothing to grant or call.
-            Some(rest) if rest.starts_with("types@") => {}
-            Some(rest) => host.push(rest.split('@').next().unwrap_or(rest).to_string()),
-            None => wasi += 1,
-        }
-    }
-    println!(
-        "imports: {} (and {wasi} WASI interfaces)",
-        if host.is_empty() {
-            "no host interfaces".into()
-        } else {
-            host.join(", ")
-        }
-    );
+    let facts = facts(&runtime, &loaded);
     let needed: Vec<(&str, &str)> = GRANTED
         .iter()
         .copied()
-        .filter(|(i, _)| host.iter().any(|h| h == i))
+        .filter(|(i, _)| facts.host_imports.iter().any(|h| h == i))
         .collect();
-    if needed.is_empty() {
-        println!("grants needed: none");
-    } else {
-        let names: Vec<&str> = needed.iter().map(|(_, g)| *g).collect();
-        println!("grants needed to use them: {}", names.join(", "));
-    }
-    let Some(config) = config else { return Ok(()) };
+    report.plugin = Some(facts);
+    let Some(config) = options.config else { return Ok(()) };
     let gateway = GatewayConfig::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let wanted = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let entry = gateway.plugins.iter().find(|(name, def)| match plugin {
+    let entry = gateway.plugins.iter().find(|(name, def)| match options.plugin {
         Some(p) => name.as_str() == p,
         None => std::fs::canonicalize(gateway.resolve(&def.module)).ok().as_ref() == Some(&wanted),
     });
     let Some((name, def)) = entry else {
-        let which = plugin.map_or_else(
+        let which = options.plugin.map_or_else(
             || format!("whose module is {}", file.display()),
             |p| format!("named '{p}'"),
         );
         anyhow::bail!("{} has no [plugins.*] entry {which}", config.display());
     };
-    let mut missing = 0;
-    for (interface, grant) in needed {
-        if !granted(&def.grants, grant) {
-            missing += 1;
-            println!(
-                "warning: imports {interface}, which [plugins.{name}] does not grant (grants.{grant}): calls will fail with `denied`"
-            );
-        }
-    }
-    if missing == 0 {
-        println!("[plugins.{name}] in {} grants everything it imports", config.display());
+    let missing_grants = needed
+        .iter()
+        .filter(|(_, grant)| !granted(&def.grants, grant))
+        .map(|(interface, grant)| MissingGrant {
+            interface: interface.to_string(),
+            grant: grant.to_string(),
+        })
+        .collect();
+    let routes = routes::init_each_route(&runtime, &gateway, name, &wanted).await;
+    let failed: Vec<&str> = routes
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.route.as_str())
+        .collect();
+    let failed = (!failed.is_empty()).then(|| failed.join(", "));
+    report.config = Some(ConfigFacts {
+        file: config.display().to_string(),
+        entry: name.clone(),
+        missing_grants,
+        routes,
+    });
+    if let Some(failed) = failed {
+        anyhow::bail!("{}: init failed on route(s) {failed}", file.display());
     }
     Ok(())
+}
+
+/// What the loaded component is, declares and imports.
+fn facts(runtime: &Runtime, loaded: &LoadedPlugin) -> PluginFacts {
+    let info = &loaded.info;
+    let component = loaded.pre.instance_pre().component();
+    let (mut host_imports, mut wasi_imports, mut wit_version) = (Vec::new(), Vec::new(), None);
+    for (name, _) in component.component_type().imports(runtime.engine()) {
+        match name.strip_prefix(WIT_PACKAGE).and_then(|r| r.strip_prefix('/')) {
+            Some(rest) => {
+                let (interface, version) = rest.split_once('@').unwrap_or((rest, ""));
+                if !version.is_empty() {
+                    wit_version.get_or_insert_with(|| version.to_string());
+                }
+                // `types` holds only type definitions: nothing to grant or call.
+                if interface != "types" {
+                    host_imports.push(interface.to_string());
+                }
+            }
+            None => wasi_imports.push(name.to_string()),
+        }
+    }
+    let grants_needed = GRANTED
+        .iter()
+        .filter(|(i, _)| host_imports.iter().any(|h| h == i))
+        .map(|(_, g)| g.to_string())
+        .collect();
+    PluginFacts {
+        name: info.name.clone(),
+        version: info.version.clone(),
+        hooks: info.hooks.iter().map(|h| hook_name(*h).to_string()).collect(),
+        max_body_bytes: info.max_body_bytes,
+        size_bytes: loaded.size,
+        component: true,
+        wit_version,
+        host_wit_version: WIT_VERSION.to_string(),
+        compile_ms: loaded.compile_time.as_secs_f64() * 1000.0,
+        host_imports,
+        wasi_imports,
+        grants_needed,
+    }
 }
