@@ -5,14 +5,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-/// Where the SDK is when this binary was built inside a checkout of the repository.
+/// The SDK dependency line: a path dependency when this binary was built inside a checkout of
+/// the repository (and the checkout is still there), otherwise a git dependency on the
+/// repository, since the SDK is not on crates.io.
 fn sdk_dependency() -> String {
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
-    match std::fs::canonicalize(&sdk) {
-        Ok(path) => format!("sluice-plugin-sdk = {{ path = {:?} }}", path.display().to_string()),
-        Err(_) => "# The SDK is not on crates.io: point this at a checkout of Sluice's plugins/sdk.\n\
-                   sluice-plugin-sdk = { path = \"../sluice/plugins/sdk\" }"
-            .to_string(),
+    sdk_dependency_line(std::fs::canonicalize(&sdk).ok().as_deref())
+}
+
+fn sdk_dependency_line(checkout_sdk: Option<&Path>) -> String {
+    match checkout_sdk {
+        Some(path) => format!("sluice-plugin-sdk = {{ path = {:?} }}", path.display().to_string()),
+        None => format!(
+            "# The SDK is not on crates.io. Pin a tag or rev of Sluice's repository here, or use\n\
+             # `path = \"/path/to/sluice/plugins/sdk\"` with a local checkout.\n\
+             sluice-plugin-sdk = {{ git = {:?} }}",
+            env!("CARGO_PKG_REPOSITORY")
+        ),
     }
 }
 
@@ -170,5 +179,18 @@ mod tests {
         assert!(check_name("1st").is_err());
         assert!(check_name("a b").is_err());
         assert_eq!(type_name("add-header_v2"), "AddHeaderV2");
+    }
+
+    #[test]
+    fn the_sdk_is_a_path_in_a_checkout_and_a_git_dependency_elsewhere() {
+        let path = sdk_dependency_line(Some(Path::new("/src/sluice/plugins/sdk")));
+        assert_eq!(path, "sluice-plugin-sdk = { path = \"/src/sluice/plugins/sdk\" }");
+        let git = sdk_dependency_line(None);
+        assert!(git.starts_with("# The SDK is not on crates.io"), "{git}");
+        let line = git.lines().last().unwrap();
+        assert!(line.starts_with("sluice-plugin-sdk = { git = \"http"), "{line}");
+        // The manifest around it must still be valid TOML.
+        let manifest: toml::Table = toml::from_str(&format!("[dependencies]\n{git}\n")).unwrap();
+        assert!(manifest["dependencies"]["sluice-plugin-sdk"]["git"].is_str());
     }
 }
