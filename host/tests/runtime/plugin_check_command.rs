@@ -51,6 +51,15 @@ fn files_that_are_not_loadable_plugins_fail_with_one_line() {
     assert!(!ok);
     assert!(err.contains("junk.wasm: not a WebAssembly file"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // An empty core module: the header says module, not component.
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let (ok, _, err) = check(&[core.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("core.wasm: a core WebAssembly module, not a component: build it for the wasm32-wasip2 target"),
+        "{err}"
+    );
 }
 
 #[test]
