@@ -15,6 +15,8 @@ mod gateway {
     mod dedup;
     mod dedup_replay;
     mod default_config;
+    mod example_cors;
+    mod example_json_guard;
     mod example_signature;
     mod faults;
     mod gpu_embed;

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: a real upstream server, a gateway started from a config
 //! file on real sockets, a client, and a Postgres database per test.
 
+pub mod examples;
 pub mod hold;
 pub mod jwt;
 pub mod origin;

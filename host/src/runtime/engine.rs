@@ -9,8 +9,10 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use crate::config::RuntimeSettings;
 
-/// Core wasm instances one component may hold (a Rust wasip2 component has a handful).
-const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// Core wasm instances one component may hold: a Rust wasip2 component has a handful, a
+/// componentize-py one 14 (CPython, its libraries and the adapters). The total is an upper
+/// bound on metadata allocated on demand, not memory reserved up front.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 
 /// Builds the engine every plugin runs on.
 ///

@@ -538,12 +538,16 @@ impl PluginInstance {
         let bindings = match self.loaded.pre.instantiate_async(&mut store).await {
             Ok(b) => b,
             Err(e) => {
-                let kind = if store.data().limiter.refused() {
-                    FailureKind::Memory
-                } else {
-                    FailureKind::Instantiate
-                };
-                return Err(self.failure("instantiate", kind, format!("{e:#}")));
+                if store.data().limiter.refused() {
+                    let message = format!(
+                        "{e:#}: a new instance needs more memory than the plugin's limit of {} MiB; \
+                         raise `limits.memory_mb` of [plugins.{}] (components from componentize-js \
+                         or componentize-py start with 10 MiB or more)",
+                        limits.memory_mb, self.context.name
+                    );
+                    return Err(self.failure("instantiate", FailureKind::Memory, message));
+                }
+                return Err(self.failure("instantiate", FailureKind::Instantiate, format!("{e:#}")));
             }
         };
         match bindings.call_init(&mut store, &self.settings.config_json).await {

@@ -2,27 +2,10 @@
 //! run in the gateway: signed requests reach the upstream without the signature and with the
 //! key id; unsigned, tampered, expired and unknown-key ones get 401 and never reach it.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use sluice_e2e::{Answer, Gateway, Upstream, full, send, start_gateway};
-
-/// Builds the example for wasm32-wasip2 (cached under `target/examples`) and returns its path.
-fn build_example() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = root.join("target/examples");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-        .arg(root.join("examples/rust-signature/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "the example builds");
-    target.join("wasm32-wasip2/release/request_signature.wasm")
-}
+use sluice_e2e::{Answer, Gateway, Upstream, examples, full, send, start_gateway};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -50,7 +33,7 @@ async fn post(gw: &Gateway, path: &str, body: &'static [u8], sig: Option<String>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_example_verifies_request_signatures() {
-    let wasm = build_example();
+    let wasm = examples::build_rust("rust-signature", "request_signature");
     let upstream = Upstream::start().await;
     let gw = start_gateway(&format!(
         "[upstreams.app]\ntargets = [\"{}\"]\n\
