@@ -92,6 +92,10 @@ enum PluginCommand {
         /// Where to create it (default: the current directory).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Copy the SDK and its WIT into the project (the default when this binary was not
+        /// built in a Sluice checkout; inside one, the project depends on the checkout's SDK).
+        #[arg(long)]
+        vendor_sdk: bool,
     },
     /// Load a component as the gateway would and print what it is: name, version, hooks, the
     /// host interfaces it imports, size and compile time. With `--config`, say whether that
@@ -339,8 +343,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check { config } => check(config.as_deref()).await,
             Command::Plugin {
-                action: PluginCommand::New { name, dir },
-            } => plugin_new_cli::run(&name, dir.as_deref()),
+                action: PluginCommand::New { name, dir, vendor_sdk },
+            } => plugin_new_cli::run(&name, dir.as_deref(), vendor_sdk),
             Command::Plugin {
                 action:
                     PluginCommand::Check {

@@ -5,23 +5,36 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-/// The SDK dependency line: a path dependency when this binary was built inside a checkout of
-/// the repository (and the checkout is still there), otherwise a git dependency on the
-/// repository, since the SDK is not on crates.io.
-fn sdk_dependency() -> String {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
-    sdk_dependency_line(std::fs::canonicalize(&sdk).ok().as_deref())
+mod vendor;
+
+/// Where the new project's SDK comes from.
+#[derive(Debug, Clone, PartialEq)]
+enum SdkSource {
+    /// A path dependency on the SDK of the Sluice checkout this binary was built in.
+    Checkout(PathBuf),
+    /// A copy of the SDK and its WIT inside the project (`sluice-plugin-sdk/`).
+    Vendored,
 }
 
-fn sdk_dependency_line(checkout_sdk: Option<&Path>) -> String {
-    match checkout_sdk {
-        Some(path) => format!("sluice-plugin-sdk = {{ path = {:?} }}", path.display().to_string()),
-        None => format!(
-            "# The SDK is not on crates.io. Pin a tag or rev of Sluice's repository here, or use\n\
-             # `path = \"/path/to/sluice/plugins/sdk\"` with a local checkout.\n\
-             sluice-plugin-sdk = {{ git = {:?} }}",
-            env!("CARGO_PKG_REPOSITORY")
-        ),
+impl SdkSource {
+    /// The checkout's SDK when this binary was built in a checkout that is still there and
+    /// `vendor` is false; a vendored copy otherwise.
+    fn choose(vendor: bool) -> Self {
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
+        match std::fs::canonicalize(&sdk) {
+            Ok(path) if !vendor => SdkSource::Checkout(path),
+            _ => SdkSource::Vendored,
+        }
+    }
+
+    /// The `[dependencies]` line for the SDK.
+    fn dependency_line(&self) -> String {
+        match self {
+            SdkSource::Checkout(path) => {
+                format!("sluice-plugin-sdk = {{ path = {:?} }}", path.display().to_string())
+            }
+            SdkSource::Vendored => vendor::DEPENDENCY_LINE.to_string(),
+        }
     }
 }
 
@@ -49,8 +62,9 @@ fn type_name(name: &str) -> String {
         .collect()
 }
 
-/// Writes the project into `dir/name` and prints what to do next.
-pub fn run(name: &str, dir: Option<&Path>) -> anyhow::Result<()> {
+/// Writes the project into `dir/name` and prints what to do next. With `vendor_sdk`, or when
+/// this binary was not built in a Sluice checkout, the SDK is copied into the project.
+pub fn run(name: &str, dir: Option<&Path>, vendor_sdk: bool) -> anyhow::Result<()> {
     check_name(name)?;
     let root: PathBuf = dir.unwrap_or(Path::new(".")).join(name);
     if root.exists() {
@@ -58,8 +72,9 @@ pub fn run(name: &str, dir: Option<&Path>) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(root.join("src")).with_context(|| format!("cannot create {}", root.display()))?;
     let file = name.replace('-', "_");
+    let sdk = SdkSource::choose(vendor_sdk);
     let files = [
-        ("Cargo.toml", cargo_toml(name)),
+        ("Cargo.toml", cargo_toml(name, &sdk)),
         (
             "rust-toolchain.toml",
             "[toolchain]\nchannel = \"stable\"\ntargets = [\"wasm32-wasip2\"]\n".to_string(),
@@ -71,6 +86,9 @@ pub fn run(name: &str, dir: Option<&Path>) -> anyhow::Result<()> {
     for (path, text) in files {
         std::fs::write(root.join(path), text).with_context(|| format!("cannot write {path}"))?;
     }
+    if sdk == SdkSource::Vendored {
+        vendor::write_sdk(&root)?;
+    }
     println!("created {}", root.display());
     println!(
         "next: cd {} && cargo test && cargo build --release --target wasm32-wasip2",
@@ -80,13 +98,13 @@ pub fn run(name: &str, dir: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cargo_toml(name: &str) -> String {
+fn cargo_toml(name: &str, sdk: &SdkSource) -> String {
     format!(
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
          [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n{}\nserde = {{ version = \"1\", features = [\"derive\"] }}\n\n\
          [profile.release]\nopt-level = \"s\"\nlto = true\npanic = \"abort\"\ncodegen-units = 1\nstrip = \"debuginfo\"\n\n\
          # A workspace of its own, wherever it is created.\n[workspace]\n",
-        sdk_dependency()
+        sdk.dependency_line()
     )
 }
 
@@ -182,15 +200,13 @@ mod tests {
     }
 
     #[test]
-    fn the_sdk_is_a_path_in_a_checkout_and_a_git_dependency_elsewhere() {
-        let path = sdk_dependency_line(Some(Path::new("/src/sluice/plugins/sdk")));
+    fn the_sdk_is_the_checkout_or_a_vendored_copy() {
+        let path = SdkSource::Checkout("/src/sluice/plugins/sdk".into()).dependency_line();
         assert_eq!(path, "sluice-plugin-sdk = { path = \"/src/sluice/plugins/sdk\" }");
-        let git = sdk_dependency_line(None);
-        assert!(git.starts_with("# The SDK is not on crates.io"), "{git}");
-        let line = git.lines().last().unwrap();
-        assert!(line.starts_with("sluice-plugin-sdk = { git = \"http"), "{line}");
-        // The manifest around it must still be valid TOML.
-        let manifest: toml::Table = toml::from_str(&format!("[dependencies]\n{git}\n")).unwrap();
-        assert!(manifest["dependencies"]["sluice-plugin-sdk"]["git"].is_str());
+        assert_eq!(SdkSource::choose(true), SdkSource::Vendored);
+        // Built in this checkout, the default is a path to it.
+        assert!(matches!(SdkSource::choose(false), SdkSource::Checkout(_)));
+        let manifest: toml::Table = toml::from_str(&cargo_toml("x", &SdkSource::Vendored)).unwrap();
+        assert!(manifest["dependencies"]["sluice-plugin-sdk"]["path"].is_str());
     }
 }

@@ -61,6 +61,12 @@ impl ComponentCache {
                 CacheOutcome::Recompiled(reason)
             }
         };
+        tracing::info!(
+            size_mib = format_args!("{:.1}", wasm.len() as f64 / 1_048_576.0),
+            cache = %path.display(),
+            "compiling the component (not in the compiled-component cache); components that embed a \
+             language runtime (JavaScript, Python) take seconds, and the next start loads them from the cache"
+        );
         let component = Component::new(engine, wasm)?;
         match component.serialize() {
             Ok(bytes) => {

@@ -19,23 +19,48 @@ fn cargo(dir: &Path, args: &[&str]) {
     assert!(status.success(), "cargo {args:?} in the new project");
 }
 
+/// Scaffolds `name` (with `extra` flags), runs its test, builds it and checks the component.
+fn scaffold_test_build_check(dir: &Path, name: &str, extra: &[&str]) {
+    let mut args = vec!["plugin", "new", name, "--dir", dir.to_str().unwrap()];
+    args.extend(extra);
+    let (ok, _, err) = sluice_cli(args);
+    assert!(ok, "{err}");
+    let project = dir.join(name);
+    cargo(&project, &["test"]);
+    cargo(&project, &["build", "--release", "--target", "wasm32-wasip2"]);
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/examples/wasm32-wasip2/release")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    let (ok, text, err) = sluice_cli(["plugin", "check", wasm.to_str().unwrap()]);
+    assert!(ok, "{text}{err}");
+    assert!(text.contains(&format!("plugin {name} 0.1.0")), "{text}");
+}
+
 #[test]
 fn a_new_plugin_tests_builds_and_checks() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_str().unwrap();
-    let (ok, _, err) = sluice_cli(["plugin", "new", "scaffold-check", "--dir", dir]);
-    assert!(ok, "{err}");
-    let project = tmp.path().join("scaffold-check");
-    cargo(&project, &["test"]);
-    cargo(&project, &["build", "--release", "--target", "wasm32-wasip2"]);
-    let wasm =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/examples/wasm32-wasip2/release/scaffold_check.wasm");
-    let (ok, text, err) = sluice_cli(["plugin", "check", wasm.to_str().unwrap()]);
-    assert!(ok, "{text}{err}");
-    assert!(text.contains("plugin scaffold-check 0.1.0"), "{text}");
+    scaffold_test_build_check(tmp.path(), "scaffold-check", &[]);
+    let manifest = std::fs::read_to_string(tmp.path().join("scaffold-check/Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("plugins/sdk"),
+        "inside a checkout, the checkout's SDK: {manifest}"
+    );
 
+    let dir = tmp.path().to_str().unwrap();
     let (ok, _, err) = sluice_cli(["plugin", "new", "scaffold-check", "--dir", dir]);
     assert!(!ok && err.contains("already exists"), "{err}");
     let (_, _, err) = sluice_cli(["plugin", "new", "9 lives", "--dir", dir]);
     assert!(err.contains("is not a plugin name"), "{err}");
+}
+
+/// What someone without a Sluice checkout gets: the SDK and WIT copied into the project,
+/// which builds from crates.io alone.
+#[test]
+fn a_new_plugin_with_a_vendored_sdk_tests_builds_and_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    scaffold_test_build_check(tmp.path(), "scaffold-vendored", &["--vendor-sdk"]);
+    let project = tmp.path().join("scaffold-vendored");
+    assert!(project.join("sluice-plugin-sdk/wit/world.wit").exists());
+    let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("path = \"sluice-plugin-sdk\""), "{manifest}");
 }
