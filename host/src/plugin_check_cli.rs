@@ -154,11 +154,12 @@ fn facts(runtime: &Runtime, loaded: &LoadedPlugin) -> PluginFacts {
             None => wasi_imports.push(name.to_string()),
         }
     }
-    let grants_needed = GRANTED
+    let grants_needed: Vec<String> = GRANTED
         .iter()
         .filter(|(i, _)| host_imports.iter().any(|h| h == i))
         .map(|(_, g)| g.to_string())
         .collect();
+    let imports_every_interface = grants_needed.len() == GRANTED.len();
     PluginFacts {
         name: info.name.clone(),
         version: info.version.clone(),
@@ -172,5 +173,6 @@ fn facts(runtime: &Runtime, loaded: &LoadedPlugin) -> PluginFacts {
         host_imports,
         wasi_imports,
         grants_needed,
+        imports_every_interface,
     }
 }

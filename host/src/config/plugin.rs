@@ -225,7 +225,7 @@ pub struct PoolSettings {
     #[serde(default = "default_max_uses")]
     pub max_uses: u64,
     /// Memory (MiB) past which an instance is replaced after its call, rather than reused;
-    /// defaults to half the memory limit.
+    /// defaults to half-way from the instance's memory when new to the memory limit.
     #[serde(default)]
     pub recycle_memory_mb: Option<u32>,
 }

@@ -47,6 +47,9 @@ pub struct PluginFacts {
     pub wasi_imports: Vec<String>,
     /// The grants (`grants.*` keys) its host imports need.
     pub grants_needed: Vec<String>,
+    /// Whether it imports every interface that needs a grant, as componentize-js and
+    /// componentize-py build components whatever the code calls.
+    pub imports_every_interface: bool,
 }
 
 /// The plugin's `[plugins.NAME]` entry in a gateway config.
@@ -128,6 +131,12 @@ fn print_plugin(file: &str, p: &PluginFacts) {
         println!("grants needed: none");
     } else {
         println!("grants needed to use them: {}", p.grants_needed.join(", "));
+    }
+    if p.imports_every_interface {
+        println!(
+            "note: it imports every host interface of the world (componentize-js and componentize-py \
+             build that way); only the interfaces it calls need their grants"
+        );
     }
 }
 

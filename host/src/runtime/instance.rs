@@ -19,11 +19,14 @@ use crate::capability::PluginContext;
 use crate::config::{FailPolicy, InstanceMode, Limits, PoolSettings};
 use crate::telemetry::metrics::{Counter, Histogram};
 
-/// A live instance and how often it has served.
+/// A live instance, how often it has served, and the memory it had when it was new.
 struct Slot {
     store: Store<HostState>,
     bindings: Plugin,
     uses: u64,
+    /// Bytes of linear memory right after instantiation and `init`: the runtime a component
+    /// carries (10 MiB or more for JavaScript and Python) is not growth.
+    baseline: usize,
 }
 
 /// The settings of one configured plugin on one route.
@@ -475,11 +478,7 @@ impl PluginInstance {
     /// Returns a healthy instance to the pool unless it is due for replacement.
     fn give_back(&self, slot: Slot) {
         let limiter = &slot.store.data().limiter;
-        let recycle_at = self
-            .settings
-            .pool
-            .recycle_memory_mb
-            .map_or(limiter.limit() / 2, |mb| (mb as usize) << 20);
+        let recycle_at = recycle_threshold(self.settings.pool.recycle_memory_mb, slot.baseline, limiter.limit());
         if slot.uses >= self.settings.pool.max_uses || limiter.used() > recycle_at {
             self.metrics.recycled.add(1);
             return;
@@ -556,10 +555,33 @@ impl PluginInstance {
             Err(e) => return Err(self.classify("init", &store, e)),
         }
         self.metrics.created.add(1);
+        let baseline = store.data().limiter.used();
         Ok(Slot {
             store,
             bindings,
             uses: 0,
+            baseline,
         })
+    }
+}
+
+/// The memory past which an instance is replaced after its call: `recycle_memory_mb` when set,
+/// otherwise half-way from what the instance had when new to the limit, so an instance that
+/// starts large (a language runtime) is not replaced after every call.
+fn recycle_threshold(configured_mb: Option<u32>, baseline: usize, limit: usize) -> usize {
+    configured_mb.map_or(baseline + limit.saturating_sub(baseline) / 2, |mb| (mb as usize) << 20)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recycle_threshold;
+
+    #[test]
+    fn instances_are_recycled_half_way_from_their_start_to_the_limit() {
+        const MIB: usize = 1 << 20;
+        assert_eq!(recycle_threshold(None, 0, 16 * MIB), 8 * MIB);
+        // A 10 MiB runtime in a 16 MiB limit: replaced past 13 MiB, not after every call.
+        assert_eq!(recycle_threshold(None, 10 * MIB, 16 * MIB), 13 * MIB);
+        assert_eq!(recycle_threshold(Some(12), 10 * MIB, 16 * MIB), 12 * MIB);
     }
 }

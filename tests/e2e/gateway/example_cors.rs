@@ -110,6 +110,12 @@ async fn the_javascript_example_enforces_a_cors_policy() {
         metrics.contains("sluice_plugin_refused_total{plugin=\"cors\"} 3"),
         "{metrics}"
     );
+    // The runtime the component carries (over half the default 16 MiB) is not growth: the
+    // instance is reused, not replaced after every call.
+    assert!(
+        metrics.contains("sluice_plugin_instances_recycled_total{plugin=\"cors\"} 0"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("sluice_plugin_preflights_total{plugin=\"cors\"} 1"),
         "{metrics}"

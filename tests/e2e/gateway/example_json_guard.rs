@@ -70,6 +70,12 @@ async fn the_python_example_checks_json_bodies() {
         metrics.contains("sluice_plugin_rejected_total{plugin=\"json-guard\"} 3"),
         "{metrics}"
     );
+    // The runtime the component carries (over half the default 16 MiB) is not growth: the
+    // instance is reused, not replaced after every call.
+    assert!(
+        metrics.contains("sluice_plugin_instances_recycled_total{plugin=\"json-guard\"} 0"),
+        "{metrics}"
+    );
 
     // Too little memory for CPython: the reload says so and what to change; nothing changes.
     std::fs::write(&gw.config_path, config_text(&config("limits = { memory_mb = 4 }"))).unwrap();
