@@ -2,7 +2,7 @@
 //! `examples/python-json-guard`), built the way their READMEs say: each hook a passing request
 //! runs on a pooled instance, the same hook on a fresh instance (instantiate + `init` + hook),
 //! compiling the component with Cranelift and loading it from the AOT cache. Component sizes go
-//! to `target/criterion/plugin_languages_sizes.json`.
+//! to `target/criterion/plugin_languages_sizes.json` under the repository root.
 //!
 //! Run: `bench/plugin-languages` (this benchmark, then the table and ratios the docs record).
 
