@@ -268,6 +268,13 @@ pub fn config_text(toml: &str) -> String {
 }
 
 impl Gateway {
+    /// Writes `toml` (through [`config_text`]) as the gateway's config and asks it to reload;
+    /// the admin API's answer (200, or 422 with the reason and nothing changed).
+    pub async fn reload_with(&self, toml: &str) -> Answer {
+        std::fs::write(&self.config_path, config_text(toml)).unwrap();
+        send(Request::post(self.admin_url("/admin/reload")).body(full("")).unwrap()).await
+    }
+
     /// `http://ADDR` of the public listener.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.running.addr)

@@ -5,7 +5,7 @@
 //! refused on reload with the plugin's own message.
 
 use bytes::Bytes;
-use sluice_e2e::{Answer, Gateway, Upstream, config_text, examples, full, get, send, start_gateway};
+use sluice_e2e::{Answer, Gateway, Upstream, examples, full, get, send, start_gateway};
 
 fn config(wasm: &std::path::Path, upstream: &Upstream, policy: &str) -> String {
     format!(
@@ -123,13 +123,7 @@ async fn the_javascript_example_enforces_a_cors_policy() {
 
     // A config the plugin refuses: the reload fails with its message, the old policy stays.
     let bad = config(&wasm, &upstream, "{ allow_origins = \"*\", allow_credentials = true }");
-    std::fs::write(&gw.config_path, config_text(&bad)).unwrap();
-    let reload = send(
-        hyper::Request::post(gw.admin_url("/admin/reload"))
-            .body(full(""))
-            .unwrap(),
-    )
-    .await;
+    let reload = gw.reload_with(&bad).await;
     assert_eq!(reload.status, 422);
     let error = reload.json()["error"].as_str().unwrap().to_string();
     assert!(

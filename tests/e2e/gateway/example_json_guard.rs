@@ -4,7 +4,7 @@
 //! field, an oversized body 413, and none of them reach the upstream.
 
 use bytes::Bytes;
-use sluice_e2e::{Answer, Gateway, Upstream, config_text, examples, full, get, send, start_gateway};
+use sluice_e2e::{Answer, Gateway, Upstream, examples, full, get, send, start_gateway};
 
 async fn post(gw: &Gateway, content_type: &str, body: &'static str) -> Answer {
     let req = hyper::Request::post(gw.url("/orders")).header("content-type", content_type);
@@ -78,13 +78,7 @@ async fn the_python_example_checks_json_bodies() {
     );
 
     // Too little memory for CPython: the reload says so and what to change; nothing changes.
-    std::fs::write(&gw.config_path, config_text(&config("limits = { memory_mb = 4 }"))).unwrap();
-    let reload = send(
-        hyper::Request::post(gw.admin_url("/admin/reload"))
-            .body(full(""))
-            .unwrap(),
-    )
-    .await;
+    let reload = gw.reload_with(&config("limits = { memory_mb = 4 }")).await;
     assert_eq!(reload.status, 422);
     let error = reload.json()["error"].as_str().unwrap().to_string();
     assert!(

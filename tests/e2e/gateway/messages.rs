@@ -119,26 +119,14 @@ async fn subscriptions_follow_a_reload() {
     assert_eq!(counts[0].1, 0, "nobody subscribes yet");
 
     let listening = quiet.replace("subscribe = []", r#"subscribe = ["news"]"#);
-    std::fs::write(&gw.config_path, sluice_e2e::config_text(&listening)).unwrap();
-    let reload = send(
-        hyper::Request::post(gw.admin_url("/admin/reload"))
-            .body(full(""))
-            .unwrap(),
-    )
-    .await;
+    let reload = gw.reload_with(&listening).await;
     assert_eq!(reload.status, 200, "{:?}", reload.body);
     wait_for_subscribers(&client, &channel, 1).await;
     let _: i64 = client.publish(channel.as_str(), "hello").await.unwrap();
     assert_eq!(received(&gw, "/listener", &json!(["hello"])).await, json!(["hello"]));
 
     // Back to no subscription: the gateway leaves the channel.
-    std::fs::write(&gw.config_path, sluice_e2e::config_text(&quiet)).unwrap();
-    let reload = send(
-        hyper::Request::post(gw.admin_url("/admin/reload"))
-            .body(full(""))
-            .unwrap(),
-    )
-    .await;
+    let reload = gw.reload_with(&quiet).await;
     assert_eq!(reload.status, 200, "{:?}", reload.body);
     wait_for_subscribers(&client, &channel, 0).await;
 }

@@ -4,22 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sluice_e2e::{Upstream, config_text, full, get, send, start_gateway};
+use sluice_e2e::{Upstream, full, get, start_gateway};
 
 fn routes(upstream: &Upstream, prefix: &str) -> String {
     format!(
         "[upstreams.app]\ntargets = [\"{}\"]\n[[routes]]\nname = \"r\"\nmatch = {{ path_prefix = \"{prefix}\" }}\nupstream = \"app\"\n",
         upstream.addr
     )
-}
-
-async fn reload(gw: &sluice_e2e::Gateway) -> sluice_e2e::Answer {
-    send(
-        hyper::Request::post(gw.admin_url("/admin/reload"))
-            .body(full(""))
-            .unwrap(),
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,18 +20,14 @@ async fn a_valid_config_is_swapped_in_and_a_broken_one_changes_nothing() {
     assert_eq!(get(&gw.url("/v1/x")).await.status, 200);
     assert_eq!(get(&gw.url("/v2/x")).await.status, 404);
 
-    std::fs::write(&gw.config_path, config_text(&routes(&upstream, "/v2"))).unwrap();
-    let answer = reload(&gw).await;
+    let answer = gw.reload_with(&routes(&upstream, "/v2")).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(get(&gw.url("/v2/x")).await.status, 200);
     assert_eq!(get(&gw.url("/v1/x")).await.status, 404);
 
-    std::fs::write(
-        &gw.config_path,
-        config_text(&format!("{}\nnot_a_key = 1\n", routes(&upstream, "/v3"))),
-    )
-    .unwrap();
-    let answer = reload(&gw).await;
+    let answer = gw
+        .reload_with(&format!("{}\nnot_a_key = 1\n", routes(&upstream, "/v3")))
+        .await;
     assert_eq!(answer.status, 422);
     assert!(
         answer.json()["error"]
@@ -92,8 +79,7 @@ async fn a_hundred_reloads_under_load_lose_no_request() {
     for i in 0..100 {
         // Alternate between two equivalent configs so every reload really builds a new table.
         let prefix = if i % 2 == 0 { "/" } else { "/echo" };
-        std::fs::write(&gw.config_path, config_text(&routes(&upstream, prefix))).unwrap();
-        assert_eq!(reload(&gw).await.status, 200);
+        assert_eq!(gw.reload_with(&routes(&upstream, prefix)).await.status, 200);
     }
     stop.store(true, Ordering::Relaxed);
     for task in load {

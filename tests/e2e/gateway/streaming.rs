@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use sluice_artifacts as wasm;
-use sluice_e2e::{Upstream, config_text, full, get, send, start_gateway};
+use sluice_e2e::{Upstream, full, get, start_gateway};
 
 fn config(upstream: &Upstream, tag: &str) -> String {
     format!(
@@ -84,13 +84,7 @@ async fn a_reload_that_changes_a_plugin_leaves_streams_in_flight_untouched() {
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert_eq!(&first[..], b"data: event 1\n\n");
 
-    std::fs::write(&gw.config_path, config_text(&config(&upstream, "new"))).unwrap();
-    let reloaded = send(
-        hyper::Request::post(gw.admin_url("/admin/reload"))
-            .body(full(""))
-            .unwrap(),
-    )
-    .await;
+    let reloaded = gw.reload_with(&config(&upstream, "new")).await;
     assert_eq!(reloaded.status, 200);
 
     let rest = body.collect().await.unwrap().to_bytes();
