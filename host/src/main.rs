@@ -114,6 +114,13 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the WIT package this host speaks (host.wit, types.wit, world.wit) into DIR, for
+    /// building plugins in other languages (componentize-js, componentize-py) outside a
+    /// Sluice checkout.
+    Wit {
+        /// Where to write it (created when missing).
+        dir: PathBuf,
+    },
     /// Run a plugin's hooks offline against a recorded request (JSON: method, path, headers,
     /// body) and optionally a response head, and print each verdict. No gateway, Postgres or
     /// Redis needed: kv, cache and rate limits run in memory.
@@ -345,6 +352,9 @@ fn main() -> ExitCode {
             Command::Plugin {
                 action: PluginCommand::New { name, dir, vendor_sdk },
             } => plugin_new_cli::run(&name, dir.as_deref(), vendor_sdk),
+            Command::Plugin {
+                action: PluginCommand::Wit { dir },
+            } => plugin_new_cli::write_wit(&dir),
             Command::Plugin {
                 action:
                     PluginCommand::Check {

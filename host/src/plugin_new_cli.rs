@@ -7,6 +7,18 @@ use anyhow::{Context, bail};
 
 mod vendor;
 
+/// `sluice plugin wit DIR`: writes the WIT this host speaks, for toolchains of other languages
+/// (componentize-js, componentize-py) used outside a Sluice checkout.
+pub fn write_wit(dir: &Path) -> anyhow::Result<()> {
+    vendor::write_wit(dir)?;
+    println!(
+        "wrote {}/{{host,types,world}}.wit: package sluice:plugin@{}, world `plugin`",
+        dir.display(),
+        sluice::runtime::WIT_VERSION
+    );
+    Ok(())
+}
+
 /// Where the new project's SDK comes from.
 #[derive(Debug, Clone, PartialEq)]
 enum SdkSource {

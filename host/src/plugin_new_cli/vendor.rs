@@ -39,7 +39,6 @@ pub const DEPENDENCY_LINE: &str = "# The SDK and the WIT it binds, copied by `sl
 pub fn write_sdk(project: &Path) -> anyhow::Result<()> {
     let root = project.join("sluice-plugin-sdk");
     std::fs::create_dir_all(root.join("src"))?;
-    std::fs::create_dir_all(root.join("wit"))?;
     std::fs::write(root.join("Cargo.toml"), sdk_manifest()?).context("cannot write the SDK's Cargo.toml")?;
     for (file, text) in SDK_SOURCES {
         let text = if *file == "lib.rs" {
@@ -49,8 +48,15 @@ pub fn write_sdk(project: &Path) -> anyhow::Result<()> {
         };
         std::fs::write(root.join("src").join(file), text).with_context(|| format!("cannot write the SDK's {file}"))?;
     }
+    write_wit(&root.join("wit"))
+}
+
+/// Writes the WIT package this host speaks (`host.wit`, `types.wit`, `world.wit`) into `dir`,
+/// creating it; an existing file of the same name is replaced.
+pub fn write_wit(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (file, text) in WIT_FILES {
-        std::fs::write(root.join("wit").join(file), text).with_context(|| format!("cannot write {file}"))?;
+        std::fs::write(dir.join(file), text).with_context(|| format!("cannot write {file}"))?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! `sluice plugin new`: the scaffolded project passes its own test, builds for wasm32-wasip2
-//! and is a plugin `sluice plugin check` accepts; bad names and existing directories are refused.
+//! `sluice plugin new` and `plugin wit`: the scaffolded project passes its own test, builds for
+//! wasm32-wasip2 and is a plugin `sluice plugin check` accepts; bad names and existing
+//! directories are refused; `plugin wit` writes the host's WIT.
 
 use std::path::Path;
 use std::process::Command;
@@ -63,4 +64,19 @@ fn a_new_plugin_with_a_vendored_sdk_tests_builds_and_checks() {
     assert!(project.join("sluice-plugin-sdk/wit/world.wit").exists());
     let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("path = \"sluice-plugin-sdk\""), "{manifest}");
+}
+
+/// `sluice plugin wit DIR` writes exactly the WIT in `wit/`, for authors in other languages.
+#[test]
+fn plugin_wit_writes_the_world_this_host_speaks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("wit");
+    let (ok, text, err) = sluice_cli(["plugin", "wit", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(text.contains("sluice:plugin@0.1.0"), "{text}");
+    let repo_wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    for file in ["host.wit", "types.wit", "world.wit"] {
+        let written = std::fs::read_to_string(out.join(file)).unwrap();
+        assert_eq!(written, std::fs::read_to_string(repo_wit.join(file)).unwrap(), "{file}");
+    }
 }
