@@ -131,7 +131,7 @@ fn same_backends(running: &GatewayConfig, next: GatewayConfig) -> Result<Gateway
 
 /// The settings that differ between `running` and `next` but only take effect at start-up
 /// (listeners, TLS, connection limits and timeouts, workers, the runtime, span export, the
-/// HTTP cache's storage, the GPU fleet).
+/// HTTP cache's storage, whether there is a GPU fleet).
 fn startup_only_changes(running: &GatewayConfig, next: &GatewayConfig) -> Vec<&'static str> {
     let (a, b) = (&running.server, &next.server);
     [
@@ -152,7 +152,9 @@ fn startup_only_changes(running: &GatewayConfig, next: &GatewayConfig) -> Vec<&'
         ("[runtime]", running.runtime != next.runtime),
         ("[telemetry]", running.telemetry != next.telemetry),
         ("[http_cache]", running.http_cache != next.http_cache),
-        ("[gpu]", running.gpu != next.gpu),
+        // With a fleet running, its policy reloads (`Scheduler::apply_reload`); adding or
+        // removing `[gpu]` waits for a restart.
+        ("[gpu]", running.gpu.is_some() != next.gpu.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
@@ -309,7 +311,10 @@ impl GatewayState {
         let outcome = match result {
             Ok((gateway, stored)) => {
                 *self.stored.lock() = stored;
-                let unapplied = startup_only_changes(&previous.config, &gateway.config);
+                let mut unapplied = startup_only_changes(&previous.config, &gateway.config);
+                if let (Some(fleet), Some(next)) = (&self.runtime.capabilities().gpu, &gateway.config.gpu) {
+                    unapplied.extend(fleet.scheduler.apply_reload(next));
+                }
                 if !unapplied.is_empty() {
                     tracing::warn!(
                         trigger,

@@ -17,6 +17,7 @@ pub mod lease;
 pub mod load;
 pub mod persist;
 pub mod queue;
+mod reload;
 pub mod scheduler;
 pub mod score;
 pub mod snapshot;

@@ -23,6 +23,7 @@ mod gateway {
     mod gpu_leases;
     mod gpu_load;
     mod gpu_persist;
+    mod gpu_reload;
     mod gpu_route;
     mod keys_cli;
     mod limits;

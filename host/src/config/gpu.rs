@@ -130,7 +130,7 @@ impl BackendKind {
 }
 
 /// Scoring weights (see `gpu::Weights`).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WeightsDef {
     /// Cost per second of expected cold-load time. Default 4.

@@ -97,7 +97,7 @@ impl GpuFleet {
     /// on their intervals until `shutdown`.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         self.restore().await;
-        let settings = self.scheduler.settings().clone();
+        let settings = self.scheduler.settings();
         let mut scrape = tokio::time::interval(Duration::from_millis(settings.scrape_interval_ms));
         let mut discover = tokio::time::interval(Duration::from_millis(settings.discovery_interval_ms));
         let mut flush = tokio::time::interval(PERFORMANCE_FLUSH);
@@ -192,7 +192,8 @@ impl GpuFleet {
 
     /// The indexes of the backends whose definition passes `keep`.
     fn backends_where(&self, keep: impl Fn(&crate::config::GpuBackendDef) -> bool) -> Vec<usize> {
-        let backends = &self.scheduler.settings().backends;
+        let settings = self.scheduler.settings();
+        let backends = &settings.backends;
         (0..backends.len()).filter(|i| keep(&backends[*i])).collect()
     }
 
@@ -201,7 +202,8 @@ impl GpuFleet {
             let Ok(body) = self.get(i, "/v1/models").await else {
                 continue;
             };
-            let b = &self.scheduler.settings().backends[i];
+            let settings = self.scheduler.settings();
+            let b = &settings.backends[i];
             let Ok(list) = serde_json::from_slice::<serde_json::Value>(&body) else {
                 continue;
             };
@@ -276,7 +278,8 @@ impl GpuFleet {
             return Err(fail(format!("the backend answered {status}")));
         }
         let took = started.elapsed();
-        let def = &self.scheduler.settings().backends[index];
+        let settings = self.scheduler.settings();
+        let def = &settings.backends[index];
         self.scheduler.set_resident(&def.name, model);
         if let Some(persist) = &self.persist {
             persist.model_state(def, model, true, Some(took.as_secs_f64() * 1000.0));

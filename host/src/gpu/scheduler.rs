@@ -3,6 +3,7 @@
 //! cheapest backend (`score.rs`) — and released with what it used when its response ends,
 //! which admits the next. Every method takes the one lock briefly; nothing awaits under it.
 
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -172,14 +173,16 @@ pub(super) struct Inner {
 /// The GPU scheduler. Shared by every request and the background scrapers.
 pub struct Scheduler {
     pub(super) inner: Mutex<Inner>,
-    pub(super) settings: GpuSettings,
+    /// The backends are fixed at start-up; the scheduling policy in it (weights, waits,
+    /// retries) is replaced on reload (`reload.rs`).
+    pub(super) settings: ArcSwap<GpuSettings>,
     started: Instant,
 }
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scheduler")
-            .field("backends", &self.settings.backends.len())
+            .field("backends", &self.settings.load().backends.len())
             .finish()
     }
 }
@@ -201,14 +204,15 @@ impl Scheduler {
                 next_lease: 1,
                 mean_hold_ms: 1000.0,
             }),
-            settings: settings.clone(),
+            settings: ArcSwap::from_pointee(settings.clone()),
             started: Instant::now(),
         })
     }
 
-    /// The settings it runs with.
-    pub fn settings(&self) -> &GpuSettings {
-        &self.settings
+    /// The settings it runs with now (the backends of start-up, the policy of the last
+    /// reload).
+    pub fn settings(&self) -> Arc<GpuSettings> {
+        self.settings.load_full()
     }
 
     /// Milliseconds since the scheduler started (its clock).
@@ -234,7 +238,7 @@ impl Scheduler {
         if !inner.backends.iter().any(|b| b.models.contains_key(&spec.model)) {
             return Err(AcquireError::UnknownModel(spec.model));
         }
-        let stale = self.settings.stale_after_ms;
+        let stale = self.settings.load().stale_after_ms;
         if !inner
             .backends
             .iter()
@@ -254,7 +258,7 @@ impl Scheduler {
             Err(_) => {
                 return Err(AcquireError::QueueFull {
                     retry_after_ms: inner.estimated_wait_ms(&spec, now),
-                    capacity: self.settings.queue_capacity,
+                    capacity: self.settings.load().queue_capacity,
                 });
             }
         };
@@ -271,7 +275,7 @@ impl Scheduler {
                 excluded: Vec::new(),
             },
         );
-        inner.admit(now, &self.settings);
+        inner.admit(now, &self.settings.load());
         Ok((id, rx))
     }
 
@@ -281,7 +285,7 @@ impl Scheduler {
         let now = self.now_ms();
         let mut inner = self.lock();
         let released = inner.release(id, outcome, now);
-        inner.admit(now, &self.settings);
+        inner.admit(now, &self.settings.load());
         released
     }
 
@@ -292,8 +296,8 @@ impl Scheduler {
     pub fn retry(&self, id: u64) -> Result<oneshot::Receiver<Result<Grant, AcquireError>>, AcquireError> {
         let now = self.now_ms();
         let mut inner = self.lock();
-        let rx = inner.requeue(id, now, &self.settings)?;
-        inner.admit(now, &self.settings);
+        let rx = inner.requeue(id, now, &self.settings.load())?;
+        inner.admit(now, &self.settings.load());
         Ok(rx)
     }
 
@@ -353,7 +357,7 @@ impl Scheduler {
                 inner.prefixes.forget_backend(&name);
             }
         }
-        inner.admit(now, &self.settings);
+        inner.admit(now, &self.settings.load());
     }
 
     /// Records that `backend` answered its metrics request without a load reading the
@@ -364,7 +368,7 @@ impl Scheduler {
         if let Some(b) = inner.backends.get_mut(backend) {
             b.failing = false;
         }
-        inner.admit(now, &self.settings);
+        inner.admit(now, &self.settings.load());
     }
 
     /// How long a request for `spec` queued now would wait, in ms.
@@ -375,7 +379,7 @@ impl Scheduler {
 
     /// The wait bound for requests, and the settings' first-token timeout.
     pub fn max_wait(&self) -> Duration {
-        Duration::from_millis(self.settings.max_wait_ms)
+        Duration::from_millis(self.settings.load().max_wait_ms)
     }
 }
 

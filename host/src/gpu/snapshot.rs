@@ -48,7 +48,7 @@ impl Scheduler {
     /// leases.
     pub fn snapshot(&self) -> Value {
         let now = self.now_ms();
-        let stale = self.settings.stale_after_ms;
+        let stale = self.settings.load().stale_after_ms;
         let inner = self.lock();
         let backends: Vec<Value> = inner
             .backends
@@ -116,9 +116,10 @@ impl Scheduler {
         leases.sort_by_key(|l| l["id"].as_u64());
         json!({
             "backends": backends,
-            "queue": { "waiting": inner.queue.len(), "capacity": self.settings.queue_capacity, "by_priority": by_priority },
+            "queue": { "waiting": inner.queue.len(), "capacity": self.settings.load().queue_capacity, "by_priority": by_priority },
             "leases": leases,
             "mean_hold_ms": inner.mean_hold_ms,
+            "policy": self.policy(),
         })
     }
 }

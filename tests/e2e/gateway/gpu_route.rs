@@ -78,14 +78,18 @@ pub fn sim_config(models: &[(&str, bool)], slots: usize, per_token_ms: u64) -> S
 /// A gateway routing `/v1/` through gpu-router to `backends`, with `gpu` settings and
 /// `extra` config (e.g. `[postgres]`).
 pub async fn fleet_gateway(backends: &[&SimBackend], gpu: &str, extra: &str) -> Gateway {
+    start_gateway(&fleet_config(backends, gpu, extra)).await
+}
+
+/// The config [`fleet_gateway`] runs (for reloading it with other settings).
+pub fn fleet_config(backends: &[&SimBackend], gpu: &str, extra: &str) -> String {
     let entries: String = backends.iter().map(|b| b.entry.clone()).collect();
-    start_gateway(&format!(
+    format!(
         "{extra}[gpu]\nscrape_interval_ms = 100\n{gpu}\n{entries}\
          [plugins.router]\nmodule = \"builtin:gpu-router\"\ngrants = {{ gpu = true }}\n\
          [[routes]]\nname = \"inference\"\nmatch = {{ path_prefix = \"/v1/\" }}\n\
          plugins = [{{ plugin = \"router\" }}]\n"
-    ))
-    .await
+    )
 }
 
 /// POSTs `body` to `path` on the gateway with `headers`.
