@@ -1,7 +1,8 @@
 //! `[gpu]` on reload: the scheduling policy (weights, per-route weights, how long a request may
-//! wait, staleness, first-token timeout, retries) applies to the next decision; the fleet's
-//! shape (backends, queue size and aging, scrape and discovery intervals, prefix memory,
-//! embedding batching) is built at start-up and waits for a restart.
+//! wait, staleness, retries) applies to the next decision; the fleet's shape (backends and
+//! their clients, whose timeout is the first-token timeout; queue size and aging; scrape and
+//! discovery intervals; prefix memory; embedding batching) is built at start-up and waits for
+//! a restart.
 
 use std::sync::Arc;
 
@@ -21,7 +22,6 @@ impl Scheduler {
         merged.route_weights = next.route_weights.clone();
         merged.max_wait_ms = next.max_wait_ms;
         merged.stale_after_ms = next.stale_after_ms;
-        merged.first_token_timeout_ms = next.first_token_timeout_ms;
         merged.max_retries = next.max_retries;
         if merged != *current {
             tracing::info!("[gpu] scheduling policy reloaded");
@@ -48,6 +48,10 @@ impl Scheduler {
 fn startup_only(running: &GpuSettings, next: &GpuSettings) -> Vec<&'static str> {
     [
         ("gpu.backends", running.backends != next.backends),
+        (
+            "gpu.first_token_timeout_ms",
+            running.first_token_timeout_ms != next.first_token_timeout_ms,
+        ),
         ("gpu.queue_capacity", running.queue_capacity != next.queue_capacity),
         ("gpu.aging_ms", running.aging_ms != next.aging_ms),
         (
