@@ -313,7 +313,7 @@ impl GatewayState {
                 *self.stored.lock() = stored;
                 let mut unapplied = startup_only_changes(&previous.config, &gateway.config);
                 if let (Some(fleet), Some(next)) = (&self.runtime.capabilities().gpu, &gateway.config.gpu) {
-                    unapplied.extend(fleet.scheduler.apply_reload(next));
+                    unapplied.extend(fleet.apply_reload(next));
                 }
                 if !unapplied.is_empty() {
                     tracing::warn!(

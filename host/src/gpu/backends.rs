@@ -36,6 +36,9 @@ pub struct BackendState {
     pub served: u64,
     /// Requests that failed there.
     pub failed: u64,
+    /// Removed (or redefined) by a reload: takes no new requests; its leases finish. Its index
+    /// stays so that leases and clients keep theirs.
+    pub retired: bool,
 }
 
 impl BackendState {
@@ -60,6 +63,7 @@ impl BackendState {
             memory_taken: 0,
             served: 0,
             failed: 0,
+            retired: false,
         }
     }
 
@@ -71,7 +75,7 @@ impl BackendState {
     /// Whether the metrics say it is reachable and fresh enough (a backend without metrics,
     /// or not read yet, counts as healthy until a request to it fails).
     pub fn healthy(&self, now_ms: u64, stale_after_ms: u64) -> bool {
-        if self.failing {
+        if self.failing || self.retired {
             return false;
         }
         match self.load {

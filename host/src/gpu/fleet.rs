@@ -30,7 +30,10 @@ const MAX_SCRAPE_BYTES: usize = 1 << 20;
 pub struct GpuFleet {
     /// The scheduler.
     pub scheduler: Arc<Scheduler>,
-    upstreams: Vec<Arc<Upstream>>,
+    /// One pooled client per backend index (retired backends keep theirs); grows on reload.
+    upstreams: parking_lot::RwLock<Vec<Arc<Upstream>>>,
+    /// Serialises reloads of the backend list, so clients and scheduler indexes stay aligned.
+    reconfigure: parking_lot::Mutex<()>,
     /// Postgres records, when `[postgres]` is configured.
     pub persist: Option<Persist>,
     /// Merges concurrent embeddings requests (`embedding_window_ms` above 0).
@@ -41,7 +44,7 @@ pub struct GpuFleet {
 impl std::fmt::Debug for GpuFleet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GpuFleet")
-            .field("backends", &self.upstreams.len())
+            .field("backends", &self.upstreams.read().len())
             .finish()
     }
 }
@@ -64,19 +67,12 @@ impl GpuFleet {
         let upstreams = settings
             .backends
             .iter()
-            .map(|b| {
-                let def: UpstreamDef = toml::from_str(&format!(
-                    "targets = [{:?}]\nretries = 0\nrequest_timeout_ms = {}\nbreaker_failures = 1000000",
-                    b.url.trim_end_matches('/'),
-                    settings.first_token_timeout_ms.max(1)
-                ))
-                .expect("an upstream definition from a validated backend");
-                Upstream::new(&format!("gpu:{}", b.name), &def, registry, 0)
-            })
+            .map(|b| client_for(b, settings.first_token_timeout_ms, registry))
             .collect();
         Arc::new(GpuFleet {
             scheduler: Scheduler::new(settings),
-            upstreams,
+            upstreams: parking_lot::RwLock::new(upstreams),
+            reconfigure: parking_lot::Mutex::new(()),
             persist,
             batcher: (settings.embedding_window_ms > 0).then(|| {
                 super::EmbedBatcher::new(
@@ -89,8 +85,32 @@ impl GpuFleet {
     }
 
     /// The pooled client of backend `index`.
-    pub fn upstream(&self, index: usize) -> &Arc<Upstream> {
-        &self.upstreams[index]
+    pub fn upstream(&self, index: usize) -> Arc<Upstream> {
+        self.upstreams.read()[index].clone()
+    }
+
+    /// Applies a reloaded `[gpu]`: backends no longer listed (or listed with another
+    /// definition) are retired, new ones get a client and join the scheduler, and the
+    /// scheduling policy is swapped in. Returns the `gpu.*` settings that wait for a restart.
+    pub fn apply_reload(&self, next: &GpuSettings) -> Vec<&'static str> {
+        let _one_at_a_time = self.reconfigure.lock();
+        let active = self.scheduler.active_backends();
+        for (index, def) in &active {
+            if !next.backends.contains(def) {
+                self.scheduler.retire(*index);
+                tracing::info!(backend = %def.name, "gpu: backend retired by a reload; the requests it runs finish");
+            }
+        }
+        let timeout_ms = self.scheduler.settings().first_token_timeout_ms;
+        for def in &next.backends {
+            if !active.iter().any(|(_, d)| d == def) {
+                self.upstreams.write().push(client_for(def, timeout_ms, &self.metrics));
+                let index = self.scheduler.add_backend(def);
+                debug_assert_eq!(index + 1, self.upstreams.read().len());
+                tracing::info!(backend = %def.name, url = %def.url, "gpu: backend added by a reload");
+            }
+        }
+        self.scheduler.apply_reload(next)
     }
 
     /// Restores loaded models from Postgres, then reads every backend's metrics and models
@@ -194,7 +214,9 @@ impl GpuFleet {
     fn backends_where(&self, keep: impl Fn(&crate::config::GpuBackendDef) -> bool) -> Vec<usize> {
         let settings = self.scheduler.settings();
         let backends = &settings.backends;
-        (0..backends.len()).filter(|i| keep(&backends[*i])).collect()
+        (0..backends.len())
+            .filter(|i| keep(&backends[*i]) && !self.scheduler.is_retired(*i))
+            .collect()
     }
 
     async fn discover_all(&self) {
@@ -232,7 +254,8 @@ impl GpuFleet {
             .map_err(|e| e.to_string())?;
         // `has_body` true: no replay (the backend's upstream has no retries anyway), and a
         // future that is Send for every lifetime, which the spawned fleet task needs.
-        let resp = self.upstreams[index].send(req, true).await.map_err(|e| e.to_string())?;
+        let upstream = self.upstream(index);
+        let resp = upstream.send(req, true).await.map_err(|e| e.to_string())?;
         if resp.status() != StatusCode::OK {
             return Err(format!("status {}", resp.status()));
         }
@@ -268,7 +291,8 @@ impl GpuFleet {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(body)
             .map_err(|e| fail(e.to_string()))?;
-        let resp = self.upstreams[index]
+        let resp = self
+            .upstream(index)
             .send(req, true)
             .await
             .map_err(|e| fail(e.to_string()))?;
@@ -300,7 +324,8 @@ impl GpuFleet {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(full(request.to_string()))
             .map_err(|e| e.to_string())?;
-        let resp = self.upstreams[index].send(req, true).await.map_err(|e| e.to_string())?;
+        let upstream = self.upstream(index);
+        let resp = upstream.send(req, true).await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
         let value = serde_json::from_slice(&body).map_err(|e| format!("the backend's answer is not JSON: {e}"))?;
@@ -330,4 +355,16 @@ impl GpuFleet {
     pub fn snapshot(&self) -> serde_json::Value {
         self.scheduler.snapshot()
     }
+}
+
+/// The pooled client of a backend: no retries (the scheduler retries elsewhere), the
+/// first-token timeout as its request timeout, counted as upstream `gpu:NAME`.
+fn client_for(backend: &crate::config::GpuBackendDef, timeout_ms: u64, registry: &Arc<Registry>) -> Arc<Upstream> {
+    let def: UpstreamDef = toml::from_str(&format!(
+        "targets = [{:?}]\nretries = 0\nrequest_timeout_ms = {}\nbreaker_failures = 1000000",
+        backend.url.trim_end_matches('/'),
+        timeout_ms.max(1)
+    ))
+    .expect("an upstream definition from a validated backend");
+    Upstream::new(&format!("gpu:{}", backend.name), &def, registry, 0)
 }

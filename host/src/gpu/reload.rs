@@ -1,15 +1,17 @@
 //! `[gpu]` on reload: the scheduling policy (weights, per-route weights, how long a request may
-//! wait, staleness, retries) applies to the next decision; the fleet's shape (backends and
-//! their clients, whose timeout is the first-token timeout; queue size and aging; scrape and
-//! discovery intervals; prefix memory; embedding batching) is built at start-up and waits for
-//! a restart.
+//! wait, staleness, retries) applies to the next decision; backends added to the list start
+//! taking requests, and backends removed or redefined are retired (no new requests; the ones
+//! they run finish). The rest of the fleet's shape (the first-token timeout, which is also the
+//! backends' client timeout; queue size and aging; scrape and discovery intervals; prefix
+//! memory; embedding batching) is built at start-up and waits for a restart.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::Scheduler;
-use crate::config::GpuSettings;
+use super::backends::BackendState;
+use crate::config::{GpuBackendDef, GpuSettings};
 
 impl Scheduler {
     /// Applies the policy of `next` to the running scheduler and returns the `[gpu]` settings
@@ -27,7 +29,51 @@ impl Scheduler {
             tracing::info!("[gpu] scheduling policy reloaded");
             self.settings.store(Arc::new(merged));
         }
-        startup_only(&current, next)
+        let active: Vec<GpuBackendDef> = self.active_backends().into_iter().map(|(_, d)| d).collect();
+        let mut waiting = startup_only(&current, next);
+        if active != next.backends {
+            waiting.insert(0, "gpu.backends");
+        }
+        waiting
+    }
+
+    /// The backends taking requests, with their indexes.
+    pub fn active_backends(&self) -> Vec<(usize, GpuBackendDef)> {
+        let inner = self.lock();
+        let settings = self.settings();
+        settings
+            .backends
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| inner.backends.get(*i).is_some_and(|b| !b.retired))
+            .map(|(i, def)| (i, def.clone()))
+            .collect()
+    }
+
+    /// Whether backend `index` was retired by a reload.
+    pub fn is_retired(&self, index: usize) -> bool {
+        self.lock().backends.get(index).is_none_or(|b| b.retired)
+    }
+
+    /// Adds a backend (its client must already exist at the same index) and returns its index.
+    pub(crate) fn add_backend(&self, def: &GpuBackendDef) -> usize {
+        let mut inner = self.lock();
+        inner.backends.push(BackendState::new(def));
+        self.settings.rcu(|s| {
+            let mut next = (**s).clone();
+            next.backends.push(def.clone());
+            next
+        });
+        let index = inner.backends.len() - 1;
+        inner.admit(self.now_ms(), &self.settings.load());
+        index
+    }
+
+    /// Stops giving backend `index` new requests; those it runs finish and release as usual.
+    pub(crate) fn retire(&self, index: usize) {
+        if let Some(b) = self.lock().backends.get_mut(index) {
+            b.retired = true;
+        }
     }
 
     /// The policy in force, for `GET /admin/gpu`.
@@ -47,7 +93,6 @@ impl Scheduler {
 /// The start-up-only `[gpu]` settings that differ between `running` and `next`.
 fn startup_only(running: &GpuSettings, next: &GpuSettings) -> Vec<&'static str> {
     [
-        ("gpu.backends", running.backends != next.backends),
         (
             "gpu.first_token_timeout_ms",
             running.first_token_timeout_ms != next.first_token_timeout_ms,

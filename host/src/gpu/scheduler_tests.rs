@@ -193,3 +193,30 @@ fn a_dropped_waiter_gives_its_grant_back() {
     assert_eq!(s.lock().backends[0].in_flight, 0, "the grant to nobody was released");
     assert!(s.lock().leases.is_empty());
 }
+
+#[test]
+fn a_reload_adds_backends_and_retires_others_without_dropping_their_leases() {
+    let s = Scheduler::new(&settings(vec![backend("old", 1, &[("m", true)])]));
+    let (old_lease, mut rx) = s.reserve(spec("m", 5, "r1")).unwrap();
+    assert_eq!(&*granted(&mut rx).unwrap().name, "old");
+    // The only slot is taken: the next request queues.
+    let (_, mut queued) = s.reserve(spec("m", 5, "r2")).unwrap();
+    assert!(granted(&mut queued).is_none());
+
+    // A backend added by a reload takes the queued request at once.
+    let index = s.add_backend(&backend("new", 1, &[("m", true)]));
+    assert_eq!(index, 1);
+    assert_eq!(&*granted(&mut queued).unwrap().name, "new");
+    assert_eq!(s.settings().backends.len(), 2, "definitions stay aligned with indexes");
+
+    // Retiring `old` keeps its lease until released, and sends nothing new there.
+    s.retire(0);
+    assert!(s.is_retired(0) && !s.is_retired(1));
+    assert_eq!(s.active_backends().len(), 1);
+    assert!(s.release(old_lease, Outcome::default()).is_some());
+    let (_, mut third) = s.reserve(spec("m", 5, "r3")).unwrap();
+    assert!(
+        granted(&mut third).is_none(),
+        "`new` is busy and `old` takes nothing new"
+    );
+}

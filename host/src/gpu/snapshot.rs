@@ -50,15 +50,18 @@ impl Scheduler {
         let now = self.now_ms();
         let stale = self.settings.load().stale_after_ms;
         let inner = self.lock();
+        // A retired backend is shown while requests it took still run.
         let backends: Vec<Value> = inner
             .backends
             .iter()
+            .filter(|b| !b.retired || b.in_flight > 0)
             .map(|b| {
                 json!({
                     "name": &*b.name,
                     "url": &*b.url,
                     "kind": format!("{:?}", b.def.kind).to_lowercase(),
                     "healthy": b.healthy(now, stale),
+                    "retired": b.retired,
                     "slots": b.def.slots,
                     "in_flight": b.in_flight,
                     "tokens_in_flight": b.tokens_in_flight,
