@@ -235,7 +235,11 @@ impl Scheduler {
         }
         let now = self.now_ms();
         let mut inner = self.lock();
-        if !inner.backends.iter().any(|b| b.models.contains_key(&spec.model)) {
+        if !inner
+            .backends
+            .iter()
+            .any(|b| !b.retired && b.models.contains_key(&spec.model))
+        {
             return Err(AcquireError::UnknownModel(spec.model));
         }
         let stale = self.settings.load().stale_after_ms;

@@ -219,4 +219,20 @@ fn a_reload_adds_backends_and_retires_others_without_dropping_their_leases() {
         granted(&mut third).is_none(),
         "`new` is busy and `old` takes nothing new"
     );
+    let listed: Vec<String> = s.models().into_iter().flat_map(|m| m.backends).collect();
+    assert_eq!(listed, ["new"], "a retired backend's models are not listed");
+}
+
+#[test]
+fn a_model_only_a_retired_backend_had_is_unknown() {
+    let s = Scheduler::new(&settings(vec![
+        backend("a", 1, &[("m", true), ("only-a", true)]),
+        backend("b", 1, &[("m", true)]),
+    ]));
+    s.retire(0);
+    assert!(matches!(
+        s.reserve(spec("only-a", 5, "r1")),
+        Err(AcquireError::UnknownModel(_))
+    ));
+    assert!(s.reserve(spec("m", 5, "r2")).is_ok());
 }

@@ -19,11 +19,11 @@ pub struct FleetModel {
 }
 
 impl Scheduler {
-    /// Every model some backend lists, by name, with where it is loaded.
+    /// Every model some backend lists (retired ones aside), by name, with where it is loaded.
     pub fn models(&self) -> Vec<FleetModel> {
         let inner = self.lock();
         let mut by_name: BTreeMap<&str, FleetModel> = BTreeMap::new();
-        for b in &inner.backends {
+        for b in inner.backends.iter().filter(|b| !b.retired) {
             for model in b.models.keys() {
                 let entry = by_name.entry(model).or_insert_with(|| FleetModel {
                     id: model.clone(),
