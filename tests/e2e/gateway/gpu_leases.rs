@@ -3,26 +3,12 @@
 //! waits for it; a client that asked for usage still gets it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http_body_util::BodyExt;
 use serde_json::json;
-use sluice_e2e::{Gateway, client, full, get};
+use sluice_e2e::{Gateway, client, full};
 
-use super::gpu_route::{chat, fleet_gateway, post, sim, sim_config};
-
-/// Polls `/admin/gpu` until `done` holds for it (at most 5 s).
-async fn until(gw: &Gateway, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let mut last = json!(null);
-    for _ in 0..250 {
-        last = get(&gw.admin_url("/admin/gpu")).await.json();
-        if done(&last) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{what} never happened: {last}");
-}
+use super::gpu_route::{chat, fleet_gateway, post, sim, sim_config, until};
 
 fn chat_request(gw: &Gateway, body: &serde_json::Value, headers: &[(&str, &str)]) -> hyper::Request<sluice_e2e::Body> {
     let mut req = hyper::Request::post(gw.url("/v1/chat/completions")).header("content-type", "application/json");

@@ -4,25 +4,11 @@
 //! runs finishes, and `/admin/gpu` shows the policy and backends in force.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
-use sluice_e2e::{Gateway, get};
+use sluice_e2e::get;
 
-use super::gpu_route::{chat, fleet_config, fleet_gateway, post, sim, sim_config};
-
-/// Polls `/admin/gpu` until `done` holds for it (at most 5 s).
-async fn until(gw: &Gateway, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..250 {
-        last = get(&gw.admin_url("/admin/gpu")).await.json();
-        if done(&last) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{what} never happened: {last}");
-}
+use super::gpu_route::{chat, fleet_config, fleet_gateway, post, sim, sim_config, until};
 
 fn names(snapshot: &Value) -> Vec<(String, bool)> {
     snapshot["backends"]

@@ -92,6 +92,19 @@ pub fn fleet_config(backends: &[&SimBackend], gpu: &str, extra: &str) -> String 
     )
 }
 
+/// Polls `/admin/gpu` until `done` holds for it (at most 5 s) and returns that snapshot.
+pub async fn until(gw: &Gateway, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..250 {
+        last = get(&gw.admin_url("/admin/gpu")).await.json();
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what} never happened: {last}");
+}
+
 /// POSTs `body` to `path` on the gateway with `headers`.
 pub async fn post(gw: &Gateway, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
     post_raw(gw, path, Bytes::from(body.to_string()), headers).await
