@@ -22,6 +22,7 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("wasm-plugins");
 
+    ensure_target(&root);
     let mut consts = String::new();
     let mut all = String::from("/// Every plugin built, as (crate name, path).\npub const ALL: &[(&str, &str)] = &[\n");
     let mut builtin = String::from(
@@ -51,6 +52,39 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     // The frozen WIT the compatibility test plugin is built from.
     watch(&root.join("tests/compat"));
+}
+
+/// Makes sure the toolchain has the `wasm32-wasip2` standard library. rustup installs the
+/// targets of `rust-toolchain.toml` only when it installs the toolchain itself, so a machine
+/// whose 1.95.0 was already there has none: add it with rustup, saying so in one line.
+fn ensure_target(root: &Path) {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .current_dir(root)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let installed = |sysroot: &Path| sysroot.join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir();
+    if sysroot.as_deref().is_some_and(installed) {
+        return;
+    }
+    println!("cargo:warning=the {WASM_TARGET} target is not installed; adding it: rustup target add {WASM_TARGET}");
+    let added = Command::new("rustup")
+        .current_dir(root)
+        .args(["target", "add", WASM_TARGET])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .status();
+    match added {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("`rustup target add {WASM_TARGET}` failed ({status}); the plugins need it"),
+        Err(e) => panic!(
+            "the plugins need the {WASM_TARGET} target and rustup could not be run to add it ({e}); \
+             install the target for this toolchain by hand"
+        ),
+    }
 }
 
 /// Runs `cargo build` on one plugin workspace and returns each cdylib's crate name and path.

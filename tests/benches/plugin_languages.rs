@@ -10,11 +10,11 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sluice::capability::Capabilities;
-use sluice::config::{GatewayConfig, RuntimeSettings};
-use sluice::runtime::bindings::{RequestHead, ResponseHead};
-use sluice::runtime::{ComponentCache, RouteTable, Runtime};
+use sluice_backends::Backends;
+use sluice_bindings::{RequestHead, ResponseHead};
+use sluice_config::{GatewayConfig, RuntimeSettings};
 use sluice_e2e::examples;
+use sluice_runtime::{ComponentCache, RouteTable, Runtime};
 use tokio::runtime::Runtime as Tokio;
 
 /// A JSON body all three see (the Python guard checks it; the Rust plugin signs over it).
@@ -113,7 +113,7 @@ fn table(tokio: &Tokio, dir: &Path, all: &[Example]) -> RouteTable {
         ));
     }
     let config = GatewayConfig::parse(&text, Path::new("bench.toml"), dir.to_path_buf()).unwrap();
-    let runtime = Runtime::for_config(&config, Capabilities::in_memory()).unwrap();
+    let runtime = Runtime::for_config(&config, Backends::in_memory()).unwrap();
     tokio.block_on(runtime.build_routes(&config)).unwrap()
 }
 
@@ -171,7 +171,7 @@ fn loading(c: &mut Criterion) {
     let all = examples();
     let dir = tempfile::tempdir().unwrap();
     let settings = RuntimeSettings::default();
-    let uncached = Runtime::new(&settings, None, Capabilities::in_memory()).unwrap();
+    let uncached = Runtime::new(&settings, None, Backends::in_memory()).unwrap();
     let cache = ComponentCache::new(Some(dir.path().to_path_buf()));
     let mut group = c.benchmark_group("lang_load");
     group.sample_size(10);

@@ -19,6 +19,7 @@ mod gateway {
     mod example_json_guard;
     mod example_signature;
     mod faults;
+    mod finish;
     mod gpu_embed;
     mod gpu_leases;
     mod gpu_load;

@@ -16,9 +16,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use sluice::config::TelemetrySettings;
-use sluice::telemetry::logging::{self, LogFormat};
 use sluice_auth_keys::hex;
+use sluice_config::TelemetrySettings;
+use sluice_core::telemetry::logging::{self, LogFormat};
 use sluice_e2e::{Upstream, full, send, start_gateway};
 
 /// Spans received, with the `service.name` of the resource that sent them.

@@ -27,8 +27,8 @@ use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sluice::app::RunningGateway;
-use sluice::gateway::ConfigSource;
+use sluice_gateway::app::RunningGateway;
+use sluice_gateway::state::ConfigSource;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -22,7 +22,7 @@ async fn a_plugin_decision_reaches_the_audit_log_stamped_by_the_host() {
         wasm::GOOD
     ))
     .await;
-    let pg = gw.running.state.runtime().capabilities().postgres.clone().unwrap();
+    let pg = gw.running.state.runtime().backends().postgres.clone().unwrap();
     pg.migrate().await.unwrap();
 
     // Tenant "a" reaches the route that grants audit; anyone else the route that does not.
@@ -38,7 +38,7 @@ async fn a_plugin_decision_reaches_the_audit_log_stamped_by_the_host() {
     let answer = call("a", Some(r#"{"reason":"scope-ok","plugin":"forged"}"#)).await;
     assert_eq!(answer.json()["headers"]["x-audit"], "ok", "{:?}", answer.body);
 
-    let sinks = gw.running.state.runtime().capabilities().sinks.clone().unwrap();
+    let sinks = gw.running.state.runtime().backends().sinks.clone().unwrap();
     sinks.flush().await;
     let row: serde_json::Value = sqlx::query_scalar(
         "SELECT json_build_object('action', action, 'outcome', outcome, 'actor', actor, \

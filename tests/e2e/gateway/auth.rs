@@ -1,12 +1,12 @@
 //! The auth plugin (`plugins/auth`) with API keys in the real Postgres and revocations through
-//! the real Redis: keys made by `sluice::keys` (what `sluice keys` runs), requests through a
+//! the real Redis: keys made by `sluice_backends::keys` (what `sluice keys` runs), requests through a
 //! gateway on real sockets, decisions in `audit_log`.
 
 use std::time::Duration;
 
 use serde_json::Value;
-use sluice::keys::{KeyAdmin, KeySpec, NewKey, RedisAnnouncer};
 use sluice_artifacts as wasm;
+use sluice_backends::keys::{KeyAdmin, KeySpec, NewKey, RedisAnnouncer};
 use sluice_e2e::postgres::TestDatabase;
 use sluice_e2e::redis::{REDIS, prefix};
 use sluice_e2e::relay::Relay;
@@ -51,7 +51,7 @@ impl Setup {
     async fn new(tag: &str) -> Self {
         let db = TestDatabase::create(tag).await;
         let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-        sluice::backend::postgres::MIGRATOR.run(&pool).await.unwrap();
+        sluice_backends::postgres::MIGRATOR.run(&pool).await.unwrap();
         Setup {
             db,
             pool,
@@ -66,7 +66,7 @@ impl Setup {
 
     fn admin(&self, gw: &Gateway) -> KeyAdmin<'_, RedisAnnouncer> {
         let announcer = RedisAnnouncer {
-            redis: gw.running.state.runtime().capabilities().redis.clone().unwrap(),
+            redis: gw.running.state.runtime().backends().redis.clone().unwrap(),
             channel: "auth-revocations".into(),
         };
         KeyAdmin::new(&self.pool, SECRET.as_bytes(), Some(announcer)).unwrap()
@@ -175,7 +175,7 @@ async fn keys_allow_deny_and_pass_the_identity_on() {
     gw.running
         .state
         .runtime()
-        .capabilities()
+        .backends()
         .sinks
         .clone()
         .unwrap()
@@ -220,7 +220,7 @@ async fn a_revocation_reaches_every_instance_and_its_cached_decisions_within_a_s
         assert_eq!(with_key(gw, "/read/x", &key).await.status, 200);
     }
     // Both instances listen on the channel before the revocation is sent.
-    let redis = a.running.state.runtime().capabilities().redis.clone().unwrap();
+    let redis = a.running.state.runtime().backends().redis.clone().unwrap();
     for _ in 0..100 {
         let n: Vec<(String, i64)> =
             fred::interfaces::PubsubInterface::pubsub_numsub(redis.pool().next(), redis.channel("auth-revocations"))

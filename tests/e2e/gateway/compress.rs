@@ -241,7 +241,7 @@ async fn a_config_that_makes_no_sense_does_not_load() {
              [[routes]]\nname = \"app\"\nupstream = \"app\"\nplugins = [{{ plugin = \"compress\", config = {config} }}]\n"
         );
         std::fs::write(&path, sluice_e2e::config_text(&toml)).unwrap();
-        let started = sluice::app::RunningGateway::start(sluice::gateway::ConfigSource::File(path)).await;
+        let started = sluice_gateway::app::RunningGateway::start(sluice_gateway::state::ConfigSource::File(path)).await;
         let error = match started {
             Ok(_) => panic!("{config} loaded"),
             Err(error) => error,

@@ -10,7 +10,7 @@ const BOUNDED: &str = "{ decompress_requests = { max_bytes = 100000, max_ratio =
 
 /// `data` in `encoding`; an unknown token sends the bytes as they are.
 fn encode(encoding: &str, data: &[u8]) -> Vec<u8> {
-    sluice::proxy::compress::encode_all(encoding, data).unwrap_or_else(|| data.to_vec())
+    sluice_core::compress::encode_all(encoding, data).unwrap_or_else(|| data.to_vec())
 }
 
 async fn post(gw: &sluice_e2e::Gateway, encoding: &str, body: Vec<u8>) -> Answer {

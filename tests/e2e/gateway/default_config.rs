@@ -18,7 +18,7 @@ async fn the_default_config_serves_the_demo_and_guards_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sluice.toml");
     std::fs::write(&path, text).unwrap();
-    let gw = sluice::app::RunningGateway::start(sluice::gateway::ConfigSource::File(path))
+    let gw = sluice_gateway::app::RunningGateway::start(sluice_gateway::state::ConfigSource::File(path))
         .await
         .unwrap();
     let url = |p: &str| format!("http://{}{p}", gw.addr);

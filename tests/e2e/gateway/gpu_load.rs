@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sluice::gpu::load;
+use sluice_backends::gpu::load;
 use sluice_e2e::{full, get, send};
 use sluice_gpu_sim::{Sim, SimConfig};
 

@@ -41,7 +41,7 @@ async fn inferences_are_logged_with_their_usage_and_loaded_models_survive_a_rest
     gw.running
         .state
         .runtime()
-        .capabilities()
+        .backends()
         .postgres
         .clone()
         .unwrap()

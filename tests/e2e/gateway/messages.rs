@@ -142,7 +142,7 @@ async fn subscribing_without_the_message_hook_is_refused_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sluice.toml");
     std::fs::write(&path, sluice_e2e::config_text(&config)).unwrap();
-    let error = sluice::app::RunningGateway::start(sluice::gateway::ConfigSource::File(path))
+    let error = sluice_gateway::app::RunningGateway::start(sluice_gateway::state::ConfigSource::File(path))
         .await
         .unwrap_err();
     assert!(error.contains("does not implement on-message"), "{error}");
@@ -150,7 +150,7 @@ async fn subscribing_without_the_message_hook_is_refused_at_load() {
     let bad_name = config.replace(r#"subscribe = ["news"]"#, r#"subscribe = ["news*"]"#);
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, sluice_e2e::config_text(&bad_name)).unwrap();
-    let error = sluice::app::RunningGateway::start(sluice::gateway::ConfigSource::File(path))
+    let error = sluice_gateway::app::RunningGateway::start(sluice_gateway::state::ConfigSource::File(path))
         .await
         .unwrap_err();
     assert!(error.contains("channel names are"), "{error}");

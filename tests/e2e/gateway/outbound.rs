@@ -1,5 +1,5 @@
 //! Outbound HTTP from plugins (`http-client`) through the gateway's pooled client: a granted
-//! host answers in full, other hosts are refused, budgets, body caps and dead servers give
+//! host answers in full, other hosts are refused, budgets, body backends and dead servers give
 //! clear errors, and https trusts the configured CA (and only it, beside the system's).
 
 use std::time::{Duration, Instant};

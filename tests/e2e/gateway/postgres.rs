@@ -29,7 +29,7 @@ async fn call(gw: &Gateway, path: &str, params: Value) -> Answer {
 
 /// Applies the migrations now (the gateway also does at start, in the background).
 async fn migrated(gw: &Gateway) {
-    let pg = gw.running.state.runtime().capabilities().postgres.clone().unwrap();
+    let pg = gw.running.state.runtime().backends().postgres.clone().unwrap();
     pg.migrate().await.unwrap();
 }
 
@@ -241,7 +241,7 @@ async fn a_config_changed_in_postgres_reaches_every_running_instance() {
         ))
     };
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sluice::backend::postgres::MIGRATOR.run(&mut conn).await.unwrap();
+    sluice_backends::postgres::MIGRATOR.run(&mut conn).await.unwrap();
     sqlx::query("INSERT INTO gateway_config (name, config) VALUES ('main', $1)")
         .bind(stored("/a"))
         .execute(&mut conn)

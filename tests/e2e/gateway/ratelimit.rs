@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::Request;
-use sluice::app::RunningGateway;
-use sluice::gateway::ConfigSource;
 use sluice_e2e::redis::{REDIS, prefix};
 use sluice_e2e::relay::Relay;
 use sluice_e2e::{Answer, Gateway, Upstream, config_text, full, get, send, start_gateway};
+use sluice_gateway::app::RunningGateway;
+use sluice_gateway::state::ConfigSource;
 
 /// A config with upstream `app` at `upstream` and one route `/` with the ratelimit plugin
 /// (`config`: a TOML inline table), after `extra` (a `[redis]` section, say).

@@ -79,7 +79,7 @@ async fn ungranted_and_ungrantable_commands_are_refused() {
             .contains("command 'DEL' is not granted to plugin 'getter'")
     );
     // KEYS could list other plugins' keys: a config granting it does not load.
-    let bad = sluice::config::GatewayConfig::parse(
+    let bad = sluice_config::GatewayConfig::parse(
         &format!(
             "[redis]\nurl = \"redis://{REDIS}\"\n{}",
             route("lister", "command", "KEYS", r#"{ commands = ["KEYS"] }"#)
@@ -226,8 +226,8 @@ async fn two_gateway_instances_share_kv_through_redis() {
 
     // A large value written through one instance is read through the other, and is stored
     // compressed.
-    let shared = |gw: &Gateway| gw.running.state.runtime().capabilities().shared_kv.clone().unwrap();
-    let memory = |gw: &Gateway| gw.running.state.runtime().capabilities().kv.clone();
+    let shared = |gw: &Gateway| gw.running.state.runtime().backends().shared_kv.clone().unwrap();
+    let memory = |gw: &Gateway| gw.running.state.runtime().backends().kv.clone();
     let big: Vec<u8> = (0..20_000u32).map(|i| (i % 7) as u8 + b'a').collect();
     shared(&a)
         .set(&memory(&a), "good", "page", big.clone(), Some(60_000))
@@ -245,11 +245,11 @@ async fn two_gateway_instances_share_kv_through_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateway_instances_share_the_cache_and_its_invalidations() {
-    use sluice::runtime::bindings::sluice::plugin::cache::CachedResponse;
+    use sluice_bindings::sluice::plugin::cache::CachedResponse;
     let prefix = prefix();
     let config = format!("[redis]\nurl = \"redis://{REDIS}\"\nprefix = \"{prefix}\"\n");
     let (a, b) = (start_gateway(&config).await, start_gateway(&config).await);
-    let cache = |gw: &Gateway| gw.running.state.runtime().capabilities().shared_cache.clone().unwrap();
+    let cache = |gw: &Gateway| gw.running.state.runtime().backends().shared_cache.clone().unwrap();
     // Give both instances' invalidation subscriptions a moment to be in place.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let now = std::time::SystemTime::now()

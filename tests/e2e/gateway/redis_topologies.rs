@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fred::interfaces::{KeysInterface, PubsubInterface};
 use serde_json::{Value, json};
-use sluice::runtime::bindings::sluice::plugin::cache::CachedResponse;
+use sluice_bindings::sluice::plugin::cache::CachedResponse;
 use sluice_e2e::redis::{call, client_for, prefix, redis_call_route};
 use sluice_e2e::redis_servers::{RedisServers, cli};
 use sluice_e2e::{get, start_gateway};
@@ -53,8 +53,8 @@ async fn a_cluster_serves_plugins_and_the_shared_cache_across_its_nodes() {
     assert_eq!(stored, 2);
 
     // Cache entries spread over the nodes; a prefix invalidation finds them on every node.
-    let caps = gw.running.state.runtime().capabilities();
-    let cache = caps
+    let backends = gw.running.state.runtime().backends();
+    let cache = backends
         .shared_cache
         .clone()
         .expect("shared cache on by default with [redis]");

@@ -5,17 +5,17 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use sluice::backend::sink::{SinkRow, Sinks};
+use sluice_backends::sink::{SinkRow, Sinks};
 use sluice_e2e::postgres::TestDatabase;
 use sluice_e2e::relay::Relay;
 use sluice_e2e::{Gateway, Upstream, get, start_gateway};
 
 fn sinks(gw: &Gateway) -> Arc<Sinks> {
-    gw.running.state.runtime().capabilities().sinks.clone().unwrap()
+    gw.running.state.runtime().backends().sinks.clone().unwrap()
 }
 
 async fn migrated(gw: &Gateway) {
-    let pg = gw.running.state.runtime().capabilities().postgres.clone().unwrap();
+    let pg = gw.running.state.runtime().backends().postgres.clone().unwrap();
     pg.migrate().await.unwrap();
 }
 

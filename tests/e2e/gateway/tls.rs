@@ -86,7 +86,7 @@ async fn a_missing_certificate_fails_the_start_with_the_file_named() {
     ));
     let path = dir.path().join("sluice.toml");
     std::fs::write(&path, text).unwrap();
-    let error = sluice::app::RunningGateway::start(sluice::gateway::ConfigSource::File(path))
+    let error = sluice_gateway::app::RunningGateway::start(sluice_gateway::state::ConfigSource::File(path))
         .await
         .unwrap_err();
     assert!(error.contains("missing.pem"), "{error}");

@@ -120,8 +120,17 @@ impl Plugin for Good {
             .into()
     }
 
+    /// Records what it was told, for the tests to read in `/metrics`: `log_status_NNN` counts
+    /// entries by status, `log_bytes_received` and `log_bytes_sent` sum the body bytes, and
+    /// `log_errors` counts entries with an error.
     fn on_log(&mut self, entry: &LogEntry) {
         let _ = metrics::histogram_record("duration_us", entry.duration_us as f64);
+        let _ = metrics::counter_add(&format!("log_status_{}", entry.status), 1);
+        let _ = metrics::counter_add("log_bytes_received", entry.bytes_received);
+        let _ = metrics::counter_add("log_bytes_sent", entry.bytes_sent);
+        if entry.error.is_some() {
+            let _ = metrics::counter_add("log_errors", 1);
+        }
     }
 }
 

@@ -1,0 +1,116 @@
+//! Direct hits: fresh stored responses the host answers without calling the caching plugin.
+//! A plugin stores a response with `direct` when its key is the URL alone (no identity, no
+//! other headers); the host then indexes it by route, plugin, authority and path-and-query, and
+//! answers simple requests for it from memory while it is fresh, with `Age` and
+//! `Cache-Status`. Anything the plugin would judge differently (request directives, validators,
+//! ranges, credentials) goes to the plugin as usual.
+
+use std::sync::Arc;
+
+use super::entry::{CacheServe, StoredEntry};
+use super::state::{HttpCache, Slot};
+use sluice_bindings::RequestHead;
+use sluice_bindings::sluice::plugin::http_cache::ServeAs;
+use sluice_core::time::unix_ms;
+
+/// Request fields that send a request to the plugin instead.
+const PLUGIN_JUDGES: [&str; 10] = [
+    "cache-control",
+    "pragma",
+    "authorization",
+    "x-api-key",
+    "range",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "if-range",
+];
+
+/// The hash the direct index is keyed by (no allocation per request); the slot keeps the
+/// parts to check a hit against.
+fn slot_hash(route: &str, plugin: &str, authority: &str, path: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (route, plugin, authority, path).hash(&mut h);
+    h.finish()
+}
+
+impl HttpCache {
+    /// The fresh stored response `plugin` on `route` vouched for answering `head`, served as
+    /// that plugin would serve it; None when the plugin must judge.
+    pub fn direct_serve(&self, route: &str, plugin: &str, head: &RequestHead) -> Option<CacheServe> {
+        if !matches!(head.method.as_str(), "GET" | "HEAD") {
+            return None;
+        }
+        if head
+            .headers
+            .iter()
+            .any(|(n, _)| PLUGIN_JUDGES.iter().any(|j| n.eq_ignore_ascii_case(j)))
+        {
+            return None;
+        }
+        let (authority, path) = (head.authority.as_str(), head.path.as_str());
+        let slot = self.direct.get(&slot_hash(route, plugin, authority, path))?;
+        if !slot.matches(route, plugin, authority, path) {
+            return None;
+        }
+        let entry = match &slot.key {
+            Some(key) => self.entries.get(key.as_str())?,
+            None => self.lookup_memory(&slot.base, &head.headers)?,
+        };
+        let direct = entry.direct.as_ref()?;
+        let now = unix_ms();
+        if direct.until_ms <= now || entry.keep_until_ms <= now {
+            return None;
+        }
+        let age_s = direct.age_s + now.saturating_sub(direct.stored_ms) / 1000;
+        let ttl_s = (direct.until_ms - now) / 1000;
+        self.hit_counter(route).add(1);
+        let edits = sluice_bindings::HeaderEdits {
+            set: vec![
+                ("age".into(), age_s.to_string().into_bytes()),
+                ("cache-status".into(), format!("sluice; hit; ttl={ttl_s}").into_bytes()),
+            ],
+            append: Vec::new(),
+            remove: Vec::new(),
+            context: Vec::new(),
+        };
+        Some(CacheServe {
+            entry,
+            how: ServeAs::Fresh,
+            edits,
+            base: slot.base.to_string(),
+        })
+    }
+
+    /// The `hit` counter of `route`'s lookups (kept, not looked up by labels per hit).
+    fn hit_counter(&self, route: &str) -> Arc<sluice_core::telemetry::metrics::Counter> {
+        if let Some(counter) = self.hit_counters.get(route) {
+            return counter;
+        }
+        let counter = self.metrics.counter(
+            "sluice_http_cache_lookups_total",
+            &[("route", route), ("result", "hit")],
+        );
+        self.hit_counters.insert(route.to_string(), counter.clone());
+        counter
+    }
+
+    /// Indexes `entry` (stored under `key`, a variant of `base`) for direct hits when it
+    /// carries the promise.
+    pub(super) fn index_direct(&self, base: &str, key: &str, vary: bool, entry: &Arc<StoredEntry>) {
+        let Some(direct) = &entry.direct else { return };
+        let parts = &direct.parts;
+        let slot = Slot {
+            route: parts.0.clone(),
+            plugin: parts.1.clone(),
+            authority: parts.2.clone(),
+            path: parts.3.clone(),
+            base: Arc::from(base),
+            key: (!vary).then(|| key.to_string()),
+        };
+        let hash = slot_hash(&slot.route, &slot.plugin, &slot.authority, &slot.path);
+        self.direct.insert(hash, Arc::new(slot));
+    }
+}

@@ -1,0 +1,129 @@
+//! `metrics`: per-plugin counters, gauges and histograms, exported with a `plugin` label.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use sluice_bindings::HostError;
+use sluice_core::telemetry::metrics::{Counter, Gauge, Histogram, Registry};
+
+/// The most series one plugin may create.
+pub const MAX_SERIES: usize = 64;
+/// The longest metric name.
+const MAX_NAME: usize = 64;
+
+#[derive(Debug, Clone)]
+enum Series {
+    Counter(Arc<Counter>),
+    Gauge(Arc<Gauge>),
+    Histogram(Arc<Histogram>),
+}
+
+/// One plugin's metric series, exported as `sluice_plugin_<name>{plugin="..."}`.
+#[derive(Debug)]
+pub struct PluginMetrics {
+    plugin: Arc<str>,
+    registry: Arc<Registry>,
+    series: Mutex<HashMap<String, Series>>,
+}
+
+impl PluginMetrics {
+    /// The series of `plugin` in `registry`.
+    pub fn new(plugin: Arc<str>, registry: Arc<Registry>) -> Self {
+        PluginMetrics {
+            plugin,
+            registry,
+            series: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn series(&self, name: &str, make: impl FnOnce(&Registry, &str, &str) -> Series) -> Result<Series, HostError> {
+        let mut map = self.series.lock();
+        if let Some(s) = map.get(name) {
+            return Ok(s.clone());
+        }
+        if !valid_name(name) {
+            return Err(HostError::Invalid(format!(
+                "metrics: '{name}' is not a valid metric name ([a-z_][a-z0-9_]*, at most {MAX_NAME} characters; plugin '{}')",
+                self.plugin
+            )));
+        }
+        if map.len() >= MAX_SERIES {
+            return Err(HostError::Limit(format!(
+                "metrics: plugin '{}' already has {MAX_SERIES} series; '{name}' was not created",
+                self.plugin
+            )));
+        }
+        let full = format!("sluice_plugin_{name}");
+        let s = make(&self.registry, &full, &self.plugin);
+        map.insert(name.to_string(), s.clone());
+        Ok(s)
+    }
+
+    /// Adds to counter `name`.
+    pub fn counter_add(&self, name: &str, value: u64) -> Result<(), HostError> {
+        match self.series(name, |r, n, p| Series::Counter(r.counter(n, &[("plugin", p)])))? {
+            Series::Counter(c) => {
+                c.add(value);
+                Ok(())
+            }
+            _ => Err(self.kind_clash(name, "counter")),
+        }
+    }
+
+    /// Sets gauge `name`.
+    pub fn gauge_set(&self, name: &str, value: f64) -> Result<(), HostError> {
+        match self.series(name, |r, n, p| Series::Gauge(r.gauge(n, &[("plugin", p)])))? {
+            Series::Gauge(g) => {
+                g.set(value);
+                Ok(())
+            }
+            _ => Err(self.kind_clash(name, "gauge")),
+        }
+    }
+
+    /// Records into histogram `name`.
+    pub fn histogram_record(&self, name: &str, value: f64) -> Result<(), HostError> {
+        match self.series(name, |r, n, p| Series::Histogram(r.histogram(n, &[("plugin", p)])))? {
+            Series::Histogram(h) => {
+                h.record(value);
+                Ok(())
+            }
+            _ => Err(self.kind_clash(name, "histogram")),
+        }
+    }
+
+    fn kind_clash(&self, name: &str, wanted: &str) -> HostError {
+        HostError::Invalid(format!(
+            "metrics: '{name}' already exists with another type than {wanted} (plugin '{}')",
+            self.plugin
+        ))
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && name.len() <= MAX_NAME
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_and_series_are_capped() {
+        let registry = Arc::new(Registry::new());
+        let m = PluginMetrics::new("p".into(), registry.clone());
+        m.counter_add("hits", 2).unwrap();
+        assert!(matches!(m.counter_add("Bad-Name", 1), Err(HostError::Invalid(_))));
+        assert!(matches!(m.gauge_set("hits", 1.0), Err(HostError::Invalid(_))));
+        for i in 1..MAX_SERIES {
+            m.counter_add(&format!("c{i}"), 1).unwrap();
+        }
+        assert!(matches!(m.counter_add("one_too_many", 1), Err(HostError::Limit(_))));
+        assert_eq!(registry.counter("sluice_plugin_hits", &[("plugin", "p")]).get(), 2);
+    }
+}

@@ -1,0 +1,462 @@
+//! The background writer of telemetry, audit and inference rows. `emit` puts a row on a
+//! bounded queue and returns at once: the request path never waits on Postgres. The writer
+//! collects batches (a size or an age, whichever first) and writes each in one transaction of
+//! multi-row INSERTs. While Postgres is down, batches go to a bounded append-only spill file
+//! (JSON lines) that is replayed, oldest first, once a write succeeds again (also after a
+//! restart). Without Postgres, rows go to an in-memory ring and optionally a JSON-lines file.
+//! A row that cannot be kept anywhere is counted; a lost audit row is also logged.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::postgres::PostgresBackend;
+pub use super::sink_rows::SinkRow;
+pub use super::sink_rows::now_us;
+use super::sink_rows::{Queued, inserts};
+use super::sink_spill::Spill;
+use sluice_config::SinkSettings;
+use sluice_core::telemetry::metrics::{Counter, Gauge, Registry};
+
+// Rows travel unboxed: boxing would cost an allocation per emitted row, and the queue is
+// bounded anyway.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Row(Queued),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Where rows end up.
+enum Destination {
+    Postgres(Arc<PostgresBackend>),
+    Memory { jsonl: Option<PathBuf> },
+}
+
+/// Counters by table and outcome.
+#[derive(Debug)]
+struct SinkMetrics {
+    registry: Arc<Registry>,
+    spill_bytes: Arc<Gauge>,
+}
+
+impl SinkMetrics {
+    fn rows(&self, table: &str, outcome: &str) -> Arc<Counter> {
+        self.registry
+            .counter("sluice_sink_rows_total", &[("table", table), ("outcome", outcome)])
+    }
+
+    /// Counts `rows` under `outcome`: one registry lookup per table in the batch, not per row.
+    fn count(&self, rows: &[Queued], outcome: &str) {
+        let mut per_table: Vec<(&str, u64)> = Vec::new();
+        for q in rows {
+            let table = q.row.table();
+            match per_table.iter_mut().find(|(t, _)| *t == table) {
+                Some(entry) => entry.1 += 1,
+                None => per_table.push((table, 1)),
+            }
+        }
+        for (table, n) in per_table {
+            self.rows(table, outcome).add(n);
+        }
+    }
+}
+
+/// The handle rows are emitted through.
+pub struct Sinks {
+    tx: mpsc::Sender<Msg>,
+    metrics: Arc<SinkMetrics>,
+    ring: Arc<Mutex<VecDeque<SinkRow>>>,
+    /// Audit rows dropped at the queue since the last log line about it.
+    audit_dropped: Mutex<(u64, Option<std::time::Instant>)>,
+}
+
+impl std::fmt::Debug for Sinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sinks").finish_non_exhaustive()
+    }
+}
+
+impl Sinks {
+    /// Starts the writer on the current tokio runtime: to `postgres` when given, otherwise to
+    /// the in-memory ring (and `settings.jsonl_path`). `spill` is the spill file's resolved
+    /// path; a spill left by an earlier run is replayed.
+    pub fn start(
+        settings: &SinkSettings,
+        spill: PathBuf,
+        jsonl: Option<PathBuf>,
+        postgres: Option<Arc<PostgresBackend>>,
+        registry: Arc<Registry>,
+    ) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(settings.queue_rows);
+        let metrics = Arc::new(SinkMetrics {
+            spill_bytes: registry.gauge("sluice_sink_spill_bytes", &[]),
+            registry,
+        });
+        let ring = Arc::new(Mutex::new(VecDeque::new()));
+        let destination = match postgres {
+            Some(pg) => Destination::Postgres(pg),
+            None => Destination::Memory { jsonl },
+        };
+        let writer = Writer {
+            settings: settings.clone(),
+            destination,
+            spill: Spill::new(spill, settings.spill_max_bytes),
+            metrics: metrics.clone(),
+            ring: ring.clone(),
+            last_failure_log: None,
+            down_since: None,
+        };
+        tokio::spawn(writer.run(rx));
+        Arc::new(Sinks {
+            tx,
+            metrics,
+            ring,
+            audit_dropped: Mutex::new((0, None)),
+        })
+    }
+
+    /// Queues `row` without waiting. Returns false when the queue was full (the row is
+    /// dropped and counted; an audit row is also logged, at most once a second).
+    pub fn emit(&self, row: SinkRow) -> bool {
+        let (table, audit) = (row.table(), row.is_audit());
+        if self.tx.try_send(Msg::Row(Queued::new(row))).is_ok() {
+            return true;
+        }
+        self.metrics.rows(table, "dropped").add(1);
+        if audit {
+            let mut dropped = self.audit_dropped.lock();
+            dropped.0 += 1;
+            let due = dropped.1.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+            if due {
+                tracing::error!(dropped = dropped.0, "audit rows dropped: the sink queue is full");
+                *dropped = (0, Some(std::time::Instant::now()));
+            }
+        }
+        false
+    }
+
+    /// Writes everything queued so far (and retries the spill) and waits for it.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// The newest rows kept in memory (without Postgres), oldest first.
+    pub fn recent(&self) -> Vec<SinkRow> {
+        self.ring.lock().iter().cloned().collect()
+    }
+
+    /// Rows waiting in the queue now.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Bytes waiting in the spill file.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.metrics.spill_bytes.get() as u64
+    }
+}
+
+struct Writer {
+    settings: SinkSettings,
+    destination: Destination,
+    spill: Spill,
+    metrics: Arc<SinkMetrics>,
+    ring: Arc<Mutex<VecDeque<SinkRow>>>,
+    last_failure_log: Option<Instant>,
+    /// When a write last found Postgres unreachable (None while it answers).
+    down_since: Option<Instant>,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let interval = Duration::from_millis(self.settings.flush_ms);
+        self.metrics.spill_bytes.set(self.spill.bytes() as f64);
+        let mut batch: Vec<Queued> = Vec::new();
+        // When the current batch is due, or when to retry the spill.
+        let mut due: Option<Instant> = (self.spill.bytes() > 0).then(Instant::now);
+        loop {
+            let msg = match due {
+                Some(at) => tokio::select! {
+                    msg = rx.recv() => msg,
+                    _ = tokio::time::sleep_until(at) => {
+                        self.flush(&mut batch).await;
+                        due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
+                        continue;
+                    }
+                },
+                None => rx.recv().await,
+            };
+            match msg {
+                Some(Msg::Row(row)) => {
+                    if batch.is_empty() && due.is_none_or(|at| at > Instant::now() + interval) {
+                        due = Some(Instant::now() + interval);
+                    }
+                    batch.push(row);
+                    if batch.len() >= self.settings.batch_rows {
+                        self.flush(&mut batch).await;
+                        due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
+                    }
+                }
+                Some(Msg::Flush(ack)) => {
+                    self.flush(&mut batch).await;
+                    due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
+                    let _ = ack.send(());
+                }
+                None => {
+                    self.flush(&mut batch).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes `batch` (emptying it); on success also replays the spill.
+    async fn flush(&mut self, batch: &mut Vec<Queued>) {
+        let rows = std::mem::take(batch);
+        match &self.destination {
+            Destination::Memory { jsonl } => {
+                if let Some(path) = jsonl
+                    && let Err(e) = Spill::append_to(path, &rows).await
+                {
+                    tracing::warn!(error = %e, path = %path.display(), "cannot append rows to the JSON-lines file");
+                }
+                let mut ring = self.ring.lock();
+                for q in &rows {
+                    if ring.len() == self.settings.ring_rows {
+                        ring.pop_front();
+                    }
+                    ring.push_back(q.row.clone());
+                }
+                self.metrics.count(&rows, "written");
+            }
+            Destination::Postgres(pg) => {
+                let pg = pg.clone();
+                // While Postgres is known to be down, batches go straight to the spill and
+                // only one attempt per flush interval probes it.
+                let interval = Duration::from_millis(self.settings.flush_ms);
+                let probing = self.down_since.is_some_and(|at| at.elapsed() < interval);
+                if !rows.is_empty() {
+                    if probing {
+                        self.keep(rows).await;
+                        return;
+                    }
+                    if !self.store(&pg, rows).await {
+                        return;
+                    }
+                }
+                if self.spill.bytes() > 0 && !probing {
+                    self.replay(&pg).await;
+                }
+            }
+        }
+    }
+
+    /// Writes `rows`; rows Postgres refuses as data (bad values, broken constraints) go to the
+    /// rejected file one by one, the rest are written. Returns false (after spilling what was
+    /// not written) when Postgres could not be reached.
+    async fn store(&mut self, pg: &PostgresBackend, rows: Vec<Queued>) -> bool {
+        let attempts = if self.down_since.is_some() { 1 } else { 2 };
+        match write(pg, &rows, attempts).await {
+            Ok(()) => {
+                self.up();
+                self.metrics.count(&rows, "written");
+                true
+            }
+            Err(WriteError::Data(_)) => {
+                self.up();
+                for (i, q) in rows.iter().enumerate() {
+                    match write(pg, std::slice::from_ref(q), 1).await {
+                        Ok(()) => self.metrics.count(std::slice::from_ref(q), "written"),
+                        Err(WriteError::Data(why)) => self.reject(q, &why).await,
+                        Err(WriteError::Unavailable(why)) => {
+                            self.went_down(&why);
+                            self.keep(rows[i..].to_vec()).await;
+                            return false;
+                        }
+                    }
+                }
+                true
+            }
+            Err(WriteError::Unavailable(why)) => {
+                self.went_down(&why);
+                self.keep(rows).await;
+                false
+            }
+        }
+    }
+
+    /// Keeps a row Postgres refuses as data in the rejected file (never retried), counted
+    /// and logged.
+    async fn reject(&mut self, q: &Queued, why: &str) {
+        self.metrics.count(std::slice::from_ref(q), "rejected");
+        tracing::error!(table = q.row.table(), event_id = %q.event_id, error = %why, "a row Postgres refuses was set aside in the rejected file");
+        if let Err(e) = Spill::append_to(&self.spill.rejected_path(), std::slice::from_ref(q)).await {
+            tracing::error!(error = %e, "cannot write the rejected-rows file");
+        }
+    }
+
+    fn up(&mut self) {
+        if self.down_since.take().is_some() {
+            tracing::info!("Postgres is back: writing rows again");
+        }
+    }
+
+    fn went_down(&mut self, why: &str) {
+        self.down_since = Some(Instant::now());
+        self.log_failure(why);
+    }
+
+    /// Puts rows that could not be written into the spill, counting those that do not fit.
+    async fn keep(&mut self, rows: Vec<Queued>) {
+        let refused = self.spill.append(&rows).await;
+        let kept = rows.len() - refused.len();
+        self.metrics.count(&rows[..kept], "spilled");
+        if !refused.is_empty() {
+            self.metrics.count(&refused, "dropped");
+            let audit = refused.iter().filter(|q| q.row.is_audit()).count();
+            tracing::error!(
+                dropped = refused.len(),
+                audit,
+                limit = self.settings.spill_max_bytes,
+                "rows dropped: Postgres is unreachable and the spill file is full"
+            );
+        }
+        self.metrics.spill_bytes.set(self.spill.bytes() as f64);
+    }
+
+    /// Writes the spilled rows back, a batch at a time; stops at the first failure and keeps
+    /// what is left.
+    async fn replay(&mut self, pg: &PostgresBackend) {
+        // While Postgres was down, ask it first rather than reading the whole spill for nothing.
+        if self.down_since.is_some()
+            && let Err(e) = pg.ping(Duration::from_secs(1)).await
+        {
+            self.went_down(&e.to_string());
+            return;
+        }
+        let rows = match self.spill.read_all().await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the spill file");
+                return;
+            }
+        };
+        let mut done = 0;
+        for chunk in rows.chunks(self.settings.batch_rows) {
+            match write(pg, chunk, 1).await {
+                Ok(()) => self.metrics.count(chunk, "replayed"),
+                Err(WriteError::Data(_)) => {
+                    // One bad row must not block the rest: row by row, the bad ones aside.
+                    let mut reached = true;
+                    for q in chunk {
+                        match write(pg, std::slice::from_ref(q), 1).await {
+                            Ok(()) => self.metrics.count(std::slice::from_ref(q), "replayed"),
+                            Err(WriteError::Data(why)) => self.reject(q, &why).await,
+                            Err(WriteError::Unavailable(why)) => {
+                                self.went_down(&why);
+                                reached = false;
+                                break;
+                            }
+                        }
+                        done += 1;
+                    }
+                    if !reached {
+                        break;
+                    }
+                    continue;
+                }
+                Err(WriteError::Unavailable(why)) => {
+                    self.went_down(&why);
+                    break;
+                }
+            }
+            done += chunk.len();
+        }
+        if done == 0 {
+            return;
+        }
+        self.up();
+        if let Err(e) = self.spill.replace(&rows[done..]).await {
+            tracing::error!(error = %e, "cannot rewrite the spill file");
+        }
+        tracing::info!(
+            rows = done,
+            left = rows.len() - done,
+            "replayed spilled rows into Postgres"
+        );
+        self.metrics.spill_bytes.set(self.spill.bytes() as f64);
+    }
+
+    fn log_failure(&mut self, error: &str) {
+        self.metrics
+            .registry
+            .counter("sluice_sink_write_failures_total", &[])
+            .add(1);
+        if self
+            .last_failure_log
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
+        {
+            tracing::warn!(%error, "cannot write rows to Postgres; spilling them to disk until it is back");
+            self.last_failure_log = Some(Instant::now());
+        }
+    }
+}
+
+/// Why a write failed.
+enum WriteError {
+    /// Postgres refused the rows themselves (SQLSTATE class 22, data exception, or 23,
+    /// integrity): writing them again will not help.
+    Data(String),
+    /// Postgres could not be reached or did not answer.
+    Unavailable(String),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        let data = matches!(&e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")))
+            || matches!(e, sqlx::Error::Encode(_));
+        if data {
+            WriteError::Data(e.to_string())
+        } else {
+            WriteError::Unavailable(e.to_string())
+        }
+    }
+}
+
+/// Writes `rows` in one transaction, up to `attempts` times: after Postgres restarts, the
+/// pool's first connection is a dead one, and a second attempt gets a fresh one. Each row
+/// carries its event id and inserts skip ids already there, so a batch written again (after a
+/// commit whose answer was lost) adds nothing twice.
+async fn write(pg: &PostgresBackend, rows: &[Queued], attempts: u32) -> Result<(), WriteError> {
+    let mut result = write_once(pg, rows).await;
+    for _ in 1..attempts {
+        match result {
+            Err(WriteError::Unavailable(_)) => result = write_once(pg, rows).await,
+            _ => break,
+        }
+    }
+    result
+}
+
+async fn write_once(pg: &PostgresBackend, rows: &[Queued]) -> Result<(), WriteError> {
+    let limit = pg.call_limit();
+    let work = async {
+        let mut tx = pg.pool().begin().await?;
+        for mut insert in inserts(rows) {
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    };
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or_else(|_| Err(WriteError::Unavailable(format!("no answer within {limit:?}"))))
+}

@@ -1,0 +1,402 @@
+//! Upstreams: targets behind one pooled hyper client, with round-robin or least-in-flight
+//! balancing, a circuit breaker and an optional active health check per target, retries for
+//! requests that can be replayed within a retry budget, connect and response timeouts, and
+//! errors that say which upstream and why.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::http::uri::{Authority, PathAndQuery, Scheme};
+use hyper::{HeaderMap, Method, Request, Response, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use http_body_util::BodyExt;
+
+use super::body::{BoxError, Observed, ProxyBody, empty};
+use super::breaker::{Admit, Breaker};
+use super::pool::{self, ConnectionStats, CountingConnector};
+use crate::telemetry::metrics::{Counter, Registry};
+use crate::workers;
+use sluice_config::{Balance, HealthCheck, UpstreamDef};
+
+/// One target of an upstream.
+#[derive(Debug)]
+pub struct Target {
+    /// `host:port`.
+    pub authority: String,
+    /// `authority`, parsed once.
+    parsed: Authority,
+    in_flight: AtomicUsize,
+    requests: Arc<Counter>,
+    failures: AtomicU64,
+    healthy: AtomicBool,
+    breaker: Breaker,
+    connections: Arc<ConnectionStats>,
+}
+
+impl Target {
+    /// Requests to this target now in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+    /// Requests sent to this target (counted across reloads).
+    pub fn requests(&self) -> u64 {
+        self.requests.get()
+    }
+    /// Connections opened to this target (counted across reloads).
+    pub fn connections_opened(&self) -> u64 {
+        self.connections.opened.get()
+    }
+    /// Connections to this target open now, busy or idle.
+    pub fn connections_open(&self) -> usize {
+        self.connections.open()
+    }
+    /// The share of open connections busy with a request.
+    pub fn pool_utilization(&self) -> f64 {
+        pool::utilization(self.in_flight(), self.connections_open())
+    }
+    /// The share of requests sent on a connection that was already open.
+    pub fn connection_reuse_rate(&self) -> f64 {
+        pool::reuse_rate(self.requests(), self.connections_opened())
+    }
+    /// Requests to this target that failed (connect error, timeout, reset).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+    /// Whether the last active health check passed (true without health checks).
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+    /// Whether the circuit breaker keeps this target out now.
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+}
+
+/// Why an upstream call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection could be made (502).
+    #[error("cannot connect to {target}: {reason}")]
+    Connect {
+        /// The target.
+        target: String,
+        /// The error.
+        reason: String,
+    },
+    /// The response head did not arrive in time (504).
+    #[error("{target} did not answer within {timeout_ms} ms")]
+    Timeout {
+        /// The target.
+        target: String,
+        /// The timeout.
+        timeout_ms: u64,
+    },
+    /// The connection failed after it was made (502).
+    #[error("{target} failed: {reason}")]
+    Failed {
+        /// The target.
+        target: String,
+        /// The error.
+        reason: String,
+    },
+    /// Every target is out (breaker open or health check failing) (503 with Retry-After).
+    #[error("no target is available: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
+        /// When to try again, in seconds.
+        retry_after_secs: u64,
+    },
+}
+
+/// Counts a request in flight on a target until dropped.
+struct InFlight(Arc<Target>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What is needed to send a request again: only requests without a body can be replayed.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    idempotent: bool,
+}
+
+/// An upstream: targets, a pooled client, a balancing policy, breakers and retries.
+#[derive(Debug)]
+pub struct Upstream {
+    /// The upstream's name in the config.
+    pub name: String,
+    targets: Vec<Arc<Target>>,
+    /// One pooled client per request worker (so a worker's requests reuse connections that
+    /// worker drives), then one for everything else (health checks, tests).
+    clients: Vec<Client<CountingConnector, ProxyBody>>,
+    balance: Balance,
+    next: AtomicUsize,
+    request_timeout: Duration,
+    retries: u32,
+    retry_budget_percent: u64,
+    requests: AtomicU64,
+    retried: AtomicU64,
+}
+
+impl Upstream {
+    /// An upstream from its config, with a connection pool for each of `workers` request
+    /// workers and one more; the pools start empty. Request and connection counters live in
+    /// `registry` (so they continue across reloads). Health checks, when configured, run on a
+    /// task that ends when the upstream is dropped.
+    pub fn new(name: &str, def: &UpstreamDef, registry: &Registry, workers: usize) -> Arc<Self> {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_millis(def.connect_timeout_ms)));
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let open_for = Duration::from_millis(def.breaker_open_ms);
+        let targets: Vec<Arc<Target>> = def
+            .targets
+            .iter()
+            .map(|t| {
+                let authority = t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/').to_string();
+                let labels = [("upstream", name), ("target", authority.as_str())];
+                // Checked by config validation; an unparsable one fails each request with 502.
+                let parsed = authority
+                    .parse()
+                    .unwrap_or_else(|_| Authority::from_static("invalid.target.invalid"));
+                Arc::new(Target {
+                    in_flight: AtomicUsize::new(0),
+                    requests: registry.counter("sluice_upstream_requests_total", &labels),
+                    failures: AtomicU64::new(0),
+                    healthy: AtomicBool::new(true),
+                    breaker: Breaker::new(def.breaker_failures, open_for),
+                    connections: Arc::new(ConnectionStats::new(
+                        registry.counter("sluice_upstream_connections_opened_total", &labels),
+                    )),
+                    authority,
+                    parsed,
+                })
+            })
+            .collect();
+        let counted = targets
+            .iter()
+            .map(|t| (t.authority.clone(), t.connections.clone()))
+            .collect();
+        let connector = CountingConnector::new(connector, counted);
+        let clients = (0..=workers)
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_max_idle_per_host(def.max_idle_per_target)
+                    .pool_idle_timeout(Duration::from_millis(def.idle_timeout_ms))
+                    .pool_timer(TokioTimer::new())
+                    .http2_only(def.http2)
+                    .build(connector.clone())
+            })
+            .collect();
+        let upstream = Arc::new(Upstream {
+            name: name.to_string(),
+            targets,
+            clients,
+            balance: def.balance,
+            next: AtomicUsize::new(0),
+            request_timeout: Duration::from_millis(def.request_timeout_ms),
+            retries: def.retries,
+            retry_budget_percent: def.retry_budget_percent.into(),
+            requests: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+        });
+        if let Some(check) = &def.health_check {
+            tokio::spawn(health_checks(Arc::downgrade(&upstream), check.clone()));
+        }
+        upstream
+    }
+
+    /// The connection pool of the calling thread's worker (the shared one off the workers).
+    fn client(&self) -> &Client<CountingConnector, ProxyBody> {
+        let shared = self.clients.len() - 1;
+        &self.clients[workers::current().map_or(shared, |i| i.min(shared))]
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> &[Arc<Target>] {
+        &self.targets
+    }
+
+    /// The target the next request goes to, skipping `avoid` (a target that just failed),
+    /// unhealthy targets and targets whose breaker is open.
+    fn pick(&self, avoid: Option<&Target>) -> Result<(&Arc<Target>, Admit), UpstreamError> {
+        let n = self.targets.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let order = (0..n).map(|k| &self.targets[(start + k) % n]);
+        let candidates: Vec<&Arc<Target>> = match self.balance {
+            Balance::RoundRobin => order.collect(),
+            Balance::LeastInFlight => {
+                let mut v: Vec<&Arc<Target>> = order.collect();
+                v.sort_by_key(|t| t.in_flight());
+                v
+            }
+        };
+        let mut wait = Duration::MAX;
+        let mut unhealthy = 0;
+        for target in candidates.iter().copied() {
+            if avoid.is_some_and(|a| std::ptr::eq(a, &**target)) && n > 1 {
+                continue;
+            }
+            if !target.healthy() {
+                unhealthy += 1;
+                continue;
+            }
+            match target.breaker.admit() {
+                Admit::No(after) => wait = wait.min(after),
+                admit => return Ok((target, admit)),
+            }
+        }
+        let reason = if unhealthy == n {
+            "every target fails its health check".to_string()
+        } else {
+            "every target's circuit breaker is open".to_string()
+        };
+        let retry_after_secs = if wait == Duration::MAX {
+            1
+        } else {
+            wait.as_secs().max(1)
+        };
+        Err(UpstreamError::Unavailable {
+            reason,
+            retry_after_secs,
+        })
+    }
+
+    fn retry_allowed(&self) -> bool {
+        let requests = self.requests.load(Ordering::Relaxed);
+        let retried = self.retried.load(Ordering::Relaxed);
+        retried * 100 < requests * self.retry_budget_percent + 1000
+    }
+
+    /// Sends `req` (whose URI holds only the path and query) and waits for the response head.
+    /// `has_body` says whether the request carries a body (then it cannot be retried).
+    /// The response's body keeps the request counted in flight on its target until it ends
+    /// or is dropped, so least-in-flight balancing sees long streams.
+    pub async fn send(&self, req: Request<ProxyBody>, has_body: bool) -> Result<Response<ProxyBody>, UpstreamError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let replay = (!has_body && self.retries > 0).then(|| Replay {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+            idempotent: matches!(
+                *req.method(),
+                Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+            ),
+        });
+        let (mut target, _) = self.pick(None)?;
+        let mut result = self.send_to(target, req).await;
+        let mut attempts = 0;
+        while let (Err(error), Some(replay)) = (&result, &replay) {
+            let retryable = match error {
+                UpstreamError::Connect { .. } => true,
+                UpstreamError::Failed { .. } => replay.idempotent,
+                _ => false,
+            };
+            if !retryable || attempts >= self.retries || !self.retry_allowed() {
+                break;
+            }
+            attempts += 1;
+            self.retried.fetch_add(1, Ordering::Relaxed);
+            let Ok((next, _)) = self.pick(Some(target)) else { break };
+            tracing::debug!(upstream = %self.name, from = %target.authority, to = %next.authority, %error, "retrying");
+            target = next;
+            let mut again = Request::new(empty());
+            *again.method_mut() = replay.method.clone();
+            *again.uri_mut() = replay.uri.clone();
+            *again.headers_mut() = replay.headers.clone();
+            result = self.send_to(target, again).await;
+        }
+        result
+    }
+
+    async fn send_to(
+        &self,
+        target: &Arc<Target>,
+        mut req: Request<ProxyBody>,
+    ) -> Result<Response<ProxyBody>, UpstreamError> {
+        let path = req.uri().path_and_query().cloned();
+        let uri = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(target.parsed.clone())
+            .path_and_query(path.unwrap_or_else(|| PathAndQuery::from_static("/")))
+            .build();
+        *req.uri_mut() = uri.map_err(|e| UpstreamError::Failed {
+            target: target.authority.clone(),
+            reason: format!("bad URI for {}: {e}", target.authority),
+        })?;
+        target.requests.add(1);
+        target.in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(target.clone());
+        let result = tokio::time::timeout(self.request_timeout, self.client().request(req)).await;
+        let error = match result {
+            Ok(Ok(resp)) => {
+                target.breaker.success();
+                return Ok(resp.map(|body: Incoming| {
+                    let body: ProxyBody = body.map_err(|e| Box::new(e) as BoxError).boxed();
+                    Observed::new(body, move |_, _| drop(guard)).boxed()
+                }));
+            }
+            Err(_) => UpstreamError::Timeout {
+                target: target.authority.clone(),
+                timeout_ms: self.request_timeout.as_millis() as u64,
+            },
+            Ok(Err(e)) if e.is_connect() => UpstreamError::Connect {
+                target: target.authority.clone(),
+                reason: source_chain(&e),
+            },
+            Ok(Err(e)) => UpstreamError::Failed {
+                target: target.authority.clone(),
+                reason: source_chain(&e),
+            },
+        };
+        target.failures.fetch_add(1, Ordering::Relaxed);
+        target.breaker.failure();
+        Err(error)
+    }
+}
+
+/// Checks every target of the upstream each interval until the upstream is dropped.
+async fn health_checks(upstream: Weak<Upstream>, check: HealthCheck) {
+    let interval = Duration::from_millis(check.interval_ms);
+    let timeout = Duration::from_millis(check.timeout_ms);
+    loop {
+        let Some(up) = upstream.upgrade() else { return };
+        for target in &up.targets {
+            let uri = format!("http://{}{}", target.authority, check.path);
+            let Ok(uri) = uri.parse::<Uri>() else { continue };
+            let mut req = Request::new(empty());
+            *req.uri_mut() = uri;
+            let ok = matches!(
+                tokio::time::timeout(timeout, up.client().request(req)).await,
+                Ok(Ok(resp)) if resp.status().is_success()
+            );
+            if target.healthy.swap(ok, Ordering::Relaxed) != ok {
+                tracing::warn!(upstream = %up.name, target = %target.authority, healthy = ok, "health changed");
+            }
+        }
+        drop(up);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,104 @@
+//! Accept: where a request enters the request path. It gets its id (the client's
+//! `x-request-id` when usable) and a trace span (continuing the client's W3C trace), then
+//! goes through the stages in order: [`route`](crate::route) →
+//! [`request_chain`](crate::request_chain) → [`forward`](crate::forward) →
+//! [`response_chain`](crate::response_chain) via [`finish`](crate::finish) →
+//! [`log`](crate::log).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use tracing::Instrument;
+
+use sluice_core::body::ProxyBody;
+use sluice_core::headers;
+use sluice_core::telemetry::otlp;
+
+use crate::answer::Answer;
+use crate::exchange::{ConnInfo, Exchange};
+use crate::finish::finish;
+use crate::forward::forward;
+use crate::log::{self, Access};
+use crate::request_chain::{self, Decision, RequestBody};
+use crate::route;
+use crate::router::Route;
+use crate::state::{Gateway, GatewayState};
+
+/// Serves one request with the gateway current when it arrived.
+pub async fn handle(
+    state: Arc<GatewayState>,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let gateway = state.current();
+    let request_id = headers::request_id(req.headers());
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        path = %req.uri().path(),
+        otel.kind = "server",
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    otlp::continue_trace(&span, req.headers());
+    let (mut resp, route) = serve(&gateway, &state, req, conn, &request_id, started)
+        .instrument(span.clone())
+        .await;
+    let access = Access {
+        gateway: &gateway,
+        route,
+        request_id: &request_id,
+        method: &method,
+        conn,
+        started,
+    };
+    log::access(&state, &access, &mut resp, &span);
+    Ok(resp)
+}
+
+/// The stages from routing to the finished response; also the route that matched.
+async fn serve<'g>(
+    gw: &'g Gateway,
+    state: &'g GatewayState,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    request_id: &'g str,
+    started: Instant,
+) -> (Response<ProxyBody>, Option<&'g Route>) {
+    let matched = match route::route(gw, &req, request_id) {
+        Ok(matched) => matched,
+        Err(refusal) => return (*refusal.response, None),
+    };
+    let route = matched.route;
+    let mut ex = Exchange {
+        gateway: gw,
+        backends: state.runtime().backends(),
+        route,
+        conn,
+        request_id,
+        started,
+        head: None,
+        ran: 0,
+        body: Arc::default(),
+    };
+    let (parts, incoming) = req.into_parts();
+    let authority = matched.authority.as_deref();
+    if let Err(refusal) = route::admit(&parts, &gw.config.server, request_id) {
+        if ex.logs() {
+            ex.head = Some(request_chain::request_head(&ex, &parts, authority));
+        }
+        return (finish(ex, Answer::Refused(refusal)).await, Some(route));
+    }
+    let mut body = RequestBody::new(incoming, gw.config.server.max_body_bytes, ex.body.clone());
+    let answer = match request_chain::run(&mut ex, &parts, authority, &mut body).await {
+        Decision::Answer(answer) => answer,
+        Decision::Forward(decided) => forward(&ex, parts, body, decided, authority, state.coalescer()).await,
+    };
+    (finish(ex, answer).await, Some(route))
+}

@@ -1,0 +1,74 @@
+//! Finish: the one place every routed response ends, whatever made it (the upstream, a GPU
+//! backend, a plugin, the HTTP cache, or the gateway's own refusal). The response hooks of
+//! the plugins whose request hooks ran see it, then `on-log` is set to run once its body was
+//! sent. A route without plugins sends what it got.
+
+use bytes::Bytes;
+use hyper::Response;
+
+use sluice_bindings::ResponseHead;
+use sluice_core::body::{ProxyBody, full};
+
+use crate::answer::Answer;
+use crate::exchange::Exchange;
+use crate::{log, response_chain};
+
+/// Ends `answer`: the response to send.
+pub async fn finish(mut ex: Exchange<'_>, answer: Answer) -> Response<ProxyBody> {
+    let Some(req) = ex.head.take() else {
+        return unchained(answer);
+    };
+    let mut usage = None;
+    let mut error = None;
+    let (response, status) = match answer {
+        Answer::Direct(response) => {
+            let status = response.status().as_u16();
+            (response, status)
+        }
+        Answer::Local(local) => {
+            let mut head = ResponseHead {
+                status: local.status,
+                headers: local.headers,
+            };
+            // Response hooks see the local body's length, as they would an upstream's.
+            let length = local.body.len().to_string().into_bytes();
+            head.headers.push(("content-length".to_string(), length));
+            response_chain::run(&ex, &req, head, full(Bytes::from(local.body)), None).await
+        }
+        Answer::Stored { head, body } => response_chain::run(&ex, &req, head, full(body), None).await,
+        Answer::Upstream {
+            response,
+            timing,
+            fill,
+            usage: slot,
+        } => {
+            usage = slot;
+            let (parts, body) = response.into_parts();
+            let store = timing.map(|t| (t, fill));
+            response_chain::run(&ex, &req, response_chain::head_of(&parts), body, store).await
+        }
+        Answer::Refused(refusal) => {
+            error = Some(refusal.why);
+            let (parts, body) = (*refusal.response).into_parts();
+            response_chain::run(&ex, &req, response_chain::head_of(&parts), body, None).await
+        }
+    };
+    response.map(|body| log::when_sent(&ex, req, status, body, usage, error))
+}
+
+/// The response of a request no plugin saw: sent as it is.
+fn unchained(answer: Answer) -> Response<ProxyBody> {
+    match answer {
+        Answer::Upstream { response, .. } | Answer::Direct(response) => response,
+        Answer::Refused(refusal) => *refusal.response,
+        // Only a plugin answers locally or from the cache; kept whole should one ever get here.
+        Answer::Local(local) => {
+            let head = ResponseHead {
+                status: local.status,
+                headers: local.headers,
+            };
+            response_chain::response_from(head, full(Bytes::from(local.body)))
+        }
+        Answer::Stored { head, body } => response_chain::response_from(head, full(body)),
+    }
+}

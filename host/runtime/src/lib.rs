@@ -1,0 +1,33 @@
+//! The wasmtime host: one engine with a tuned pooling allocator and epoch interruption, an
+//! on-disk cache of compiled components, plugins loaded and checked against the world,
+//! instance pools per configured plugin, and chains that run a route's plugins.
+//!
+//! [`Runtime::build_routes`] turns a [`GatewayConfig`] into a [`RouteTable`] or an error: it
+//! never returns a partial table, so a bad config can't replace a good one.
+
+mod aot_cache;
+pub mod capability;
+mod chain;
+mod cpu;
+mod engine;
+mod failure;
+mod instance;
+pub mod interfaces;
+mod limiter;
+mod loader;
+mod routes;
+mod runtime;
+pub mod state;
+pub mod verdict;
+
+pub use aot_cache::{CacheOutcome, ComponentCache};
+pub use chain::{BodyError, BodySource, Chain, CoalesceRequest, Forward, NoBody, RequestOutcome, ResponseOutcome};
+pub use engine::EpochTicker;
+pub use failure::{FailureKind, PluginFailure};
+pub(crate) use instance::wall_limit;
+pub use instance::{InstanceSettings, PluginInstance, hook_name};
+pub use limiter::MemoryLimiter;
+pub use loader::{LoadError, LoadedPlugin, WIT_PACKAGE, WIT_VERSION};
+pub use routes::RouteTable;
+pub use runtime::{Runtime, RuntimeError};
+pub use verdict::{MAX_BODY, MAX_EDITS, MAX_HEADER_BYTES, MAX_VALUE};
