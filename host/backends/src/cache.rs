@@ -1,6 +1,8 @@
-//! `cache`: the gateway's response cache, in memory (moka), bounded by bytes, with
-//! invalidation by key, prefix and tag; with `[redis]`, the first level in front of Redis
-//! (`cache_shared.rs`).
+//! The store behind the `cache` interface: responses plugins build and read back by key, in
+//! memory (moka), bounded by bytes, with invalidation by key, prefix and tag; with `[redis]`,
+//! the first level in front of Redis (`cache_shared.rs`). Request coalescing keeps its short
+//! replays here under [`RESERVED_PREFIX`]. (The HTTP cache's storage is `http_cache`: see
+//! docs/architecture.md, "Two response stores, on purpose".)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,8 +38,7 @@ impl Expiry<String, Arc<CachedResponse>> for UntilExpiresAt {
     }
 }
 
-/// The in-memory response cache behind the `cache` interface (and, in a later issue, the
-/// host's `store` verdict).
+/// The in-memory store behind the `cache` interface and coalescing's replays.
 pub struct ResponseCache {
     entries: Cache<String, Arc<CachedResponse>>,
 }

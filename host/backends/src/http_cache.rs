@@ -39,7 +39,7 @@ pub const KEY_PREFIX: &str = "http:";
 pub use entry::{CacheServe, Direct, Fields, StoreError, StoredEntry};
 pub use fill::{Fill, FillGuard};
 pub use state::HttpCache;
-pub use store_body::{StoreBody, Storing};
+pub use store_body::{Store, StoreBody, Storing, store_body};
 
 /// The variant part of a key: the request's values of the `vary` names, hashed.
 fn variant_of(vary: &[String], request: &[(String, Vec<u8>)]) -> String {

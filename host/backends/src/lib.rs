@@ -7,7 +7,7 @@
 //! - [`redis`]: the fred pool, namespaced keys, the command allow-list, scripts, a time budget
 //!   and a breaker per call.
 //! - [`http_client`]: the pooled outbound HTTP client (rustls), with a budget and a body cap.
-//! - [`ratelimit`] and [`gcra`]: GCRA rate limits in one Redis script per request, with an
+//! - [`rate_limit`] and [`gcra`]: GCRA rate limits in one Redis script per request, with an
 //!   in-memory fallback while Redis is down.
 //! - [`sink`]: the background writer of telemetry, audit and inference rows, with a spill
 //!   file while Postgres is down.
@@ -31,7 +31,7 @@ pub mod kv_shared;
 pub mod metrics;
 pub mod postgres;
 mod postgres_types;
-pub mod ratelimit;
+pub mod rate_limit;
 pub mod redis;
 pub mod sink;
 mod sink_rows;
@@ -46,7 +46,7 @@ use http_client::{OutboundError, OutboundHttp};
 use kv::KvStore;
 use kv_shared::SharedKv;
 use postgres::{PostgresBackend, PostgresError};
-use ratelimit::RateLimiter;
+use rate_limit::RateLimiter;
 use redis::{RedisBackend, RedisError};
 use sink::Sinks;
 use sluice_config::{GatewayConfig, HttpCacheSettings};
@@ -73,9 +73,9 @@ pub struct Backends {
     /// configured, else to memory); absent in [`Backends::in_memory`].
     pub sinks: Option<Arc<Sinks>>,
     /// The outbound HTTP client behind `http-client`; absent in [`Backends::in_memory`].
-    pub http: Option<Arc<OutboundHttp>>,
+    pub http_client: Option<Arc<OutboundHttp>>,
     /// The rate limiter behind `rate-limit` (in Redis when configured, else in memory).
-    pub ratelimit: Arc<RateLimiter>,
+    pub rate_limit: Arc<RateLimiter>,
     /// The HTTP response cache behind `http-cache` (sized by `[http_cache]`).
     pub http_cache: Arc<HttpCache>,
     /// The GPU fleet behind `gpu` (`[gpu]`), if configured.
@@ -95,8 +95,8 @@ impl Backends {
             shared_kv: None,
             shared_cache: None,
             sinks: None,
-            http: None,
-            ratelimit: Arc::new(RateLimiter::new(None, metrics.clone())),
+            http_client: None,
+            rate_limit: Arc::new(RateLimiter::new(None, metrics.clone())),
             http_cache: HttpCache::new(&HttpCacheSettings::default(), metrics.clone(), None),
             gpu: None,
         }
@@ -124,12 +124,12 @@ impl Backends {
             if settings.shared_cache {
                 backends.shared_cache = Some(SharedCache::start(redis.clone(), backends.cache.clone()));
             }
-            backends.ratelimit = Arc::new(RateLimiter::new(Some(redis.clone()), backends.metrics.clone()));
+            backends.rate_limit = Arc::new(RateLimiter::new(Some(redis.clone()), backends.metrics.clone()));
             backends.redis = Some(redis);
         }
         let http = &config.http_client;
         let ca_file = http.ca_file.as_ref().map(|p| config.resolve(p));
-        backends.http = Some(OutboundHttp::new(http, ca_file.as_deref(), &backends.metrics)?);
+        backends.http_client = Some(OutboundHttp::new(http, ca_file.as_deref(), &backends.metrics)?);
         let sinks = &config.sinks;
         backends.sinks = Some(Sinks::start(
             sinks,

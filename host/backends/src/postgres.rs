@@ -211,7 +211,7 @@ impl PostgresBackend {
 
     /// Runs `sql` with `params` and returns its rows, at most the row cap. With `untrusted`
     /// (SQL a plugin wrote, under an `any` grant), the connection is cleaned after the
-    /// statement (see [`Self::clean`]).
+    /// statement (see `clean`).
     pub async fn query(&self, sql: &str, params: Vec<PgValue>, untrusted: bool) -> Result<Rows, PostgresError> {
         let cap = self.settings.row_cap;
         let work = async {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-/// Outbound HTTP for plugins. Which hosts a plugin may call is its grant (`grants.http`).
+/// Outbound HTTP for plugins. Which hosts a plugin may call is its grant (`grants.http_client`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpClientSettings {

@@ -1,5 +1,6 @@
-//! The gateway's configuration: one TOML file, parsed with unknown fields rejected and
-//! validated as a whole before anything is built from it.
+//! The gateway's configuration (floor 1, a leaf: no other host crate): one TOML file, parsed
+//! with unknown fields rejected and validated as a whole before anything is built from it.
+//! Also what validation needs to know: the grantable Redis commands ([`redis_commands`]).
 
 mod demo;
 mod gpu;

@@ -66,18 +66,19 @@ pub struct Grants {
     /// Postgres statements.
     #[serde(default)]
     pub postgres: Option<PostgresGrant>,
-    /// Outbound HTTP hosts.
-    #[serde(default)]
-    pub http: Option<HttpGrant>,
+    /// Outbound HTTP hosts (`http-client`; `http` is the older spelling, still accepted).
+    #[serde(default, alias = "http")]
+    pub http_client: Option<HttpGrant>,
     /// The GPU scheduler.
     #[serde(default)]
     pub gpu: bool,
     /// The audit log.
     #[serde(default)]
     pub audit: bool,
-    /// Rate limits kept by the host (`rate-limit`).
-    #[serde(default)]
-    pub ratelimit: bool,
+    /// Rate limits kept by the host (`rate-limit`; `ratelimit` is the older spelling, still
+    /// accepted).
+    #[serde(default, alias = "ratelimit")]
+    pub rate_limit: bool,
     /// The HTTP response cache (`http-cache`).
     #[serde(default)]
     pub http_cache: bool,

@@ -4,18 +4,15 @@
 //! upstream frame, so each event reaches the client as soon as the upstream sent it.
 
 use std::io::Write;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame};
 use hyper::header::{
     ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, VARY,
 };
 use hyper::{Method, Response, StatusCode};
 
-use super::body::{BoxError, ProxyBody};
+use crate::body::{BoxError, ProxyBody, Recoded, Recoder};
 use sluice_bindings::{Encoding, EncodingSpec};
 
 /// The level each encoding gets when the verdict names none.
@@ -76,13 +73,11 @@ pub fn apply(spec: Option<&EncodingSpec>, method: &str, resp: Response<ProxyBody
         }
     };
     rewrite_headers(&mut parts.headers, spec.encoding);
-    let body = Compressed {
-        inner: body,
-        encoder: Some(encoder),
+    let recoder = Compressing {
+        encoder,
         flush_each_frame,
-        trailers: None,
     };
-    Response::from_parts(parts, body.boxed())
+    Response::from_parts(parts, Recoded::new(body, recoder).boxed())
 }
 
 /// Whether the host may compress this response at all (the plugin decides the rest).
@@ -230,68 +225,25 @@ pub fn encode_all(token: &str, data: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// A body compressed as it streams.
-struct Compressed {
-    inner: ProxyBody,
-    /// None once the stream was finished.
-    encoder: Option<Encoder>,
+/// The recoder of a compressed body.
+struct Compressing {
+    encoder: Encoder,
     flush_each_frame: bool,
-    /// Trailers from the inner body, sent after the last compressed bytes.
-    trailers: Option<Frame<Bytes>>,
 }
 
-impl Compressed {
-    /// Ends the compressed stream: the last output, if any.
-    fn finish(&mut self) -> Result<Option<Bytes>, BoxError> {
-        match self.encoder.take() {
-            Some(encoder) => Ok(Some(encoder.finish()?).filter(|b| !b.is_empty())),
-            None => Ok(None),
-        }
-    }
-}
+impl Recoder for Compressing {
+    const KEEPS_TRAILERS: bool = true;
 
-impl Body for Compressed {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        loop {
-            let Some(encoder) = this.encoder.as_mut() else {
-                return Poll::Ready(this.trailers.take().map(Ok));
-            };
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => {
-                        encoder.write(&data)?;
-                        if this.flush_each_frame {
-                            encoder.flush()?;
-                        }
-                        let out = encoder.take();
-                        if !out.is_empty() {
-                            return Poll::Ready(Some(Ok(Frame::data(out))));
-                        }
-                    }
-                    Err(trailers) => {
-                        this.trailers = Some(trailers);
-                        if let Some(last) = this.finish()? {
-                            return Poll::Ready(Some(Ok(Frame::data(last))));
-                        }
-                    }
-                },
-                Poll::Ready(None) => {
-                    if let Some(last) = this.finish()? {
-                        return Poll::Ready(Some(Ok(Frame::data(last))));
-                    }
-                }
-            }
+    fn chunk(&mut self, data: &Bytes) -> Result<Bytes, BoxError> {
+        self.encoder.write(data)?;
+        if self.flush_each_frame {
+            self.encoder.flush()?;
         }
+        Ok(self.encoder.take())
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.encoder.is_none() && self.trailers.is_none()
+    fn finish(self) -> Result<Bytes, BoxError> {
+        Ok(self.encoder.finish()?)
     }
 }
 

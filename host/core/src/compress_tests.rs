@@ -2,6 +2,8 @@ use std::io::Read;
 
 use http_body_util::{BodyExt, StreamBody};
 
+use hyper::body::Frame;
+
 use super::*;
 use crate::body::full;
 

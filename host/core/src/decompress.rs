@@ -5,18 +5,15 @@
 //! upstream.
 
 use std::io::Write;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame};
 use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, HeaderMap};
 use hyper::{Response, StatusCode};
 
-use super::body::{BoxError, ProxyBody};
 use super::errors::json_error;
+use crate::body::{BoxError, ProxyBody, Recoded, Recoder};
 
 /// A request hook's `body.decompress-request` directive: decode the request body on its way
 /// upstream within these bounds.
@@ -117,12 +114,11 @@ pub fn request(
     };
     headers.remove(CONTENT_ENCODING);
     headers.remove(CONTENT_LENGTH);
-    let decoded = Decoded {
-        inner: body,
-        decoder: Some(decoder),
+    let decode = Decode {
+        decoder,
         refusal: decoding.refusal.clone(),
     };
-    Ok((decoded.boxed(), decoding))
+    Ok((Recoded::new(body, decode).boxed(), decoding))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -262,62 +258,36 @@ fn settle(sink: &mut Sink, encoding: &'static str, result: std::io::Result<()>) 
     Ok(Bytes::from(std::mem::take(&mut sink.out)))
 }
 
-/// A request body decoded as it streams.
-struct Decoded {
-    inner: ProxyBody,
-    /// None once the stream ended (or was refused).
-    decoder: Option<Decoder>,
+/// The recoder of a decoded request body: a refusal is kept for the answer too.
+struct Decode {
+    decoder: Decoder,
     refusal: Arc<OnceLock<Refusal>>,
 }
 
-impl Decoded {
-    fn refuse(&mut self, refusal: Refusal) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.decoder = None;
+impl Decode {
+    fn refuse(&self, refusal: Refusal) -> BoxError {
+        Decode::refuse_into(&self.refusal, refusal)
+    }
+
+    /// Keeps `refusal` for the answer; the body's error.
+    fn refuse_into(kept: &OnceLock<Refusal>, refusal: Refusal) -> BoxError {
         let error: BoxError = Box::new(refusal.clone());
-        let _ = self.refusal.set(refusal);
-        Poll::Ready(Some(Err(error)))
+        let _ = kept.set(refusal);
+        error
     }
 }
 
-impl Body for Decoded {
-    type Data = Bytes;
-    type Error = BoxError;
+impl Recoder for Decode {
+    /// Request trailers are not passed on.
+    const KEEPS_TRAILERS: bool = false;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        loop {
-            let Some(decoder) = this.decoder.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue; // request trailers are not passed on
-                    };
-                    match decoder.decode(&data) {
-                        Ok(out) if out.is_empty() => {}
-                        Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
-                        Err(refusal) => return this.refuse(refusal),
-                    }
-                }
-                Poll::Ready(None) => {
-                    let Some(decoder) = this.decoder.take() else {
-                        return Poll::Ready(None);
-                    };
-                    return match decoder.finish() {
-                        Ok(out) if out.is_empty() => Poll::Ready(None),
-                        Ok(out) => Poll::Ready(Some(Ok(Frame::data(out)))),
-                        Err(refusal) => this.refuse(refusal),
-                    };
-                }
-            }
-        }
+    fn chunk(&mut self, data: &Bytes) -> Result<Bytes, BoxError> {
+        self.decoder.decode(data).map_err(|refusal| self.refuse(refusal))
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.decoder.is_none()
+    fn finish(self) -> Result<Bytes, BoxError> {
+        let Decode { decoder, refusal } = self;
+        decoder.finish().map_err(|r| Decode::refuse_into(&refusal, r))
     }
 }
 

@@ -1,8 +1,9 @@
 //! The building blocks every upper layer of the host shares (floor 2, over `sluice-config`
 //! and `sluice-bindings`):
 //!
-//! - [`body`]: the body type the gateway sends both ways and the one observer body that taps
-//!   a stream (bytes, end, drop) for whoever needs to watch it;
+//! - [`body`]: the body type the gateway sends both ways, [`Tap`](body::Tap) (the one body
+//!   wrapper that watches a stream: each chunk, then how it ended) and
+//!   [`Recoded`](body::Recoded) (the one that rewrites it: compression, decoding);
 //! - [`headers`]: hop-by-hop removal, forwarding headers, request ids, conversions to and from
 //!   the plugins' header lists; [`errors`]: the JSON answers the gateway gives itself;
 //! - [`compress`] and [`decompress`]: response compression and request-body decompression;

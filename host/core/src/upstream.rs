@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use http_body_util::BodyExt;
 
-use super::body::{BoxError, Observed, ProxyBody, empty};
+use super::body::{BoxError, ProxyBody, empty, observed};
 use super::breaker::{Admit, Breaker};
 use super::pool::{self, ConnectionStats, CountingConnector};
 use crate::telemetry::metrics::{Counter, Registry};
@@ -344,7 +344,7 @@ impl Upstream {
                 target.breaker.success();
                 return Ok(resp.map(|body: Incoming| {
                     let body: ProxyBody = body.map_err(|e| Box::new(e) as BoxError).boxed();
-                    Observed::new(body, move |_, _| drop(guard)).boxed()
+                    observed(body, move |_, _| drop(guard)).boxed()
                 }));
             }
             Err(_) => UpstreamError::Timeout {

@@ -1,9 +1,8 @@
 //! Accept: where a request enters the request path. It gets its id (the client's
 //! `x-request-id` when usable) and a trace span (continuing the client's W3C trace), then
-//! goes through the stages in order: [`route`](crate::route) →
-//! [`request_chain`](crate::request_chain) → [`forward`](crate::forward) →
-//! [`response_chain`](crate::response_chain) via [`finish`](crate::finish) →
-//! [`log`](crate::log).
+//! goes through the stages in order: [`route`] → [`request_chain`] →
+//! [`forward`](mod@crate::forward) → [`response_chain`](crate::response_chain) via
+//! [`finish`](mod@crate::finish) → [`log`].
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -180,7 +180,7 @@ pub async fn readiness(state: &GatewayState) -> Value {
             json!({ "state": state, "backend": "postgres", "queued": s.queued(), "spilled_bytes": s.spilled_bytes() })
         }
     };
-    let (ratelimit, limits_local) = backends.ratelimit.readiness();
+    let (ratelimit, limits_local) = backends.rate_limit.readiness();
     degraded |= limits_local;
     let last = state.last_reload();
     json!({

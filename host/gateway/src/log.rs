@@ -12,7 +12,7 @@ use hyper::header::{HeaderName, HeaderValue};
 
 use sluice_backends::sink::SinkRow;
 use sluice_bindings::{LogEntry, RequestHead};
-use sluice_core::body::{Observed, ProxyBody};
+use sluice_core::body::{ProxyBody, observed};
 use sluice_core::headers;
 
 use crate::answer::UsageSlot;
@@ -39,7 +39,7 @@ pub fn when_sent(
     let chain = ex.route.chain.clone();
     let upstream = ex.route.upstream.as_ref().map(|u| u.name.clone());
     let (started, stats) = (ex.started, ex.body.clone());
-    Observed::new(body, move |bytes_sent, completed| {
+    observed(body, move |bytes_sent, completed| {
         let duration_us = started.elapsed().as_micros() as u64;
         // Built on the task: on a disconnect this runs before the inner body (whose end
         // fills the usage slot) is dropped.

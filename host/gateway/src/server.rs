@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use sluice_config::ServerSettings;
-use sluice_core::body::Observed;
 use sluice_core::body::ProxyBody;
+use sluice_core::body::observed;
 use sluice_core::workers::Workers;
 
 mod idle;
@@ -171,7 +171,7 @@ where
             async move {
                 let resp = answer.await?;
                 // The request stays in flight until its response body has been sent.
-                Ok::<_, std::convert::Infallible>(resp.map(|body| Observed::new(body, move |_, _| drop(guard)).boxed()))
+                Ok::<_, std::convert::Infallible>(resp.map(|body| observed(body, move |_, _| drop(guard)).boxed()))
             }
         });
         let conn = self.builder.serve_connection_with_upgrades(io, service);

@@ -236,7 +236,7 @@ fn kv_get_p99(_c: &mut Criterion) {
 /// and in Redis (one EVALSHA of the GCRA script), plus a printed figure of decisions per second
 /// with 64 decisions in flight at once against Redis.
 fn ratelimit(c: &mut Criterion) {
-    use sluice_backends::ratelimit::{LimitSpec, RateLimiter};
+    use sluice_backends::rate_limit::{LimitSpec, RateLimiter};
     use sluice_backends::redis::RedisBackend;
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,7 +2,7 @@
 //! pooled and on a fresh instance, against the same work done natively; a chain of 6 pooled
 //! plugins; compile time and load time from the AOT cache.
 //!
-//! Run: `cargo bench -p sluice --bench runtime`; `bench/summarize` prints the medians and
+//! Run: `cargo bench -p sluice-runtime --bench runtime`; `bench/summarize` prints the medians and
 //! ratios that `docs/benchmarks.md` records.
 
 use std::hint::black_box;

@@ -47,6 +47,15 @@ impl CpuMeter {
         self.started
     }
 
+    /// Awaits `call`, a host call that may wait (on Redis, Postgres, the network, the GPU
+    /// queue), then [`waited`](Self::waited): every host call that waits goes through here, so
+    /// none is charged the CPU of the tasks the thread ran meanwhile.
+    pub async fn waiting_on<F: std::future::Future>(&mut self, call: F) -> F::Output {
+        let output = call.await;
+        self.waited();
+        output
+    }
+
     /// Called when a host call the plugin awaited returns. While it waited, the thread ran
     /// other tasks (other requests, their plugins), whose CPU is not this call's: the next
     /// look starts afresh, charging at most one tick for the time since.

@@ -14,7 +14,7 @@ use super::failure::{FailureKind, PluginFailure};
 use super::loader::LoadedPlugin;
 use super::state::{CallRequest, Directives, HostState};
 use super::verdict;
-use crate::capability::PluginContext;
+use crate::context::PluginContext;
 use sluice_bindings::{Hook, LogEntry, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict};
 use sluice_config::{FailPolicy, InstanceMode, Limits, PoolSettings};
 use sluice_core::telemetry::metrics::{Counter, Histogram};

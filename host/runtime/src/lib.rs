@@ -1,19 +1,23 @@
-//! The wasmtime host: one engine with a tuned pooling allocator and epoch interruption, an
-//! on-disk cache of compiled components, plugins loaded and checked against the world,
-//! instance pools per configured plugin, and chains that run a route's plugins.
+//! The wasmtime host (floor 4, over `sluice-backends`): one engine with a tuned pooling
+//! allocator and epoch interruption, an on-disk cache of compiled components, plugins loaded
+//! and checked against the world, instance pools per configured plugin, and chains that run a
+//! route's plugins. [`capability`] is the table of what plugins may be granted;
+//! [`interfaces`] holds one `Host` impl per WIT interface.
 //!
-//! [`Runtime::build_routes`] turns a [`GatewayConfig`] into a [`RouteTable`] or an error: it
+//! [`Runtime::build_routes`] turns a [`GatewayConfig`](sluice_config::GatewayConfig) into a [`RouteTable`] or an error: it
 //! never returns a partial table, so a bad config can't replace a good one.
 
 mod aot_cache;
 pub mod capability;
 mod chain;
+pub mod context;
 mod cpu;
 mod engine;
 mod failure;
 mod instance;
 pub mod interfaces;
 mod limiter;
+mod linker;
 mod loader;
 mod routes;
 mod runtime;

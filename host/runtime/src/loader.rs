@@ -12,7 +12,7 @@ use wasmtime::component::{Component, Linker};
 
 use super::aot_cache::{CacheOutcome, ComponentCache};
 use super::state::HostState;
-use crate::capability::PluginContext;
+use crate::context::PluginContext;
 use sluice_backends::Backends;
 use sluice_bindings::{Hook, PluginInfo, PluginPre};
 use sluice_config::Grants;

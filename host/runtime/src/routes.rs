@@ -8,7 +8,7 @@ use super::chain::Chain;
 use super::instance::{InstanceSettings, PluginInstance};
 use super::loader::{LoadError, LoadedPlugin};
 use crate::Runtime;
-use crate::capability::PluginContext;
+use crate::context::PluginContext;
 use sluice_bindings::Hook;
 use sluice_config::GatewayConfig;
 

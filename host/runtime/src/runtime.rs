@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 
 use crate::aot_cache::ComponentCache;
 use crate::engine::{self, EpochTicker};
@@ -59,8 +59,7 @@ impl Runtime {
         )?);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        sluice_bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        crate::linker::link(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Ok(Runtime {
             engine,
             ticker,

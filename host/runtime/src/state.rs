@@ -12,7 +12,7 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::cpu::CpuMeter;
 use super::limiter::MemoryLimiter;
-use crate::capability::PluginContext;
+use crate::context::PluginContext;
 use sluice_backends::http_cache::CacheServe;
 use sluice_backends::http_cache::{FillGuard, StoredEntry};
 use sluice_bindings::sluice::plugin::http_cache::DirectHits;

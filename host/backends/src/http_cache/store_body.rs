@@ -3,17 +3,15 @@
 //! body ended cleanly. A body that fails, outgrows the limit, or is dropped before its end
 //! (the client went away) is not stored.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::body::Body;
 
 use super::entry::{Fields, StoredEntry};
 use super::fill::FillGuard;
 use super::state::HttpCache;
-use sluice_core::body::{BoxError, ProxyBody};
+use sluice_core::body::{BoxError, End, Observer, ProxyBody, Tap};
 
 /// A response to store once its body has streamed.
 #[derive(Debug)]
@@ -54,8 +52,23 @@ impl Storing {
 }
 
 /// A body that is stored in the cache as it streams.
-pub struct StoreBody {
-    inner: ProxyBody,
+pub type StoreBody = Tap<Store>;
+
+/// Wraps `inner` so that `storing` runs when it ends cleanly within `limit` bytes.
+pub fn store_body(inner: ProxyBody, storing: Storing, limit: u64) -> StoreBody {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let expected = inner.size_hint().exact().and_then(|n| usize::try_from(n).ok());
+    let store = Store {
+        copy: BytesMut::with_capacity(expected.unwrap_or(0).min(limit)),
+        limit,
+        expected,
+        storing: Some(storing),
+    };
+    Tap::new(inner, store)
+}
+
+/// The observer of a [`StoreBody`]: keeps a copy of the body and stores it at a clean end.
+pub struct Store {
     copy: BytesMut,
     limit: usize,
     /// The body's length when it was declared: the body is whole once that much arrived,
@@ -64,26 +77,7 @@ pub struct StoreBody {
     storing: Option<Storing>,
 }
 
-impl StoreBody {
-    /// Wraps `inner`; `storing` runs when it ends cleanly within `limit` bytes.
-    pub fn new(inner: ProxyBody, storing: Storing, limit: u64) -> Self {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let expected = inner.size_hint().exact().and_then(|n| usize::try_from(n).ok());
-        StoreBody {
-            inner,
-            copy: BytesMut::with_capacity(expected.unwrap_or(0).min(limit)),
-            limit,
-            expected,
-            storing: Some(storing),
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(storing) = self.storing.take() {
-            storing.store(std::mem::take(&mut self.copy).freeze());
-        }
-    }
-
+impl Store {
     fn abandon(&mut self, why: &str) {
         if let Some(storing) = self.storing.take() {
             tracing::debug!(target = %storing.entry.target, "http cache: not stored: {why}");
@@ -92,52 +86,28 @@ impl StoreBody {
     }
 }
 
-impl Body for StoreBody {
-    type Data = Bytes;
-    type Error = BoxError;
+impl Observer for Store {
+    fn data(&mut self, chunk: &Bytes) -> bool {
+        if self.storing.is_some() {
+            if self.copy.len() + chunk.len() > self.limit {
+                let limit = self.limit;
+                self.abandon(&format!("the body grew past the {limit}-byte limit per object"));
+            } else {
+                self.copy.extend_from_slice(chunk);
+            }
+        }
+        self.expected == Some(self.copy.len())
+    }
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref()
-                    && self.storing.is_some()
-                {
-                    if self.copy.len() + data.len() > self.limit {
-                        let limit = self.limit;
-                        self.abandon(&format!("the body grew past the {limit}-byte limit per object"));
-                    } else {
-                        self.copy.extend_from_slice(data);
-                    }
-                }
-                if self.inner.is_end_stream() || self.expected == Some(self.copy.len()) {
-                    self.finish();
+    fn end(&mut self, end: End, _: Option<&BoxError>) {
+        match end {
+            End::Complete => {
+                if let Some(storing) = self.storing.take() {
+                    storing.store(std::mem::take(&mut self.copy).freeze());
                 }
             }
-            Poll::Ready(None) => self.finish(),
-            Poll::Ready(Some(Err(_))) => self.abandon("the body failed"),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for StoreBody {
-    fn drop(&mut self) {
-        // A body already at its end (empty, or never polled because it had nothing), or with
-        // all its declared bytes, is whole.
-        if self.inner.is_end_stream() || self.expected == Some(self.copy.len()) {
-            self.finish();
-        } else {
-            self.abandon("the client went away before the body ended");
+            End::Failed => self.abandon("the body failed"),
+            End::Dropped => self.abandon("the client went away before the body ended"),
         }
     }
 }

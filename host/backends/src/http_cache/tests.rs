@@ -170,7 +170,7 @@ fn storing(c: &Arc<HttpCache>) -> Storing {
 #[tokio::test]
 async fn a_body_that_streamed_to_its_end_is_stored() {
     let c = cache();
-    let body = StoreBody::new(full("streamed"), storing(&c), 1 << 20);
+    let body = store_body(full("streamed"), storing(&c), 1 << 20);
     let sent = body.collect().await.unwrap().to_bytes();
     assert_eq!(sent, "streamed");
     assert_eq!(c.lookup("k", &[]).await.unwrap().body, "streamed");
@@ -179,7 +179,7 @@ async fn a_body_that_streamed_to_its_end_is_stored() {
 #[tokio::test]
 async fn a_body_over_the_limit_or_dropped_early_is_not_stored() {
     let c = cache();
-    let body = StoreBody::new(full("twelve bytes"), storing(&c), 4);
+    let body = store_body(full("twelve bytes"), storing(&c), 4);
     assert_eq!(
         body.collect().await.unwrap().to_bytes(),
         "twelve bytes",
@@ -190,7 +190,7 @@ async fn a_body_over_the_limit_or_dropped_early_is_not_stored() {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, BoxErr>>(1);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
     let inner = http_body_util::StreamBody::new(stream).boxed();
-    let mut body = StoreBody::new(inner, storing(&c), 1 << 20);
+    let mut body = store_body(inner, storing(&c), 1 << 20);
     tx.send(Ok(hyper::body::Frame::data(Bytes::from("part"))))
         .await
         .unwrap();
@@ -258,7 +258,7 @@ async fn a_body_with_all_its_declared_bytes_is_stored_even_if_never_polled_to_it
         len: 5,
     }
     .boxed();
-    let mut body = StoreBody::new(inner, storing(&c), 1 << 20);
+    let mut body = store_body(inner, storing(&c), 1 << 20);
     tx.send(Ok(hyper::body::Frame::data(Bytes::from("whole"))))
         .await
         .unwrap();

@@ -11,37 +11,19 @@ mod routes;
 use std::path::Path;
 
 use sluice_backends::Backends;
-use sluice_config::{GatewayConfig, Grants};
+use sluice_config::GatewayConfig;
+use sluice_runtime::capability::{CAPABILITIES, Capability};
 use sluice_runtime::{LoadedPlugin, Runtime, WIT_PACKAGE, WIT_VERSION, hook_name};
 
 use report::{ConfigFacts, MissingGrant, PluginFacts, Report};
 
 /// The host interfaces that need a grant, with the grant that covers them.
-const GRANTED: &[(&str, &str)] = &[
-    ("kv", "kv"),
-    ("cache", "cache"),
-    ("redis", "redis"),
-    ("postgres", "postgres"),
-    ("http-client", "http"),
-    ("gpu", "gpu"),
-    ("audit", "audit"),
-    ("rate-limit", "ratelimit"),
-    ("http-cache", "http_cache"),
-];
-
-fn granted(grants: &Grants, grant: &str) -> bool {
-    match grant {
-        "kv" => grants.kv,
-        "cache" => grants.cache,
-        "redis" => grants.redis.is_some(),
-        "postgres" => grants.postgres.is_some(),
-        "http" => grants.http.is_some(),
-        "gpu" => grants.gpu,
-        "audit" => grants.audit,
-        "ratelimit" => grants.ratelimit,
-        "http_cache" => grants.http_cache,
-        _ => true,
-    }
+/// The interfaces that need a grant, each with its `grants.*` key, from the capability table.
+fn granted_interfaces() -> impl Iterator<Item = (&'static str, &'static str, Capability)> {
+    CAPABILITIES.iter().filter_map(|d| {
+        let key = d.grant?.trim_start_matches("grants.");
+        Some((d.name, key, d.capability))
+    })
 }
 
 /// What to check `file` against, from the command line.
@@ -87,10 +69,8 @@ async fn check(file: &Path, options: &CheckOptions<'_>, report: &mut Report) -> 
         .await
         .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.reason))?;
     let facts = facts(&runtime, &loaded);
-    let needed: Vec<(&str, &str)> = GRANTED
-        .iter()
-        .copied()
-        .filter(|(i, _)| facts.host_imports.iter().any(|h| h == i))
+    let needed: Vec<(&str, &str, Capability)> = granted_interfaces()
+        .filter(|(i, _, _)| facts.host_imports.iter().any(|h| h == i))
         .collect();
     report.plugin = Some(facts);
     let Some(config) = options.config else { return Ok(()) };
@@ -109,8 +89,8 @@ async fn check(file: &Path, options: &CheckOptions<'_>, report: &mut Report) -> 
     };
     let missing_grants = needed
         .iter()
-        .filter(|(_, grant)| !granted(&def.grants, grant))
-        .map(|(interface, grant)| MissingGrant {
+        .filter(|(_, _, capability)| !capability.granted(&def.grants))
+        .map(|(interface, grant, _)| MissingGrant {
             interface: interface.to_string(),
             grant: grant.to_string(),
         })
@@ -154,12 +134,11 @@ fn facts(runtime: &Runtime, loaded: &LoadedPlugin) -> PluginFacts {
             None => wasi_imports.push(name.to_string()),
         }
     }
-    let grants_needed: Vec<String> = GRANTED
-        .iter()
-        .filter(|(i, _)| host_imports.iter().any(|h| h == i))
-        .map(|(_, g)| g.to_string())
+    let grants_needed: Vec<String> = granted_interfaces()
+        .filter(|(i, _, _)| host_imports.iter().any(|h| h == i))
+        .map(|(_, g, _)| g.to_string())
         .collect();
-    let imports_every_interface = grants_needed.len() == GRANTED.len();
+    let imports_every_interface = grants_needed.len() == granted_interfaces().count();
     PluginFacts {
         name: info.name.clone(),
         version: info.version.clone(),

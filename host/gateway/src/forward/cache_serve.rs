@@ -10,7 +10,7 @@ use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use sluice_backends::http_cache::{CacheServe, KEY_PREFIX};
-use sluice_backends::http_cache::{Direct, FillGuard, HttpCache, StoreBody, StoredEntry, Storing};
+use sluice_backends::http_cache::{Direct, FillGuard, HttpCache, StoredEntry, Storing, store_body};
 use sluice_backends::scoped_key;
 use sluice_bindings::sluice::plugin::http_cache::ServeAs;
 use sluice_bindings::{RequestHead, ResponseHead};
@@ -174,7 +174,7 @@ pub fn store_as_it_streams(
         generation: timing.generation,
     };
     let limit = cache.max_object_bytes();
-    StoreBody::new(body, storing, limit).boxed()
+    store_body(body, storing, limit).boxed()
 }
 
 /// What a background refresh needs: the chain after the caching plugin, the upstream and the

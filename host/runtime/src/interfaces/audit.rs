@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::capability::Capability;
 use crate::state::HostState;
 use sluice_backends::sink::SinkRow;
 use sluice_bindings::HostError;
@@ -81,11 +82,11 @@ fn row(state: &HostState, event: Event) -> Result<SinkRow, String> {
 impl Host for HostState {
     async fn emit(&mut self, event: Event) -> Result<(), HostError> {
         let p = &self.plugin;
-        p.require(p.grants.audit, "audit")?;
+        p.require(Capability::Audit)?;
         let Some(sinks) = p.backends.sinks.clone() else {
-            return Err(p.not_configured("audit"));
+            return Err(p.not_configured(Capability::Audit));
         };
-        let row = row(self, event).map_err(|why| self.plugin.invalid("audit", why))?;
+        let row = row(self, event).map_err(|why| self.plugin.invalid(Capability::Audit, why))?;
         if sinks.emit(row) {
             Ok(())
         } else {

@@ -1,6 +1,7 @@
 //! `cache`: the gateway's response store (`sluice_backends::cache`, with Redis behind it when
 //! `[redis] shared_cache`). Granted by `grants.cache`.
 
+use crate::capability::Capability;
 use crate::state::HostState;
 use sluice_backends::cache::RESERVED_PREFIX;
 use sluice_bindings::HostError;
@@ -9,72 +10,82 @@ use sluice_bindings::sluice::plugin::cache::{CachedResponse, Host};
 impl Host for HostState {
     async fn lookup(&mut self, key: String) -> Result<Option<CachedResponse>, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.cache, "cache")?;
-        let result = match &p.backends.shared_cache {
-            Some(shared) => shared.lookup(&key).await,
-            None => Ok(p.backends.cache.lookup(&key).map(|r| (*r).clone())),
-        };
-        self.cpu.waited();
-        result
+        p.require(Capability::Cache)?;
+        self.cpu
+            .waiting_on(async {
+                match &p.backends.shared_cache {
+                    Some(shared) => shared.lookup(&key).await,
+                    None => Ok(p.backends.cache.lookup(&key).map(|r| (*r).clone())),
+                }
+            })
+            .await
     }
 
     async fn insert(&mut self, key: String, response: CachedResponse) -> Result<(), HostError> {
         let p = &self.plugin;
-        p.require(p.grants.cache, "cache")?;
+        p.require(Capability::Cache)?;
         if key.starts_with(RESERVED_PREFIX) {
             return Err(p.invalid(
-                "cache",
+                Capability::Cache,
                 format_args!("keys starting with '{RESERVED_PREFIX}' are reserved for the gateway"),
             ));
         }
         if !(100..=599).contains(&response.status) {
             return Err(p.invalid(
-                "cache",
+                Capability::Cache,
                 format_args!("status {} is not an HTTP status", response.status),
             ));
         }
-        let result = match &p.backends.shared_cache {
-            Some(shared) => shared.insert(key, response).await,
-            None => p
-                .backends
-                .cache
-                .insert(key, response)
-                .map_err(|why| p.invalid("cache", why)),
-        };
-        self.cpu.waited();
-        result
+        self.cpu
+            .waiting_on(async {
+                match &p.backends.shared_cache {
+                    Some(shared) => shared.insert(key, response).await,
+                    None => p
+                        .backends
+                        .cache
+                        .insert(key, response)
+                        .map_err(|why| p.invalid(Capability::Cache, why)),
+                }
+            })
+            .await
     }
 
     async fn invalidate(&mut self, key: String) -> Result<bool, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.cache, "cache")?;
-        let result = match &p.backends.shared_cache {
-            Some(shared) => shared.invalidate(&key).await,
-            None => Ok(p.backends.cache.invalidate(&key)),
-        };
-        self.cpu.waited();
-        result
+        p.require(Capability::Cache)?;
+        self.cpu
+            .waiting_on(async {
+                match &p.backends.shared_cache {
+                    Some(shared) => shared.invalidate(&key).await,
+                    None => Ok(p.backends.cache.invalidate(&key)),
+                }
+            })
+            .await
     }
 
     async fn invalidate_prefix(&mut self, prefix: String) -> Result<u64, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.cache, "cache")?;
-        let result = match &p.backends.shared_cache {
-            Some(shared) => shared.invalidate_prefix(&prefix).await,
-            None => Ok(p.backends.cache.invalidate_where(|k, _| k.starts_with(&prefix))),
-        };
-        self.cpu.waited();
-        result
+        p.require(Capability::Cache)?;
+        self.cpu
+            .waiting_on(async {
+                match &p.backends.shared_cache {
+                    Some(shared) => shared.invalidate_prefix(&prefix).await,
+                    None => Ok(p.backends.cache.invalidate_where(|k, _| k.starts_with(&prefix))),
+                }
+            })
+            .await
     }
 
     async fn invalidate_tag(&mut self, tag: String) -> Result<u64, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.cache, "cache")?;
-        let result = match &p.backends.shared_cache {
-            Some(shared) => shared.invalidate_tag(&tag).await,
-            None => Ok(p.backends.cache.invalidate_where(|_, r| r.tags.contains(&tag))),
-        };
-        self.cpu.waited();
-        result
+        p.require(Capability::Cache)?;
+        self.cpu
+            .waiting_on(async {
+                match &p.backends.shared_cache {
+                    Some(shared) => shared.invalidate_tag(&tag).await,
+                    None => Ok(p.backends.cache.invalidate_where(|_, r| r.tags.contains(&tag))),
+                }
+            })
+            .await
     }
 }

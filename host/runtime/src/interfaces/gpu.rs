@@ -2,6 +2,7 @@
 //! lease joins the request's directives, so it is released when the response ends — or as
 //! soon as the request ends without using it.
 
+use crate::capability::Capability;
 use crate::state::HostState;
 use sluice_backends::gpu::{AcquireError, LeaseGuard, Need, Outcome, Spec};
 use sluice_bindings::HostError;
@@ -30,10 +31,17 @@ impl HostState {
     /// Checks the grant and the hook; the fleet.
     fn fleet(&self) -> Result<std::sync::Arc<sluice_backends::gpu::GpuFleet>, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.gpu, "gpu")?;
-        let fleet = p.backends.gpu.clone().ok_or_else(|| p.not_configured("gpu"))?;
+        p.require(Capability::Gpu)?;
+        let fleet = p
+            .backends
+            .gpu
+            .clone()
+            .ok_or_else(|| p.not_configured(Capability::Gpu))?;
         if !(self.in_request_headers || self.in_request_body) {
-            return Err(p.invalid("gpu", "leases are taken in on-request-headers or on-request-body"));
+            return Err(p.invalid(
+                Capability::Gpu,
+                "leases are taken in on-request-headers or on-request-body",
+            ));
         }
         Ok(fleet)
     }
@@ -66,9 +74,11 @@ impl HostState {
 
 impl Host for HostState {
     async fn acquire(&mut self, spec: InferenceSpec) -> Result<Lease, HostError> {
-        let guard = self.reserve_guarded(spec)?;
+        self.reserve_guarded(spec)?;
+        let guard = self.directives.leases.last_mut().expect("reserve_guarded pushed it");
         let bound = guard.scheduler().max_wait();
-        let result = guard.granted(bound).await;
+        // The wait in the queue is not the plugin's CPU.
+        let result = self.cpu.waiting_on(guard.granted(bound)).await;
         match result {
             Ok(grant) => Ok(Lease {
                 id: grant.lease,
@@ -89,9 +99,9 @@ impl Host for HostState {
 
     async fn release(&mut self, id: u64, usage: Usage) -> Result<(), HostError> {
         let p = &self.plugin;
-        p.require(p.grants.gpu, "gpu")?;
+        p.require(Capability::Gpu)?;
         if p.backends.gpu.is_none() {
-            return Err(p.not_configured("gpu"));
+            return Err(p.not_configured(Capability::Gpu));
         }
         let outcome = Outcome {
             success: usage.success,

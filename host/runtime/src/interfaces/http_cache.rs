@@ -2,6 +2,8 @@
 //! Keys are scoped by route and plugin; `serve`, `store` and `refresh` leave directives the
 //! chain and the proxy carry out (`runtime/chain.rs`, `proxy/cache_serve.rs`).
 
+use crate::capability::Capability;
+use crate::context::PluginContext;
 use std::sync::Arc;
 
 use crate::state::{CacheDirective, CacheStore, CallRequest, HostState};
@@ -64,22 +66,28 @@ fn check_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl HostState {
-    /// The cache, the scoped key and the current request, after the grant and key checks.
-    fn http_cache_call(&self, call: &str, key: &str) -> Result<(Arc<HttpCache>, String, &CallRequest), HostError> {
-        let p = &self.plugin;
-        p.require(p.grants.http_cache, "http-cache")?;
-        check_key(key).map_err(|why| p.invalid("http-cache", why))?;
-        let request = self.request.as_ref().ok_or_else(|| {
-            p.invalid(
-                "http-cache",
-                format!("{call} can only be called from on-request-headers or on-response-headers"),
-            )
-        })?;
-        let base = scoped_key(KEY_PREFIX, &self.route, &p.name, key);
-        Ok((p.backends.http_cache.clone(), base, request))
-    }
+/// The cache, the scoped key and the current request, after the grant and key checks. Takes
+/// the state's fields, not the state, so the call's wait can be accounted while they are held.
+fn http_cache_call<'a>(
+    p: &'a PluginContext,
+    request: Option<&'a CallRequest>,
+    route: &str,
+    call: &str,
+    key: &str,
+) -> Result<(Arc<HttpCache>, String, &'a CallRequest), HostError> {
+    p.require(Capability::HttpCache)?;
+    check_key(key).map_err(|why| p.invalid(Capability::HttpCache, why))?;
+    let request = request.ok_or_else(|| {
+        p.invalid(
+            Capability::HttpCache,
+            format!("{call} can only be called from on-request-headers or on-response-headers"),
+        )
+    })?;
+    let base = scoped_key(KEY_PREFIX, route, &p.name, key);
+    Ok((p.backends.http_cache.clone(), base, request))
+}
 
+impl HostState {
     /// Counts a lookup's result on the route and updates the route's hit ratio (answers from
     /// the cache, fresh or stale, over all counted lookups).
     fn count_lookup(&self, result: &str) {
@@ -103,9 +111,8 @@ impl HostState {
 
 impl Host for HostState {
     async fn lookup(&mut self, key: String) -> Result<Option<StoredHead>, HostError> {
-        let (cache, base, request) = self.http_cache_call("lookup", &key)?;
-        let found = cache.lookup(&base, &request.headers).await;
-        self.cpu.waited();
+        let (cache, base, request) = http_cache_call(&self.plugin, self.request.as_ref(), &self.route, "lookup", &key)?;
+        let found = self.cpu.waiting_on(cache.lookup(&base, &request.headers)).await;
         if found.is_none() && self.in_request_headers {
             self.count_lookup("miss");
         }
@@ -113,14 +120,16 @@ impl Host for HostState {
     }
 
     async fn serve(&mut self, key: String, how: ServeAs, edits: HeaderEdits) -> Result<bool, HostError> {
-        let (cache, base, request) = self.http_cache_call("serve", &key)?;
+        let (cache, base, request) = http_cache_call(&self.plugin, self.request.as_ref(), &self.route, "serve", &key)?;
         let p = &self.plugin;
         if !self.in_request_headers {
-            return Err(p.invalid("http-cache", "serve can only be called from on-request-headers"));
+            return Err(p.invalid(
+                Capability::HttpCache,
+                "serve can only be called from on-request-headers",
+            ));
         }
-        verdict::check_edits(&edits).map_err(|why| p.invalid("http-cache", why))?;
-        let found = cache.lookup(&base, &request.headers).await;
-        self.cpu.waited();
+        verdict::check_edits(&edits).map_err(|why| p.invalid(Capability::HttpCache, why))?;
+        let found = self.cpu.waiting_on(cache.lookup(&base, &request.headers)).await;
         let Some(entry) = found else {
             return Ok(false);
         };
@@ -144,11 +153,14 @@ impl Host for HostState {
         direct: Option<DirectHits>,
     ) -> Result<(), HostError> {
         let p = self.plugin.clone();
-        p.require(p.grants.http_cache, "http-cache")?;
+        p.require(Capability::HttpCache)?;
         if !self.in_response_headers {
-            return Err(p.invalid("http-cache", "store can only be called from on-response-headers"));
+            return Err(p.invalid(
+                Capability::HttpCache,
+                "store can only be called from on-response-headers",
+            ));
         }
-        check_spec(&spec).map_err(|why| p.invalid("http-cache", why))?;
+        check_spec(&spec).map_err(|why| p.invalid(Capability::HttpCache, why))?;
         self.directives.cache = Some(CacheDirective::Store(CacheStore {
             plugin: p.name.clone(),
             spec,
@@ -166,18 +178,24 @@ impl Host for HostState {
         ttl_ms: u64,
         stale_ms: u64,
     ) -> Result<bool, HostError> {
-        let (cache, base, request) = self.http_cache_call("refresh", &key)?;
+        let (cache, base, request) =
+            http_cache_call(&self.plugin, self.request.as_ref(), &self.route, "refresh", &key)?;
         let p = &self.plugin;
         if !self.in_response_headers {
-            return Err(p.invalid("http-cache", "refresh can only be called from on-response-headers"));
+            return Err(p.invalid(
+                Capability::HttpCache,
+                "refresh can only be called from on-response-headers",
+            ));
         }
         let headers = verdict::without_framing(headers);
-        verdict::check_header_list(&headers).map_err(|why| p.invalid("http-cache", why))?;
+        verdict::check_header_list(&headers).map_err(|why| p.invalid(Capability::HttpCache, why))?;
         // The call runs as the 304 arrives: its time stands for both request and response.
         let now = unix_ms();
         let keep = ttl_ms.saturating_add(stale_ms);
-        let refreshed = cache.refresh(&base, &request.headers, headers, (now, now), keep).await;
-        self.cpu.waited();
+        let refreshed = self
+            .cpu
+            .waiting_on(cache.refresh(&base, &request.headers, headers, (now, now), keep))
+            .await;
         let Some(entry) = refreshed else {
             return Ok(false);
         };
@@ -187,13 +205,16 @@ impl Host for HostState {
     }
 
     async fn use_stored(&mut self, key: String) -> Result<bool, HostError> {
-        let (cache, base, request) = self.http_cache_call("use-stored", &key)?;
+        let (cache, base, request) =
+            http_cache_call(&self.plugin, self.request.as_ref(), &self.route, "use-stored", &key)?;
         let p = &self.plugin;
         if !self.in_response_headers {
-            return Err(p.invalid("http-cache", "use-stored can only be called from on-response-headers"));
+            return Err(p.invalid(
+                Capability::HttpCache,
+                "use-stored can only be called from on-response-headers",
+            ));
         }
-        let found = cache.lookup(&base, &request.headers).await;
-        self.cpu.waited();
+        let found = self.cpu.waiting_on(cache.lookup(&base, &request.headers)).await;
         let Some(entry) = found else {
             return Ok(false);
         };
@@ -203,14 +224,17 @@ impl Host for HostState {
     }
 
     async fn claim_fill(&mut self, key: String, hold_ms: u32, wait_ms: u32) -> Result<Fill, HostError> {
-        let (cache, base, request) = self.http_cache_call("claim-fill", &key)?;
+        let (cache, base, request) =
+            http_cache_call(&self.plugin, self.request.as_ref(), &self.route, "claim-fill", &key)?;
         let p = &self.plugin;
         if !self.in_request_headers {
-            return Err(p.invalid("http-cache", "claim-fill can only be called from on-request-headers"));
+            return Err(p.invalid(
+                Capability::HttpCache,
+                "claim-fill can only be called from on-request-headers",
+            ));
         }
         if hold_ms == 0 || hold_ms > MAX_HOLD_MS || wait_ms > hold_ms {
-            return Err(p.invalid(
-                "http-cache",
+            return Err(p.invalid(Capability::HttpCache,
                 format!("claim-fill takes a hold of 1 to {MAX_HOLD_MS} ms and a wait no longer than the hold (got {hold_ms} and {wait_ms})"),
             ));
         }
@@ -218,8 +242,10 @@ impl Host for HostState {
         // The wait must leave the hook time to answer within its wall-clock limit.
         let most = crate::wall_limit(self.cpu_budget).as_millis() as u64 / 2;
         let wait_ms = u64::from(wait_ms).min(most);
-        let filled = cache.claim_fill(&base, &headers, hold_ms.into(), wait_ms).await;
-        self.cpu.waited();
+        let filled = self
+            .cpu
+            .waiting_on(cache.claim_fill(&base, &headers, hold_ms.into(), wait_ms))
+            .await;
         Ok(match filled {
             HostFill::Lead(guard) => {
                 self.directives.fill = Some(guard);
@@ -232,28 +258,31 @@ impl Host for HostState {
 
     async fn invalidate_target(&mut self, target: String) -> Result<u64, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.http_cache, "http-cache")?;
-        let dropped = p.backends.http_cache.invalidate_target(&target).await;
-        self.cpu.waited();
+        p.require(Capability::HttpCache)?;
+        let dropped = self
+            .cpu
+            .waiting_on(p.backends.http_cache.invalidate_target(&target))
+            .await;
         Ok(dropped)
     }
 
     async fn invalidate_prefix(&mut self, prefix: String) -> Result<u64, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.http_cache, "http-cache")?;
+        p.require(Capability::HttpCache)?;
         if prefix.is_empty() {
-            return Err(p.invalid("http-cache", "an empty prefix would drop everything; name one"));
+            return Err(p.invalid(Capability::HttpCache, "an empty prefix would drop everything; name one"));
         }
-        let dropped = p.backends.http_cache.invalidate_prefix(&prefix).await;
-        self.cpu.waited();
+        let dropped = self
+            .cpu
+            .waiting_on(p.backends.http_cache.invalidate_prefix(&prefix))
+            .await;
         Ok(dropped)
     }
 
     async fn invalidate_tag(&mut self, tag: String) -> Result<u64, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.http_cache, "http-cache")?;
-        let dropped = p.backends.http_cache.invalidate_tag(&tag).await;
-        self.cpu.waited();
+        p.require(Capability::HttpCache)?;
+        let dropped = self.cpu.waiting_on(p.backends.http_cache.invalidate_tag(&tag)).await;
         Ok(dropped)
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::capability::Capability;
 use crate::state::HostState;
 use sluice_backends::http_client::OutboundError;
 use sluice_bindings::HostError;
@@ -20,11 +21,11 @@ fn authority(url: &str) -> Option<&str> {
 impl Host for HostState {
     async fn send(&mut self, request: Request) -> Result<Response, HostError> {
         let p = &self.plugin;
-        let grant = p.grants.http.as_ref();
-        p.require(grant.is_some(), "http-client")?;
+        let grant = p.grants.http_client.as_ref();
+        p.require(Capability::HttpClient)?;
         let Some(authority) = authority(&request.url) else {
             return Err(p.invalid(
-                "http-client",
+                Capability::HttpClient,
                 format_args!("'{}' is not an absolute http(s) URL", request.url),
             ));
         };
@@ -36,14 +37,14 @@ impl Host for HostState {
                 p.name
             )));
         }
-        let Some(client) = p.backends.http.clone() else {
-            return Err(p.not_configured("http-client"));
+        let Some(client) = p.backends.http_client.clone() else {
+            return Err(p.not_configured(Capability::HttpClient));
         };
         let timeout = request.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
-        let outcome = client
-            .send(&request.method, &request.url, request.headers, request.body, timeout)
+        let outcome = self
+            .cpu
+            .waiting_on(client.send(&request.method, &request.url, request.headers, request.body, timeout))
             .await;
-        self.cpu.waited();
         match outcome {
             Ok(response) => Ok(Response {
                 status: response.status,
@@ -53,7 +54,7 @@ impl Host for HostState {
             Err(e) => {
                 tracing::debug!(plugin = %p.name, url = %request.url, error = %e, "outbound call failed");
                 Err(match e {
-                    OutboundError::Invalid(m) => p.invalid("http-client", m),
+                    OutboundError::Invalid(m) => p.invalid(Capability::HttpClient, m),
                     OutboundError::Timeout(_) => HostError::Timeout(format!("http-client: {e}")),
                     OutboundError::TooLarge(_) => HostError::Limit(format!("http-client: {e}")),
                     OutboundError::Unavailable(_) | OutboundError::Config(_) => {

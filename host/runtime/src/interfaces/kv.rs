@@ -1,6 +1,7 @@
 //! `kv`: the plugin's private key/value store (`sluice_backends::kv`, with Redis behind it
 //! when `[redis] shared_kv`). Granted by `grants.kv`.
 
+use crate::capability::Capability;
 use crate::state::HostState;
 use sluice_bindings::HostError;
 use sluice_bindings::sluice::plugin::kv::Host;
@@ -8,45 +9,53 @@ use sluice_bindings::sluice::plugin::kv::Host;
 impl Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.kv, "kv")?;
-        let result = match &p.backends.shared_kv {
-            Some(shared) => shared.get(&p.backends.kv, &p.name, &key).await,
-            None => p.backends.kv.get(&p.name, &key),
-        };
-        self.cpu.waited();
-        result
+        p.require(Capability::Kv)?;
+        self.cpu
+            .waiting_on(async {
+                match &p.backends.shared_kv {
+                    Some(shared) => shared.get(&p.backends.kv, &p.name, &key).await,
+                    None => p.backends.kv.get(&p.name, &key),
+                }
+            })
+            .await
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), HostError> {
         let p = &self.plugin;
-        p.require(p.grants.kv, "kv")?;
-        let result = match &p.backends.shared_kv {
-            Some(shared) => shared.set(&p.backends.kv, &p.name, &key, value, ttl_ms).await,
-            None => p.backends.kv.set(&p.name, &key, value, ttl_ms),
-        };
-        self.cpu.waited();
-        result
+        p.require(Capability::Kv)?;
+        self.cpu
+            .waiting_on(async {
+                match &p.backends.shared_kv {
+                    Some(shared) => shared.set(&p.backends.kv, &p.name, &key, value, ttl_ms).await,
+                    None => p.backends.kv.set(&p.name, &key, value, ttl_ms),
+                }
+            })
+            .await
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.kv, "kv")?;
-        let result = match &p.backends.shared_kv {
-            Some(shared) => shared.delete(&p.backends.kv, &p.name, &key).await,
-            None => p.backends.kv.delete(&p.name, &key),
-        };
-        self.cpu.waited();
-        result
+        p.require(Capability::Kv)?;
+        self.cpu
+            .waiting_on(async {
+                match &p.backends.shared_kv {
+                    Some(shared) => shared.delete(&p.backends.kv, &p.name, &key).await,
+                    None => p.backends.kv.delete(&p.name, &key),
+                }
+            })
+            .await
     }
 
     async fn increment(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, HostError> {
         let p = &self.plugin;
-        p.require(p.grants.kv, "kv")?;
-        let result = match &p.backends.shared_kv {
-            Some(shared) => shared.increment(&p.backends.kv, &p.name, &key, delta, ttl_ms).await,
-            None => p.backends.kv.increment(&p.name, &key, delta, ttl_ms),
-        };
-        self.cpu.waited();
-        result
+        p.require(Capability::Kv)?;
+        self.cpu
+            .waiting_on(async {
+                match &p.backends.shared_kv {
+                    Some(shared) => shared.increment(&p.backends.kv, &p.name, &key, delta, ttl_ms).await,
+                    None => p.backends.kv.increment(&p.name, &key, delta, ttl_ms),
+                }
+            })
+            .await
     }
 }

@@ -1,6 +1,7 @@
 //! `postgres`: statements on the gateway's pool. A plugin runs only what its grant allows: a
 //! statement name from `[postgres.statements]`, or any SQL when the grant says `any = true`.
 
+use crate::capability::Capability;
 use crate::state::HostState;
 use sluice_backends::postgres::PostgresError;
 use sluice_bindings::HostError;
@@ -14,7 +15,7 @@ impl HostState {
     ) -> Result<(std::sync::Arc<sluice_backends::postgres::PostgresBackend>, String, bool), HostError> {
         let p = &self.plugin;
         let grant = p.grants.postgres.as_ref();
-        p.require(grant.is_some(), "postgres")?;
+        p.require(Capability::Postgres)?;
         let named = grant.is_some_and(|g| g.statements.iter().any(|s| s == statement));
         let any = grant.is_some_and(|g| g.any);
         if !named && !any {
@@ -24,14 +25,14 @@ impl HostState {
             )));
         }
         let Some(backend) = p.backends.postgres.clone() else {
-            return Err(p.not_configured("postgres"));
+            return Err(p.not_configured(Capability::Postgres));
         };
         let (sql, untrusted) = match backend.statement(statement) {
             Some(sql) if named || any => (sql.to_string(), false),
             _ if any => (statement.to_string(), true),
             _ => {
                 return Err(p.invalid(
-                    "postgres",
+                    Capability::Postgres,
                     format!("no statement named '{statement}' in [postgres.statements]"),
                 ));
             }
@@ -54,15 +55,13 @@ impl HostState {
 impl Host for HostState {
     async fn query(&mut self, statement: String, params: Vec<PgValue>) -> Result<Rows, HostError> {
         let (backend, sql, untrusted) = self.postgres_sql(&statement)?;
-        let result = backend.query(&sql, params, untrusted).await;
-        self.cpu.waited();
+        let result = self.cpu.waiting_on(backend.query(&sql, params, untrusted)).await;
         result.map_err(|e| self.postgres_error(e))
     }
 
     async fn execute(&mut self, statement: String, params: Vec<PgValue>) -> Result<u64, HostError> {
         let (backend, sql, untrusted) = self.postgres_sql(&statement)?;
-        let result = backend.execute(&sql, params, untrusted).await;
-        self.cpu.waited();
+        let result = self.cpu.waiting_on(backend.execute(&sql, params, untrusted)).await;
         result.map_err(|e| self.postgres_error(e))
     }
 }

@@ -2,8 +2,9 @@
 //! per call, shared by every instance), else in memory; checked against the grant and the
 //! bounds in the WIT first.
 
+use crate::capability::Capability;
 use crate::state::HostState;
-use sluice_backends::ratelimit::{LimitSpec, Mode as BackendMode};
+use sluice_backends::rate_limit::{LimitSpec, Mode as BackendMode};
 use sluice_bindings::HostError;
 use sluice_bindings::sluice::plugin::rate_limit::{Decision, Host, Limit, LimitState, Mode};
 
@@ -53,19 +54,22 @@ fn spec(limit: Limit, cost: u64) -> Result<LimitSpec, String> {
 impl Host for HostState {
     async fn check(&mut self, limits: Vec<Limit>, cost: u64, local_share: f64) -> Result<Decision, HostError> {
         let p = self.plugin.clone();
-        p.require(p.grants.ratelimit, "rate-limit")?;
+        p.require(Capability::RateLimit)?;
         if limits.is_empty() || limits.len() > MAX_LIMITS {
             return Err(p.invalid(
-                "rate-limit",
+                Capability::RateLimit,
                 format!("a check takes 1 to {MAX_LIMITS} limits, not {}", limits.len()),
             ));
         }
         if cost == 0 || cost > MAX_UNITS {
-            return Err(p.invalid("rate-limit", format!("the cost must be 1..={MAX_UNITS}, not {cost}")));
+            return Err(p.invalid(
+                Capability::RateLimit,
+                format!("the cost must be 1..={MAX_UNITS}, not {cost}"),
+            ));
         }
         if !(local_share > 0.0 && local_share <= 1.0) {
             return Err(p.invalid(
-                "rate-limit",
+                Capability::RateLimit,
                 format!("local-share must be above 0 and at most 1, not {local_share}"),
             ));
         }
@@ -73,9 +77,11 @@ impl Host for HostState {
             .into_iter()
             .map(|l| spec(l, cost))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|why| p.invalid("rate-limit", why))?;
-        let d = p.backends.ratelimit.check(&p.name, &specs, cost, local_share).await;
-        self.cpu.waited();
+            .map_err(|why| p.invalid(Capability::RateLimit, why))?;
+        let d = self
+            .cpu
+            .waiting_on(p.backends.rate_limit.check(&p.name, &specs, cost, local_share))
+            .await;
         Ok(Decision {
             allowed: d.allowed,
             retry_after_ms: d.retry_after_ms,

@@ -1,6 +1,7 @@
 //! `redis`: commands, scripts and publishing on the gateway's pool, each checked against the
 //! plugin's grant first; keys are kept in the plugin's namespace by the backend.
 
+use crate::capability::Capability;
 use crate::state::HostState;
 use sluice_backends::redis::{RedisBackend, RedisError};
 use sluice_bindings::HostError;
@@ -16,7 +17,7 @@ impl HostState {
     ) -> Result<std::sync::Arc<RedisBackend>, HostError> {
         let p = &self.plugin;
         let grant = p.grants.redis.as_ref();
-        p.require(grant.is_some(), "redis")?;
+        p.require(Capability::Redis)?;
         let listed = grant.is_some_and(|g| allowed(g).iter().any(|n| n.eq_ignore_ascii_case(name)));
         if !listed {
             return Err(HostError::Denied(format!(
@@ -24,7 +25,10 @@ impl HostState {
                 p.name
             )));
         }
-        p.backends.redis.clone().ok_or_else(|| p.not_configured("redis"))
+        p.backends
+            .redis
+            .clone()
+            .ok_or_else(|| p.not_configured(Capability::Redis))
     }
 
     fn redis_error(&self, e: RedisError) -> HostError {
@@ -75,22 +79,28 @@ fn scalar(v: fred::types::Value) -> Scalar {
 impl Host for HostState {
     async fn command(&mut self, name: String, keys: Vec<String>, args: Vec<Vec<u8>>) -> Result<Value, HostError> {
         let backend = self.redis_allowed("command", &name, |g| &g.commands)?;
-        let result = backend.command(&self.plugin.name, &name, &keys, args).await;
-        self.cpu.waited();
+        let result = self
+            .cpu
+            .waiting_on(backend.command(&self.plugin.name, &name, &keys, args))
+            .await;
         result.map(reply).map_err(|e| self.redis_error(e))
     }
 
     async fn run_script(&mut self, name: String, keys: Vec<String>, args: Vec<Vec<u8>>) -> Result<Value, HostError> {
         let backend = self.redis_allowed("script", &name, |g| &g.scripts)?;
-        let result = backend.run_script(&self.plugin.name, &name, &keys, args).await;
-        self.cpu.waited();
+        let result = self
+            .cpu
+            .waiting_on(backend.run_script(&self.plugin.name, &name, &keys, args))
+            .await;
         result.map(reply).map_err(|e| self.redis_error(e))
     }
 
     async fn publish(&mut self, channel: String, message: Vec<u8>) -> Result<u64, HostError> {
         let backend = self.redis_allowed("channel", &channel, |g| &g.channels)?;
-        let result = backend.publish(backend.channel(&channel), message).await;
-        self.cpu.waited();
+        let result = self
+            .cpu
+            .waiting_on(backend.publish(backend.channel(&channel), message))
+            .await;
         result.map_err(|e| self.redis_error(e))
     }
 }
