@@ -46,9 +46,10 @@ pub async fn handle(
         status = tracing::field::Empty,
     );
     otlp::continue_trace(&span, req.headers());
-    let (mut resp, route) = serve(&gateway, &state, req, conn, &request_id, started)
-        .instrument(span.clone())
-        .await;
+    // Boxed: the stages' future is several kilobytes, and unboxed it was copied whole each
+    // time it moved (into the span's wrapper, and with this future by hyper's dispatcher).
+    let stages = Box::pin(serve(&gateway, &state, req, conn, &request_id, started));
+    let (mut resp, route) = stages.instrument(span.clone()).await;
     let access = Access {
         gateway: &gateway,
         route,

@@ -47,7 +47,9 @@ pub async fn forward(
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     parts.uri = path_and_query.parse().unwrap_or_default();
     if let Some(choice) = forward.route_to.take() {
-        return to_backend(ex, parts, &mut body, choice, forward).await;
+        // Boxed, as the coalesced send below: their futures are large and most requests take
+        // neither, so inline they would make every request's future (and its moves) larger.
+        return Box::pin(to_backend(ex, parts, &mut body, choice, forward)).await;
     }
     let Some(upstream) = &ex.route.upstream else {
         let message = format!("route '{}' has no upstream and no plugin answered", ex.route.name);
@@ -78,7 +80,7 @@ pub async fn forward(
     let sent = match forward.coalesce.filter(|_| !has_body) {
         Some(c) => {
             let cap = usize::try_from(max_body).unwrap_or(usize::MAX);
-            coalescer.send(&ex.route.name, &c, upstream, upstream_req, cap).await
+            Box::pin(coalescer.send(&ex.route.name, &c, upstream, upstream_req, cap)).await
         }
         None => upstream.send(upstream_req, has_body).await,
     };

@@ -429,7 +429,7 @@ impl PluginInstance {
         };
         // A plugin that waits (a WASI sleep or poll suspends the call) uses no CPU, so the
         // CPU deadline never sees it: a wall-clock cap bounds how long it can hold a request.
-        let Ok(result) = tokio::time::timeout(wall_limit(budget), call).await else {
+        let Some(result) = sluice_core::time::capped(wall_limit(budget), call).await else {
             self.metrics.recycled.add(1);
             let message = format!("was still waiting after {:?} of wall-clock time", wall_limit(budget));
             return Err(self.failure(hook, FailureKind::Timeout, message));
