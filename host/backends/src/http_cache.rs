@@ -142,7 +142,7 @@ impl HttpCache {
             return Some(names);
         }
         let shared = self.shared.as_ref()?;
-        match shared.vary(base).await {
+        match Box::pin(shared.vary(base)).await {
             Ok(Some(names)) => {
                 let names: Arc<[String]> = Arc::from(names);
                 self.variants.insert(base.to_string(), names.clone());
@@ -176,7 +176,7 @@ impl HttpCache {
         let before = self.generation.load(Ordering::SeqCst);
         let max = usize::try_from(self.settings.max_object_bytes).unwrap_or(usize::MAX) + (1 << 20);
         let hint = self.tag_hints.get(&key).unwrap_or_else(|| Arc::from(Vec::new()));
-        match shared.get(&key, max, &hint).await {
+        match Box::pin(shared.get(&key, max, &hint)).await {
             Ok(Some(entry)) => {
                 if *entry.tags != *hint {
                     self.tag_hints.insert(key.clone(), Arc::from(entry.tags.clone()));

@@ -136,7 +136,8 @@ impl RateLimiter {
     pub async fn check(&self, plugin: &str, limits: &[LimitSpec], cost: u64, local_share: f64) -> Decision {
         let decision = match &self.redis {
             None => self.check_local(plugin, limits, cost, 1.0, Mode::Memory),
-            Some(redis) => match self.check_redis(redis, plugin, limits, cost).await {
+            // Boxed: the Redis call's future is large, and the memory path should not carry it.
+            Some(redis) => match Box::pin(self.check_redis(redis, plugin, limits, cost)).await {
                 Ok(decision) => {
                     if self.degraded.swap(false, Ordering::Relaxed) {
                         tracing::info!("rate limits: redis answers again; back to global limits");
@@ -152,6 +153,17 @@ impl RateLimiter {
         };
         self.count(plugin, decision.mode, decision.allowed);
         decision
+    }
+
+    /// The decision now, without waiting, when the limits are kept in memory (no `[redis]`);
+    /// `None` when they are in Redis (then [`check`](Self::check) asks it).
+    pub fn check_in_memory(&self, plugin: &str, limits: &[LimitSpec], cost: u64) -> Option<Decision> {
+        if self.redis.is_some() {
+            return None;
+        }
+        let decision = self.check_local(plugin, limits, cost, 1.0, Mode::Memory);
+        self.count(plugin, decision.mode, decision.allowed);
+        Some(decision)
     }
 
     fn note_failure(&self, error: &RedisError) {

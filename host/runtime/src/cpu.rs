@@ -50,8 +50,12 @@ impl CpuMeter {
     /// Awaits `call`, a host call that may wait (on Redis, Postgres, the network, the GPU
     /// queue), then [`waited`](Self::waited): every host call that waits goes through here, so
     /// none is charged the CPU of the tasks the thread ran meanwhile.
+    ///
+    /// The call is boxed: a backend's future (Redis, Postgres, HTTP) is large, and inline it
+    /// would make the host function's future as large, and wasmtime moves that future when
+    /// it runs it. Only calls that may wait come here; a memory path answers without it.
     pub async fn waiting_on<F: std::future::Future>(&mut self, call: F) -> F::Output {
-        let output = call.await;
+        let output = Box::pin(call).await;
         self.waited();
         output
     }

@@ -105,7 +105,7 @@ impl HttpCache {
     /// Takes the claim on `base` when there is none; else the mark in place.
     async fn try_claim(&self, base: &str, hold_ms: u64) -> Option<Mark> {
         if let Some(shared) = &self.shared {
-            match shared.claim_fill(base, hold_ms).await {
+            match Box::pin(shared.claim_fill(base, hold_ms)).await {
                 Ok(mark) => return mark.map(|m| Mark::from_redis(&m)),
                 Err(e) => self.shared_failed("claim", &e),
             }

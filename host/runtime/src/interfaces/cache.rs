@@ -11,14 +11,10 @@ impl Host for HostState {
     async fn lookup(&mut self, key: String) -> Result<Option<CachedResponse>, HostError> {
         let p = &self.plugin;
         p.require(Capability::Cache)?;
-        self.cpu
-            .waiting_on(async {
-                match &p.backends.shared_cache {
-                    Some(shared) => shared.lookup(&key).await,
-                    None => Ok(p.backends.cache.lookup(&key).map(|r| (*r).clone())),
-                }
-            })
-            .await
+        match &p.backends.shared_cache {
+            Some(shared) => self.cpu.waiting_on(shared.lookup(&key)).await,
+            None => Ok(p.backends.cache.lookup(&key).map(|r| (*r).clone())),
+        }
     }
 
     async fn insert(&mut self, key: String, response: CachedResponse) -> Result<(), HostError> {
@@ -36,56 +32,40 @@ impl Host for HostState {
                 format_args!("status {} is not an HTTP status", response.status),
             ));
         }
-        self.cpu
-            .waiting_on(async {
-                match &p.backends.shared_cache {
-                    Some(shared) => shared.insert(key, response).await,
-                    None => p
-                        .backends
-                        .cache
-                        .insert(key, response)
-                        .map_err(|why| p.invalid(Capability::Cache, why)),
-                }
-            })
-            .await
+        match &p.backends.shared_cache {
+            Some(shared) => self.cpu.waiting_on(shared.insert(key, response)).await,
+            None => p
+                .backends
+                .cache
+                .insert(key, response)
+                .map_err(|why| p.invalid(Capability::Cache, why)),
+        }
     }
 
     async fn invalidate(&mut self, key: String) -> Result<bool, HostError> {
         let p = &self.plugin;
         p.require(Capability::Cache)?;
-        self.cpu
-            .waiting_on(async {
-                match &p.backends.shared_cache {
-                    Some(shared) => shared.invalidate(&key).await,
-                    None => Ok(p.backends.cache.invalidate(&key)),
-                }
-            })
-            .await
+        match &p.backends.shared_cache {
+            Some(shared) => self.cpu.waiting_on(shared.invalidate(&key)).await,
+            None => Ok(p.backends.cache.invalidate(&key)),
+        }
     }
 
     async fn invalidate_prefix(&mut self, prefix: String) -> Result<u64, HostError> {
         let p = &self.plugin;
         p.require(Capability::Cache)?;
-        self.cpu
-            .waiting_on(async {
-                match &p.backends.shared_cache {
-                    Some(shared) => shared.invalidate_prefix(&prefix).await,
-                    None => Ok(p.backends.cache.invalidate_where(|k, _| k.starts_with(&prefix))),
-                }
-            })
-            .await
+        match &p.backends.shared_cache {
+            Some(shared) => self.cpu.waiting_on(shared.invalidate_prefix(&prefix)).await,
+            None => Ok(p.backends.cache.invalidate_where(|k, _| k.starts_with(&prefix))),
+        }
     }
 
     async fn invalidate_tag(&mut self, tag: String) -> Result<u64, HostError> {
         let p = &self.plugin;
         p.require(Capability::Cache)?;
-        self.cpu
-            .waiting_on(async {
-                match &p.backends.shared_cache {
-                    Some(shared) => shared.invalidate_tag(&tag).await,
-                    None => Ok(p.backends.cache.invalidate_where(|_, r| r.tags.contains(&tag))),
-                }
-            })
-            .await
+        match &p.backends.shared_cache {
+            Some(shared) => self.cpu.waiting_on(shared.invalidate_tag(&tag)).await,
+            None => Ok(p.backends.cache.invalidate_where(|_, r| r.tags.contains(&tag))),
+        }
     }
 }

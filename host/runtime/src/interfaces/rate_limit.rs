@@ -53,7 +53,7 @@ fn spec(limit: Limit, cost: u64) -> Result<LimitSpec, String> {
 
 impl Host for HostState {
     async fn check(&mut self, limits: Vec<Limit>, cost: u64, local_share: f64) -> Result<Decision, HostError> {
-        let p = self.plugin.clone();
+        let p = &self.plugin;
         p.require(Capability::RateLimit)?;
         if limits.is_empty() || limits.len() > MAX_LIMITS {
             return Err(p.invalid(
@@ -78,10 +78,15 @@ impl Host for HostState {
             .map(|l| spec(l, cost))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|why| p.invalid(Capability::RateLimit, why))?;
-        let d = self
-            .cpu
-            .waiting_on(p.backends.rate_limit.check(&p.name, &specs, cost, local_share))
-            .await;
+        let limiter = &p.backends.rate_limit;
+        let d = match limiter.check_in_memory(&p.name, &specs, cost) {
+            Some(decided) => decided,
+            None => {
+                self.cpu
+                    .waiting_on(limiter.check(&p.name, &specs, cost, local_share))
+                    .await
+            }
+        };
         Ok(Decision {
             allowed: d.allowed,
             retry_after_ms: d.retry_after_ms,
