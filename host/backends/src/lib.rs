@@ -34,6 +34,7 @@ mod postgres_types;
 pub mod rate_limit;
 pub mod redis;
 pub mod sink;
+mod sink_queue;
 mod sink_rows;
 mod sink_spill;
 

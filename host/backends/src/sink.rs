@@ -12,24 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::postgres::PostgresBackend;
+use super::sink_queue::{SinkQueue, Work};
 pub use super::sink_rows::SinkRow;
 pub use super::sink_rows::now_us;
 use super::sink_rows::{Queued, inserts};
 use super::sink_spill::Spill;
 use sluice_config::SinkSettings;
 use sluice_core::telemetry::metrics::{Counter, Gauge, Registry};
-
-// Rows travel unboxed: boxing would cost an allocation per emitted row, and the queue is
-// bounded anyway.
-#[allow(clippy::large_enum_variant)]
-enum Msg {
-    Row(Queued),
-    Flush(oneshot::Sender<()>),
-}
 
 /// Where rows end up.
 enum Destination {
@@ -68,7 +61,7 @@ impl SinkMetrics {
 
 /// The handle rows are emitted through.
 pub struct Sinks {
-    tx: mpsc::Sender<Msg>,
+    queue: Arc<SinkQueue>,
     metrics: Arc<SinkMetrics>,
     ring: Arc<Mutex<VecDeque<SinkRow>>>,
     /// Audit rows dropped at the queue since the last log line about it.
@@ -78,6 +71,13 @@ pub struct Sinks {
 impl std::fmt::Debug for Sinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sinks").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Sinks {
+    fn drop(&mut self) {
+        // The writer writes what is left and stops.
+        self.queue.close();
     }
 }
 
@@ -92,7 +92,7 @@ impl Sinks {
         postgres: Option<Arc<PostgresBackend>>,
         registry: Arc<Registry>,
     ) -> Arc<Self> {
-        let (tx, rx) = mpsc::channel(settings.queue_rows);
+        let queue = Arc::new(SinkQueue::new(settings.queue_rows, settings.batch_rows));
         let metrics = Arc::new(SinkMetrics {
             spill_bytes: registry.gauge("sluice_sink_spill_bytes", &[]),
             registry,
@@ -111,9 +111,9 @@ impl Sinks {
             last_failure_log: None,
             down_since: None,
         };
-        tokio::spawn(writer.run(rx));
+        tokio::spawn(writer.run(queue.clone()));
         Arc::new(Sinks {
-            tx,
+            queue,
             metrics,
             ring,
             audit_dropped: Mutex::new((0, None)),
@@ -124,7 +124,7 @@ impl Sinks {
     /// dropped and counted; an audit row is also logged, at most once a second).
     pub fn emit(&self, row: SinkRow) -> bool {
         let (table, audit) = (row.table(), row.is_audit());
-        if self.tx.try_send(Msg::Row(Queued::new(row))).is_ok() {
+        if self.queue.push(Queued::new(row)) {
             return true;
         }
         self.metrics.rows(table, "dropped").add(1);
@@ -143,9 +143,8 @@ impl Sinks {
     /// Writes everything queued so far (and retries the spill) and waits for it.
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
-        if self.tx.send(Msg::Flush(ack)).await.is_ok() {
-            let _ = done.await;
-        }
+        self.queue.request_flush(ack);
+        let _ = done.await;
     }
 
     /// The newest rows kept in memory (without Postgres), oldest first.
@@ -155,7 +154,7 @@ impl Sinks {
 
     /// Rows waiting in the queue now.
     pub fn queued(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.queue.len()
     }
 
     /// Bytes waiting in the spill file.
@@ -176,43 +175,47 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+    /// Writes batches until the handle is dropped: a batch when it is full or `flush_ms`
+    /// after its first row, whichever first; everything at once for a flush request; the
+    /// spill retried every `flush_ms` while it holds rows.
+    async fn run(mut self, queue: Arc<SinkQueue>) {
         let interval = Duration::from_millis(self.settings.flush_ms);
         self.metrics.spill_bytes.set(self.spill.bytes() as f64);
-        let mut batch: Vec<Queued> = Vec::new();
         // When the current batch is due, or when to retry the spill.
         let mut due: Option<Instant> = (self.spill.bytes() > 0).then(Instant::now);
         loop {
-            let msg = match due {
-                Some(at) => tokio::select! {
-                    msg = rx.recv() => msg,
-                    _ = tokio::time::sleep_until(at) => {
-                        self.flush(&mut batch).await;
+            let batch_due = due.is_some_and(|at| at <= Instant::now());
+            match queue.next(batch_due) {
+                Work::Write(mut rows) => {
+                    self.flush(&mut rows).await;
+                    due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
+                }
+                Work::Flushed(acks) => {
+                    // An empty write still retries the spill, as a flush promises.
+                    self.flush(&mut Vec::new()).await;
+                    due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
+                    for ack in acks {
+                        let _ = ack.send(());
+                    }
+                }
+                Work::Closed => return,
+                Work::Idle { pending } => {
+                    if batch_due {
+                        // Only the spill was due: retry it.
+                        self.flush(&mut Vec::new()).await;
                         due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
                         continue;
                     }
-                },
-                None => rx.recv().await,
-            };
-            match msg {
-                Some(Msg::Row(row)) => {
-                    if batch.is_empty() && due.is_none_or(|at| at > Instant::now() + interval) {
+                    if pending && due.is_none() {
                         due = Some(Instant::now() + interval);
                     }
-                    batch.push(row);
-                    if batch.len() >= self.settings.batch_rows {
-                        self.flush(&mut batch).await;
-                        due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
+                    match due {
+                        Some(at) => tokio::select! {
+                            _ = queue.woken() => {}
+                            _ = tokio::time::sleep_until(at) => {}
+                        },
+                        None => queue.woken().await,
                     }
-                }
-                Some(Msg::Flush(ack)) => {
-                    self.flush(&mut batch).await;
-                    due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
-                    let _ = ack.send(());
-                }
-                None => {
-                    self.flush(&mut batch).await;
-                    return;
                 }
             }
         }

@@ -31,7 +31,7 @@ pub use plugin::{
 };
 pub use postgres::PostgresSettings;
 pub use redis::RedisSettings;
-pub use runtime::RuntimeSettings;
+pub use runtime::{Profiler, RuntimeSettings};
 pub use server::{AdminSettings, ServerSettings, TlsSettings};
 pub use sinks::SinkSettings;
 pub use telemetry::TelemetrySettings;

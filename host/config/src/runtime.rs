@@ -24,6 +24,24 @@ pub struct RuntimeSettings {
     /// memory slot). Default 512.
     #[serde(default = "default_max_memory_mb")]
     pub max_memory_mb: u32,
+    /// Tells a native profiler about the plugins' compiled code, so `perf` names guest
+    /// functions: `"none"` (default), `"perfmap"` (writes `/tmp/perf-PID.map`) or `"jitdump"`
+    /// (writes `jit-PID.dump` for `perf inject`). For profiling only: it costs at load time.
+    #[serde(default)]
+    pub profiler: Profiler,
+}
+
+/// Which native profiler the engine describes the plugins' compiled code to.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Profiler {
+    /// No profiler: guest code shows as anonymous addresses.
+    #[default]
+    None,
+    /// A perf map file (`/tmp/perf-PID.map`) that `perf report` reads.
+    PerfMap,
+    /// A jitdump file that `perf inject --jit` merges into a recording.
+    JitDump,
 }
 
 fn default_cache_dir() -> PathBuf {
@@ -46,6 +64,7 @@ impl Default for RuntimeSettings {
             epoch_tick_ms: default_epoch_tick_ms(),
             max_instances: default_max_instances(),
             max_memory_mb: default_max_memory_mb(),
+            profiler: Profiler::None,
         }
     }
 }

@@ -49,6 +49,17 @@ fn unknown_keys_are_errors_with_their_line() {
 }
 
 #[test]
+fn the_profiler_is_off_by_default_and_named_in_lower_case() {
+    assert_eq!(parse("").unwrap().runtime.profiler, Profiler::None);
+    let config = parse("[runtime]\nprofiler = \"perfmap\"\n").unwrap();
+    assert_eq!(config.runtime.profiler, Profiler::PerfMap);
+    let config = parse("[runtime]\nprofiler = \"jitdump\"\n").unwrap();
+    assert_eq!(config.runtime.profiler, Profiler::JitDump);
+    let err = parse("[runtime]\nprofiler = \"vtune\"\n").unwrap_err().to_string();
+    assert!(err.contains("unknown variant `vtune`"), "{err}");
+}
+
+#[test]
 fn a_route_naming_an_undefined_plugin_is_refused() {
     let err = parse("[[routes]]\nname = \"r\"\nplugins = [{ plugin = \"ghost\" }]\n").unwrap_err();
     assert!(

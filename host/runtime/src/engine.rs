@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy};
 
-use sluice_config::RuntimeSettings;
+use sluice_config::{Profiler, RuntimeSettings};
 
 /// Core wasm instances one component may hold: a Rust wasip2 component has a handful, a
 /// componentize-py one 14 (CPython, its libraries and the adapters). The total is an upper
@@ -18,7 +18,7 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 ///
 /// Pooling allocator: slots for `max_instances` component instances, each memory slot up to
 /// `max_memory_mb`, 64 KiB of each memory and 16 KiB of each table kept resident between
-/// uses, pagemap scanning where the kernel has it. Component-model concurrency is off (it
+/// uses, pagemap scanning where the kernel has it; the profiler `settings.profiler` names. Component-model concurrency is off (it
 /// costs several microseconds per store and plugins don't use it).
 pub fn build_engine(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
     let instances = settings.max_instances;
@@ -38,7 +38,12 @@ pub fn build_engine(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
     config
         .epoch_interruption(true)
         .concurrency_support(false)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .profiler(match settings.profiler {
+            Profiler::None => ProfilingStrategy::None,
+            Profiler::PerfMap => ProfilingStrategy::PerfMap,
+            Profiler::JitDump => ProfilingStrategy::JitDump,
+        });
     Engine::new(&config)
 }
 

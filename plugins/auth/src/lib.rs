@@ -17,7 +17,6 @@ mod jwt_keys;
 mod keys;
 mod settings;
 
-use serde_json::json;
 use sha2::Digest;
 use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, RequestHead, RequestVerdict, audit, clock, kv};
 
@@ -34,12 +33,18 @@ struct Auth {
 /// Records the decision in the audit log. An audit log that cannot take it (queue full) is
 /// counted and logged by the host; the decision stands. `actor` is `key:ID` or `sub:SUBJECT`.
 fn record(outcome: &str, reason: &str, actor: Option<String>, method: &str) {
+    /// The event's details, serialized straight to text (no JSON value tree per request).
+    #[derive(serde::Serialize)]
+    struct Details<'a> {
+        reason: &'a str,
+        method: &'a str,
+    }
     let event = audit::Event {
         action: format!("auth.{outcome}"),
         outcome: outcome.into(),
         actor,
         subject: None,
-        details: json!({ "reason": reason, "method": method }).to_string(),
+        details: serde_json::to_string(&Details { reason, method }).unwrap_or_default(),
     };
     let _ = audit::emit(&event);
 }

@@ -37,11 +37,13 @@ pub fn bucket(limit: &Limit, req: &RequestHead) -> Option<String> {
     hash.update([0]);
     hash.update(who.as_bytes());
     let digest = hash.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut key = String::with_capacity(limit.name.len() + 33);
     key.push_str(&limit.name);
     key.push(':');
     for b in &digest[..16] {
-        key.push_str(&format!("{b:02x}"));
+        key.push(char::from(HEX[usize::from(b >> 4)]));
+        key.push(char::from(HEX[usize::from(b & 15)]));
     }
     Some(key)
 }

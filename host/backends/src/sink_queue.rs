@@ -1,0 +1,185 @@
+//! The sink's queue between the request path and the writer. Emitting a row takes a short
+//! lock and wakes the writer only when it has something new to do: the first row of a batch
+//! (so it can arm the batch's deadline), a full batch, a flush request or the close. Every
+//! other row is only queued: the writer runs on another thread, and waking it for every row
+//! cost a futex wake, two context switches and a cross-thread free per request.
+
+use std::collections::VecDeque;
+
+use parking_lot::Mutex;
+use tokio::sync::{Notify, oneshot};
+
+use super::sink_rows::Queued;
+
+/// What the writer finds when it looks.
+#[derive(Default)]
+struct State {
+    rows: VecDeque<Queued>,
+    flushes: Vec<oneshot::Sender<()>>,
+    closed: bool,
+}
+
+/// A bounded queue of rows with a writer that is woken sparingly.
+pub(crate) struct SinkQueue {
+    state: Mutex<State>,
+    wake: Notify,
+    capacity: usize,
+    batch_rows: usize,
+}
+
+/// What the writer is to do next.
+pub(crate) enum Work {
+    /// Write these rows (at most a batch), then look again.
+    Write(Vec<Queued>),
+    /// Everything queued before these flush requests has been taken: answer them.
+    Flushed(Vec<oneshot::Sender<()>>),
+    /// The handle was dropped and the queue is empty: stop.
+    Closed,
+    /// Nothing is due; `pending` says whether rows are waiting for their batch deadline.
+    Idle { pending: bool },
+}
+
+impl SinkQueue {
+    /// A queue of at most `capacity` rows whose writer writes batches of `batch_rows`.
+    pub(crate) fn new(capacity: usize, batch_rows: usize) -> Self {
+        SinkQueue {
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            capacity: capacity.max(1),
+            batch_rows: batch_rows.max(1),
+        }
+    }
+
+    /// Queues `row`; returns false (and drops it) when the queue is full.
+    pub(crate) fn push(&self, row: Queued) -> bool {
+        let mut state = self.state.lock();
+        if state.rows.len() >= self.capacity {
+            return false;
+        }
+        state.rows.push_back(row);
+        let wake = state.rows.len() == 1 || state.rows.len() == self.batch_rows;
+        drop(state);
+        if wake {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Rows waiting now.
+    pub(crate) fn len(&self) -> usize {
+        self.state.lock().rows.len()
+    }
+
+    /// Asks the writer to write everything queued so far; `ack` is answered once it has.
+    pub(crate) fn request_flush(&self, ack: oneshot::Sender<()>) {
+        self.state.lock().flushes.push(ack);
+        self.wake.notify_one();
+    }
+
+    /// Tells the writer to write what is left and stop.
+    pub(crate) fn close(&self) {
+        self.state.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// The writer's next piece of work. `batch_due` says the current batch's deadline has
+    /// passed, so whatever is queued is written even if the batch is not full.
+    pub(crate) fn next(&self, batch_due: bool) -> Work {
+        let mut state = self.state.lock();
+        let urgent = batch_due || state.closed || !state.flushes.is_empty();
+        if state.rows.len() >= self.batch_rows || (urgent && !state.rows.is_empty()) {
+            let n = state.rows.len().min(self.batch_rows);
+            return Work::Write(state.rows.drain(..n).collect());
+        }
+        if !state.flushes.is_empty() {
+            return Work::Flushed(std::mem::take(&mut state.flushes));
+        }
+        if state.closed {
+            return Work::Closed;
+        }
+        Work::Idle {
+            pending: !state.rows.is_empty(),
+        }
+    }
+
+    /// Waits until a push, flush request or close may have given the writer work.
+    pub(crate) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::SinkRow;
+
+    fn row(n: u16) -> Queued {
+        Queued::new(SinkRow::ServiceTelemetry {
+            service_name: "sluice".into(),
+            operation: format!("op-{n}"),
+            latency_ms: 1.0,
+            success: true,
+            error_message: None,
+            correlation_id: None,
+            workflow_id: None,
+            metadata: serde_json::Value::Null,
+            created_at_us: i64::from(n),
+        })
+    }
+
+    fn written(work: Work) -> usize {
+        match work {
+            Work::Write(rows) => rows.len(),
+            _ => panic!("expected rows to write"),
+        }
+    }
+
+    #[test]
+    fn full_batches_are_written_at_once_and_the_rest_when_due() {
+        let q = SinkQueue::new(10, 3);
+        for n in 0..7 {
+            assert!(q.push(row(n)));
+        }
+        assert_eq!(written(q.next(false)), 3);
+        assert_eq!(written(q.next(false)), 3);
+        assert!(matches!(q.next(false), Work::Idle { pending: true }));
+        assert_eq!(written(q.next(true)), 1);
+        assert!(matches!(q.next(true), Work::Idle { pending: false }));
+    }
+
+    #[test]
+    fn a_full_queue_refuses_the_row() {
+        let q = SinkQueue::new(2, 5);
+        assert!(q.push(row(1)));
+        assert!(q.push(row(2)));
+        assert!(!q.push(row(3)));
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn flush_and_close_drain_first() {
+        let q = SinkQueue::new(10, 5);
+        assert!(q.push(row(1)));
+        let (ack, _done) = oneshot::channel();
+        q.request_flush(ack);
+        assert_eq!(written(q.next(false)), 1);
+        assert!(matches!(q.next(false), Work::Flushed(acks) if acks.len() == 1));
+        assert!(q.push(row(2)));
+        q.close();
+        assert_eq!(written(q.next(false)), 1);
+        assert!(matches!(q.next(false), Work::Closed));
+    }
+
+    #[tokio::test]
+    async fn only_the_first_row_of_a_batch_wakes_the_writer() {
+        let q = SinkQueue::new(100, 50);
+        assert!(q.push(row(1)));
+        assert!(q.push(row(2)));
+        // One stored wake for both rows: it is taken at once, and then nothing is pending.
+        tokio::time::timeout(std::time::Duration::from_millis(100), q.woken())
+            .await
+            .expect("the first row wakes the writer");
+        let again = tokio::time::timeout(std::time::Duration::from_millis(50), q.woken()).await;
+        assert!(again.is_err(), "the second row must not wake the writer again");
+    }
+}
