@@ -118,7 +118,11 @@ impl Backends {
             backends.postgres = Some(PostgresBackend::connect_lazy(settings, &backends.metrics)?);
         }
         if let Some(settings) = &config.redis {
-            let redis = RedisBackend::connect(settings, &backends.metrics)?;
+            let redis = RedisBackend::connect_for_workers(
+                settings,
+                &backends.metrics,
+                sluice_core::workers::resolve_count(config.server.workers),
+            )?;
             if settings.shared_kv {
                 backends.shared_kv = Some(Arc::new(SharedKv::new(redis.clone())));
             }

@@ -3,13 +3,14 @@
 //! plugins: every key is prefixed with the plugin's namespace (`PREFIX:{plugin}:key`), only
 //! commands whose keys come first can be granted, named Lua scripts run with EVALSHA (loaded
 //! again after a SCRIPT FLUSH or a restart), and each call has a time budget and goes through a
-//! circuit breaker, so a dead Redis costs microseconds, not timeouts.
+//! circuit breaker, so a dead Redis costs microseconds, not timeouts. Each request worker
+//! gets a client of its own, so a hook's round trip stays on its thread.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use fred::clients::Pool;
+use fred::clients::{Client, Pool};
 use fred::interfaces::{ClientLike, EventInterface, LuaInterface, PubsubInterface};
 use fred::types::config::{Config, Options, ReconnectPolicy};
 use fred::types::{ClusterHash, CustomCommand, Value};
@@ -52,6 +53,12 @@ struct CallMetrics {
 /// The gateway's Redis backend.
 pub struct RedisBackend {
     pool: Pool,
+    /// One client per request worker, built and connected from that worker on its first
+    /// call, so a hook's Redis round trip runs on the hook's own thread: through the shared
+    /// pool, whose connection tasks live on the main runtime, each call woke another thread
+    /// twice (about six eventfd writes and three context switches per request with two
+    /// calls). `None` in a cell whose client could not be built.
+    local: Box<[OnceLock<Option<Client>>]>,
     settings: RedisSettings,
     breaker: Breaker,
     /// SHA1 of each script loaded so far.
@@ -77,13 +84,18 @@ impl RedisBackend {
     /// A pool for `settings`, connecting (and reconnecting, with backoff) in the background.
     /// Must be called on a tokio runtime.
     pub fn connect(settings: &RedisSettings, registry: &Registry) -> Result<Arc<Self>, RedisError> {
+        Self::connect_for_workers(settings, registry, 0)
+    }
+
+    /// [`RedisBackend::connect`], with a client of its own for each of `workers` request
+    /// workers (`sluice_core::workers`), made on the worker's first call.
+    pub fn connect_for_workers(
+        settings: &RedisSettings,
+        registry: &Registry,
+        workers: usize,
+    ) -> Result<Arc<Self>, RedisError> {
         let config = Config::from_url(&settings.url).map_err(|e| RedisError::Config(format!("redis.url: {e}")))?;
-        let pool = fred::types::Builder::from_config(config.clone())
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_millis(settings.connect_timeout_ms);
-                c.internal_command_timeout = Duration::from_millis(settings.connect_timeout_ms);
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, settings.reconnect_max_ms, 2))
+        let pool = builder(&config, settings)
             .build_pool(settings.pool_size)
             .map_err(|e| RedisError::Config(e.to_string()))?;
         let _ = pool.connect_pool();
@@ -95,6 +107,7 @@ impl RedisBackend {
         };
         Ok(Arc::new(RedisBackend {
             pool,
+            local: (0..workers).map(|_| OnceLock::new()).collect(),
             breaker: Breaker::new(
                 settings.breaker_failures,
                 Duration::from_millis(settings.breaker_open_ms),
@@ -144,9 +157,28 @@ impl RedisBackend {
         format!("{}:{name}", self.settings.prefix)
     }
 
-    /// The next client of the pool, with the plugin-call options.
-    fn client(&self) -> fred::clients::WithOptions<fred::clients::Client> {
-        self.pool.next().with_options(&self.options)
+    /// The calling worker's own client once it is connected; the shared pool's next client
+    /// off the workers, and while the worker's client connects or reconnects.
+    fn next_client(&self) -> &Client {
+        self.worker_client().unwrap_or_else(|| self.pool.next())
+    }
+
+    /// The calling worker's client, when it has one and it is connected. The first call on a
+    /// worker builds it and starts its connection there (its tasks run on that worker).
+    fn worker_client(&self) -> Option<&Client> {
+        let cell = self.local.get(sluice_core::workers::current()?)?;
+        let client = cell.get_or_init(|| {
+            let client = builder(&self.config, &self.settings).build().ok()?;
+            // The connection task runs on this worker; the handle is not needed.
+            drop(client.connect());
+            Some(client)
+        });
+        client.as_ref().filter(|c| c.is_connected())
+    }
+
+    /// The client for a plugin call, with the plugin-call options.
+    fn client(&self) -> fred::clients::WithOptions<Client> {
+        self.next_client().with_options(&self.options)
     }
 
     /// Runs `work` under the breaker and the call's time budget.
@@ -298,7 +330,7 @@ impl RedisBackend {
             let (name, args) = commands.into_iter().next().expect("one command");
             return Ok(vec![self.raw(name, args).await?]);
         }
-        let pipeline = self.pool.next().pipeline();
+        let pipeline = self.next_client().pipeline();
         for (name, args) in commands {
             let cmd = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
             let _: () = pipeline
@@ -421,6 +453,19 @@ impl RedisBackend {
     }
 }
 
+/// A client builder for `config` with the connection timeouts and reconnect policy of
+/// `settings`: the shared pool and every worker's client are built alike.
+fn builder(config: &Config, settings: &RedisSettings) -> fred::types::Builder {
+    let mut builder = fred::types::Builder::from_config(config.clone());
+    builder
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_millis(settings.connect_timeout_ms);
+            c.internal_command_timeout = Duration::from_millis(settings.connect_timeout_ms);
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, settings.reconnect_max_ms, 2));
+    builder
+}
+
 /// Whether `e` is an error reply from Redis (rather than a connection or protocol failure).
 fn is_reply_error(e: &fred::error::Error) -> bool {
     use fred::error::ErrorKind;
@@ -475,5 +520,52 @@ pub fn unframe<T: serde::de::DeserializeOwned>(bytes: &[u8], max: usize) -> Resu
         }
         Some((&PLAIN, rest)) => rmp_serde::from_slice(rest).map_err(|e| e.to_string()),
         _ => Err("not a stored response".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against the real Redis on 127.0.0.1:6379, in a key prefix of its own.
+    #[tokio::test]
+    async fn a_request_worker_calls_through_a_client_of_its_own() {
+        let settings: RedisSettings = serde_json::from_value(serde_json::json!({
+            "url": "redis://127.0.0.1:6379",
+            "prefix": format!("sluicetest-worker-client-{}", std::process::id()),
+            "call_timeout_ms": 1000,
+        }))
+        .unwrap();
+        let redis = RedisBackend::connect_for_workers(&settings, &Registry::new(), 1).unwrap();
+        assert!(
+            redis.wait_connected(Duration::from_secs(5)).await,
+            "no Redis at 127.0.0.1:6379"
+        );
+        let workers = sluice_core::workers::Workers::start(1).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let on_worker = redis.clone();
+        workers.spawn(async move {
+            // The first calls go through the shared pool while the worker's client connects.
+            let mut own = false;
+            for _ in 0..500 {
+                let answer = on_worker.raw("PING", Vec::new()).await;
+                assert!(answer.is_ok(), "{answer:?}");
+                if on_worker.worker_client().is_some() {
+                    own = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let through_own = on_worker.raw("PING", Vec::new()).await;
+            let _ = tx.send((own, through_own.is_ok()));
+        });
+        let (own, through_own) = rx.await.unwrap();
+        assert!(own, "the worker's own client never connected");
+        assert!(through_own, "a call through the worker's own client failed");
+        assert!(
+            redis.worker_client().is_none(),
+            "off the workers, calls use the shared pool"
+        );
+        assert!(redis.local[0].get().is_some_and(Option::is_some));
     }
 }
