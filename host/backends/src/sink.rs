@@ -179,6 +179,7 @@ impl Writer {
     /// after its first row, whichever first; everything at once for a flush request; the
     /// spill retried every `flush_ms` while it holds rows.
     async fn run(mut self, queue: Arc<SinkQueue>) {
+        let _running = queue.writer_guard();
         let interval = Duration::from_millis(self.settings.flush_ms);
         self.metrics.spill_bytes.set(self.spill.bytes() as f64);
         // When the current batch is due, or when to retry the spill.

@@ -17,6 +17,9 @@ struct State {
     rows: VecDeque<Queued>,
     flushes: Vec<oneshot::Sender<()>>,
     closed: bool,
+    /// The writer has stopped (returned, or its task was dropped with its runtime): rows and
+    /// flush requests are refused at once instead of waiting for nobody.
+    gone: bool,
 }
 
 /// A bounded queue of rows with a writer that is woken sparingly.
@@ -53,7 +56,7 @@ impl SinkQueue {
     /// Queues `row`; returns false (and drops it) when the queue is full.
     pub(crate) fn push(&self, row: Queued) -> bool {
         let mut state = self.state.lock();
-        if state.rows.len() >= self.capacity {
+        if state.gone || state.rows.len() >= self.capacity {
             return false;
         }
         state.rows.push_back(row);
@@ -71,8 +74,14 @@ impl SinkQueue {
     }
 
     /// Asks the writer to write everything queued so far; `ack` is answered once it has.
+    /// Without a writer, `ack` is dropped at once (the flush has nothing to wait for).
     pub(crate) fn request_flush(&self, ack: oneshot::Sender<()>) {
-        self.state.lock().flushes.push(ack);
+        let mut state = self.state.lock();
+        if state.gone {
+            return;
+        }
+        state.flushes.push(ack);
+        drop(state);
         self.wake.notify_one();
     }
 
@@ -102,9 +111,27 @@ impl SinkQueue {
         }
     }
 
+    /// A guard the writer holds while it runs: when it is dropped (the writer returned, or its
+    /// task went away with its runtime), pending flush requests are answered by dropping them
+    /// and later rows are refused.
+    pub(crate) fn writer_guard(self: &std::sync::Arc<Self>) -> WriterGuard {
+        WriterGuard(self.clone())
+    }
+
     /// Waits until a push, flush request or close may have given the writer work.
     pub(crate) async fn woken(&self) {
         self.wake.notified().await;
+    }
+}
+
+/// See [`SinkQueue::writer_guard`].
+pub(crate) struct WriterGuard(std::sync::Arc<SinkQueue>);
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock();
+        state.gone = true;
+        state.flushes.clear();
     }
 }
 
@@ -168,6 +195,20 @@ mod tests {
         q.close();
         assert_eq!(written(q.next(false)), 1);
         assert!(matches!(q.next(false), Work::Closed));
+    }
+
+    #[tokio::test]
+    async fn without_a_writer_flushes_end_at_once_and_rows_are_refused() {
+        let q = std::sync::Arc::new(SinkQueue::new(10, 5));
+        let guard = q.writer_guard();
+        let (ack, waiting) = oneshot::channel();
+        q.request_flush(ack);
+        drop(guard);
+        assert!(waiting.await.is_err(), "a pending flush ends when the writer goes");
+        let (ack, late) = oneshot::channel();
+        q.request_flush(ack);
+        assert!(late.await.is_err(), "a flush after the writer went ends at once");
+        assert!(!q.push(row(1)));
     }
 
     #[tokio::test]
