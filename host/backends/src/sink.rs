@@ -187,14 +187,10 @@ impl Writer {
         loop {
             let batch_due = due.is_some_and(|at| at <= Instant::now());
             match queue.next(batch_due) {
-                Work::Write(mut rows) => {
-                    self.flush(&mut rows).await;
-                    due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
-                }
+                Work::Write(mut rows) => due = self.write(&mut rows, interval).await,
                 Work::Flushed(acks) => {
                     // An empty write still retries the spill, as a flush promises.
-                    self.flush(&mut Vec::new()).await;
-                    due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
+                    due = self.write(&mut Vec::new(), interval).await;
                     for ack in acks {
                         let _ = ack.send(());
                     }
@@ -203,8 +199,7 @@ impl Writer {
                 Work::Idle { pending } => {
                     if batch_due {
                         // Only the spill was due: retry it.
-                        self.flush(&mut Vec::new()).await;
-                        due = (self.spill.bytes() > 0).then(|| Instant::now() + interval);
+                        due = self.write(&mut Vec::new(), interval).await;
                         continue;
                     }
                     if pending && due.is_none() {
@@ -220,6 +215,13 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Flushes `rows` and returns when the spill is to be retried next (none while it is
+    /// empty).
+    async fn write(&mut self, rows: &mut Vec<Queued>, interval: Duration) -> Option<Instant> {
+        self.flush(rows).await;
+        (self.spill.bytes() > 0).then(|| Instant::now() + interval)
     }
 
     /// Writes `batch` (emptying it); on success also replays the spill.

@@ -5,6 +5,7 @@
 //! cost a futex wake, two context switches and a cross-thread free per request.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
@@ -114,7 +115,7 @@ impl SinkQueue {
     /// A guard the writer holds while it runs: when it is dropped (the writer returned, or its
     /// task went away with its runtime), pending flush requests are answered by dropping them
     /// and later rows are refused.
-    pub(crate) fn writer_guard(self: &std::sync::Arc<Self>) -> WriterGuard {
+    pub(crate) fn writer_guard(self: &Arc<Self>) -> WriterGuard {
         WriterGuard(self.clone())
     }
 
@@ -125,7 +126,7 @@ impl SinkQueue {
 }
 
 /// See [`SinkQueue::writer_guard`].
-pub(crate) struct WriterGuard(std::sync::Arc<SinkQueue>);
+pub(crate) struct WriterGuard(Arc<SinkQueue>);
 
 impl Drop for WriterGuard {
     fn drop(&mut self) {
@@ -199,7 +200,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_writer_flushes_end_at_once_and_rows_are_refused() {
-        let q = std::sync::Arc::new(SinkQueue::new(10, 5));
+        let q = Arc::new(SinkQueue::new(10, 5));
         let guard = q.writer_guard();
         let (ack, waiting) = oneshot::channel();
         q.request_flush(ack);
