@@ -37,6 +37,7 @@ mod gateway {
     mod redis_topologies;
     mod reload;
     mod resilience;
+    mod response_edit;
     mod sinks;
     mod streaming;
     mod tls;

@@ -85,6 +85,7 @@ async fn serve<'g>(
         started,
         head: None,
         ran: 0,
+        replies: Default::default(),
         body: Arc::default(),
     };
     let (parts, incoming) = req.into_parts();

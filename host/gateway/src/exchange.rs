@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use sluice_backends::Backends;
 use sluice_bindings::{Hook, RequestHead};
+use sluice_runtime::ResponseEdits;
 
 use crate::router::Route;
 use crate::state::Gateway;
@@ -50,6 +51,8 @@ pub struct Exchange<'g> {
     pub head: Option<RequestHead>,
     /// How many plugins, from the front of the chain, get response hooks.
     pub ran: usize,
+    /// The edits the request hooks asked for with `response.edit`, for the response chain.
+    pub replies: ResponseEdits,
     /// What was read of the request body.
     pub body: Arc<BodyStats>,
 }

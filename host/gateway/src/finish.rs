@@ -37,12 +37,18 @@ pub async fn finish(mut ex: Exchange<'_>, answer: Answer) -> Response<ProxyBody>
         }
         Answer::Stored { head, body } => response_chain::run(&ex, &req, head, full(body), None).await,
         Answer::Upstream {
-            response,
+            mut response,
             timing,
             fill,
             usage: slot,
         } => {
             usage = slot;
+            if !ex.route.chain.has_response_hooks(ex.ran) {
+                // No hook to show the head to: only `response.edit` edits, on the map itself.
+                ex.replies.apply_to_map(ex.ran, response.headers_mut());
+                let status = response.status().as_u16();
+                return response.map(|body| log::when_sent(&ex, req, status, body, usage, None));
+            }
             let (parts, body) = response.into_parts();
             let store = timing.map(|t| (t, fill));
             response_chain::run(&ex, &req, response_chain::head_of(&parts), body, store).await

@@ -142,7 +142,7 @@ pub async fn run(ex: &mut Exchange<'_>, parts: &Parts, authority: Option<&str>, 
         return Decision::Forward(Forward::default());
     }
     let mut head = request_head(ex, parts, authority);
-    let outcome = chain.on_request(&mut head, body).await;
+    let outcome = chain.on_request(&mut head, body, &mut ex.replies).await;
     let decision = match outcome {
         RequestOutcome::Forward(forward) => {
             ex.ran = chain.plugins().len();

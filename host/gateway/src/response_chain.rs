@@ -23,7 +23,7 @@ pub async fn run(
     body: ProxyBody,
     store: Option<(Timing, Option<FillGuard>)>,
 ) -> (Response<ProxyBody>, u16) {
-    let outcome = ex.route.chain.on_response(req, &mut head, ex.ran).await;
+    let outcome = ex.route.chain.on_response(req, &mut head, ex.ran, &ex.replies).await;
     let body = outcome.body.map_or(body, full);
     let body = match (outcome.store, store) {
         (Some(verdict), Some((timing, fill))) => {

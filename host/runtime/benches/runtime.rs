@@ -117,7 +117,7 @@ fn hooks(c: &mut Criterion) {
                 |mut head| {
                     let chain = chain.clone();
                     async move {
-                        chain.on_request(&mut head, &mut NoBody).await;
+                        chain.on_request(&mut head, &mut NoBody, &mut Default::default()).await;
                         head
                     }
                 },

@@ -35,6 +35,8 @@ pub enum Capability {
     RateLimit,
     /// `body`: directives about the request body.
     Body,
+    /// `response`: header edits a request hook makes to its request's response.
+    Response,
     /// `http-cache`: the HTTP cache's storage.
     HttpCache,
 }
@@ -148,6 +150,13 @@ pub const CAPABILITIES: &[Descriptor] = &[
         name: "body",
         grant: None,
         backend: "the request path (sluice_core::decompress)",
+        granted: always,
+    },
+    Descriptor {
+        capability: Capability::Response,
+        name: "response",
+        grant: None,
+        backend: "the request path (the response chain)",
         granted: always,
     },
     Descriptor {

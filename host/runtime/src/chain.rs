@@ -9,6 +9,7 @@ use super::failure::PluginFailure;
 use super::instance::PluginInstance;
 use super::state::{CacheDirective, CacheStore};
 use super::verdict;
+pub use crate::response_edits::ResponseEdits;
 use sluice_backends::http_cache::CacheServe;
 use sluice_backends::http_cache::FillGuard;
 use sluice_bindings::{
@@ -136,6 +137,12 @@ impl Chain {
         &self.plugins
     }
 
+    /// Whether any of the first `ran` plugins has a response hook. Without one the response
+    /// chain is only their `response.edit` edits ([`ResponseEdits::apply_to_map`]).
+    pub fn has_response_hooks(&self, ran: usize) -> bool {
+        self.plugins.iter().take(ran).any(|p| p.has_hook(Hook::ResponseHeaders))
+    }
+
     /// Logs and counts a failure; for a fail-closed plugin, returns the response to send.
     fn fail(&self, plugin: &PluginInstance, failure: &PluginFailure, request_id: &str) -> Option<LocalResponse> {
         let policy = plugin.fail_policy();
@@ -171,9 +178,15 @@ impl Chain {
     }
 
     /// Runs the request hooks in order over `head`, applying header edits and context as
-    /// they come, until a plugin answers or the chain ends.
-    pub async fn on_request(&self, head: &mut RequestHead, body: &mut impl BodySource) -> RequestOutcome {
-        self.on_request_from(0, head, body).await
+    /// they come, until a plugin answers or the chain ends. The hooks' `response.edit` edits
+    /// go into `replies`, for [`Chain::on_response`].
+    pub async fn on_request(
+        &self,
+        head: &mut RequestHead,
+        body: &mut impl BodySource,
+        replies: &mut ResponseEdits,
+    ) -> RequestOutcome {
+        self.on_request_from(0, head, body, replies).await
     }
 
     /// Runs the request hooks from the plugin at `start` on (a background cache refresh
@@ -183,6 +196,7 @@ impl Chain {
         start: usize,
         head: &mut RequestHead,
         body: &mut impl BodySource,
+        replies: &mut ResponseEdits,
     ) -> RequestOutcome {
         let mut forward = Forward::default();
         for (index, plugin) in self.plugins.iter().enumerate().skip(start) {
@@ -201,6 +215,7 @@ impl Chain {
             let mut result = match plugin.on_request_headers_with_directives(head).await {
                 Ok((verdict, mut directives)) => {
                     forward.leases.append(&mut directives.leases);
+                    replies.record(index, directives.response.take());
                     forward.decompress = directives.decompress.or(forward.decompress);
                     if directives.fill.is_some() {
                         forward.fill = directives.fill;
@@ -230,6 +245,7 @@ impl Chain {
                 result = match plugin.on_request_body_with_directives(head, &bytes).await {
                     Ok((verdict, mut directives)) => {
                         forward.leases.append(&mut directives.leases);
+                        replies.record(index, directives.response.take());
                         Ok(verdict)
                     }
                     Err(failure) => Err(failure),
@@ -265,22 +281,32 @@ impl Chain {
         RequestOutcome::Forward(forward)
     }
 
-    /// Runs the response hooks of the first `ran` plugins in reverse order over `resp`.
-    pub async fn on_response(&self, req: &RequestHead, resp: &mut ResponseHead, ran: usize) -> ResponseOutcome {
-        self.on_response_range(req, resp, 0..ran).await
+    /// Runs the response hooks of the first `ran` plugins in reverse order over `resp`, each
+    /// plugin's `replies` just before its hook.
+    pub async fn on_response(
+        &self,
+        req: &RequestHead,
+        resp: &mut ResponseHead,
+        ran: usize,
+        replies: &ResponseEdits,
+    ) -> ResponseOutcome {
+        self.on_response_range(req, resp, 0..ran, replies).await
     }
 
-    /// Runs the response hooks of the plugins in `range` in reverse order over `resp`.
+    /// Runs the response hooks of the plugins in `range` in reverse order over `resp`, each
+    /// plugin's `replies` just before its hook.
     pub async fn on_response_range(
         &self,
         req: &RequestHead,
         resp: &mut ResponseHead,
         range: std::ops::Range<usize>,
+        replies: &ResponseEdits,
     ) -> ResponseOutcome {
         let mut outcome = ResponseOutcome::default();
         let end = range.end.min(self.plugins.len());
         let start = range.start.min(end);
-        for plugin in self.plugins[start..end].iter().rev() {
+        for (index, plugin) in self.plugins.iter().enumerate().take(end).skip(start).rev() {
+            replies.apply(index, &mut resp.headers);
             if !plugin.has_hook(Hook::ResponseHeaders) {
                 continue;
             }

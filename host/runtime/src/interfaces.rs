@@ -17,4 +17,5 @@ mod metrics;
 mod postgres;
 mod rate_limit;
 mod redis;
+mod response;
 mod types;

@@ -19,13 +19,16 @@ pub mod interfaces;
 mod limiter;
 mod linker;
 mod loader;
+mod response_edits;
 mod routes;
 mod runtime;
 pub mod state;
 pub mod verdict;
 
 pub use aot_cache::{CacheOutcome, ComponentCache};
-pub use chain::{BodyError, BodySource, Chain, CoalesceRequest, Forward, NoBody, RequestOutcome, ResponseOutcome};
+pub use chain::{
+    BodyError, BodySource, Chain, CoalesceRequest, Forward, NoBody, RequestOutcome, ResponseEdits, ResponseOutcome,
+};
 pub use engine::EpochTicker;
 pub use failure::{FailureKind, PluginFailure};
 pub(crate) use instance::wall_limit;

@@ -38,6 +38,7 @@ fn link_one(linker: &mut Linker<HostState>, capability: Capability) -> wasmtime:
         Capability::Gpu => wit::gpu::add_to_linker::<_, HasSelf<HostState>>(linker, get),
         Capability::RateLimit => wit::rate_limit::add_to_linker::<_, HasSelf<HostState>>(linker, get),
         Capability::Body => wit::body::add_to_linker::<_, HasSelf<HostState>>(linker, get),
+        Capability::Response => wit::response::add_to_linker::<_, HasSelf<HostState>>(linker, get),
         Capability::HttpCache => wit::http_cache::add_to_linker::<_, HasSelf<HostState>>(linker, get),
     }
 }

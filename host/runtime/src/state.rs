@@ -16,7 +16,7 @@ use crate::context::PluginContext;
 use sluice_backends::http_cache::CacheServe;
 use sluice_backends::http_cache::{FillGuard, StoredEntry};
 use sluice_bindings::sluice::plugin::http_cache::DirectHits;
-use sluice_bindings::{CacheSpec, ResponseHead};
+use sluice_bindings::{CacheSpec, HeaderEdits, ResponseHead};
 use sluice_core::decompress::DecompressRequest;
 
 /// The store data of one plugin instance.
@@ -113,6 +113,8 @@ pub struct Directives {
     /// The GPU leases `gpu.acquire` and `gpu.reserve` took (request hooks): released when
     /// the request's response ends, or when dropped unused.
     pub leases: Vec<sluice_backends::gpu::LeaseGuard>,
+    /// The edits `response.edit` asked for (request hooks), merged in call order.
+    pub response: Option<HeaderEdits>,
 }
 
 /// An `http-cache` directive.

@@ -3,7 +3,8 @@
 //! caller's tier choosing the quota), what the request costs, and asks the host to charge all
 //! of them at once (`rate-limit.check`: one atomic Redis script shared by every instance, or
 //! memory). A denied request gets 429 with a JSON body, `Retry-After` and the IETF `RateLimit`
-//! fields; an admitted one carries the fields on its response.
+//! fields; an admitted one carries the fields on its response, set from the request hook with
+//! `response.edit` (so the plugin needs no response hook).
 //!
 //! The config reference is `plugins/ratelimit/README.md`.
 
@@ -13,15 +14,11 @@ mod settings;
 
 use sluice_plugin_sdk::rate_limit::{self, Limit as HostLimit};
 use sluice_plugin_sdk::{
-    Config, Edits, Hook, Plugin, RequestExt, RequestHead, RequestVerdict, Response, ResponseHead, ResponseVerdict, log,
+    Config, Edits, Hook, Plugin, RequestExt, RequestHead, RequestVerdict, Response, log, response,
 };
 
 use fields::Applied;
 use settings::Settings;
-
-/// The context entries that carry the fields from the request hook to the response hook.
-const POLICY_CONTEXT: &str = "ratelimit_policy";
-const STATE_CONTEXT: &str = "ratelimit";
 
 struct RateLimit {
     settings: Settings,
@@ -72,7 +69,7 @@ impl RateLimit {
 impl Plugin for RateLimit {
     const NAME: &'static str = "ratelimit";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const HOOKS: &'static [Hook] = &[Hook::RequestHeaders, Hook::ResponseHeaders];
+    const HOOKS: &'static [Hook] = &[Hook::RequestHeaders];
 
     fn new(config: Config) -> Result<Self, String> {
         Ok(RateLimit {
@@ -107,20 +104,17 @@ impl Plugin for RateLimit {
         if !self.settings.headers {
             return RequestVerdict::Continue;
         }
-        Edits::new()
-            .context(POLICY_CONTEXT, &fields::policy(&applied))
-            .context(STATE_CONTEXT, &fields::state(&applied))
-            .into()
-    }
-
-    fn on_response_headers(&mut self, req: &RequestHead, _resp: &ResponseHead) -> ResponseVerdict {
-        match (req.context(POLICY_CONTEXT), req.context(STATE_CONTEXT)) {
-            (Some(policy), Some(state)) => Edits::new()
-                .set("ratelimit-policy", policy)
-                .set("ratelimit", state)
-                .into(),
-            _ => ResponseVerdict::Continue,
+        let fields = Edits::new()
+            .set("ratelimit-policy", fields::policy(&applied))
+            .set("ratelimit", fields::state(&applied))
+            .build();
+        if let Err(e) = response::edit(&fields) {
+            log::write(
+                log::Level::Warn,
+                &format!("the RateLimit fields could not be set: {}", e.message()),
+            );
         }
+        RequestVerdict::Continue
     }
 }
 

@@ -26,7 +26,7 @@
 //! ```
 //!
 //! The host interfaces (log, metrics, clock, kv, cache, redis, postgres, http-client, gpu, body,
-//! rate-limit, http-cache) are re-exported as modules of the same names; a call to one the plugin's config does not grant
+//! response, rate-limit, http-cache) are re-exported as modules of the same names; a call to one the plugin's config does not grant
 //! returns [`HostError::Denied`].
 
 mod config;
@@ -35,7 +35,7 @@ mod plugin;
 mod request;
 mod verdict;
 
-/// The bindings generated from the `sluice:plugin@0.1.0` world. Most plugins need only the
+/// The bindings generated from the `sluice:plugin@0.1.1` world. Most plugins need only the
 /// re-exports at the crate root.
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
@@ -54,6 +54,7 @@ pub use bindings::sluice::plugin::types::{
 };
 pub use bindings::sluice::plugin::{
     audit, body, cache, clock, crypto, gpu, http_cache, http_client, kv, log, metrics, postgres, rate_limit, redis,
+    response,
 };
 pub use config::Config;
 pub use plugin::{Plugin, describe};

@@ -118,11 +118,14 @@ pub async fn run(file: &Path, request: &Path, response: Option<&Path>, config: &
         route: "test".into(),
         context: Vec::new(),
     };
-    let mut verdict = plugin
-        .on_request_headers(&head)
+    let (mut verdict, directives) = plugin
+        .on_request_headers_with_directives(&head)
         .await
         .map_err(|f| anyhow::anyhow!("on-request-headers failed: {f}"))?;
     println!("on-request-headers -> {}", request_verdict(&verdict));
+    if let Some(reply) = &directives.response {
+        println!("  response.edit: {}", edits(reply));
+    }
     if let RequestVerdict::NeedBody(limit) = verdict {
         let limit = limit as usize;
         if body.len() > limit {

@@ -20,7 +20,7 @@ use sluice_core::time::unix_ms;
 use sluice_core::upstream::Upstream;
 use sluice_runtime::state::CacheStore;
 use sluice_runtime::verdict;
-use sluice_runtime::{Chain, NoBody, RequestOutcome};
+use sluice_runtime::{Chain, NoBody, RequestOutcome, ResponseEdits};
 
 use crate::answer::{Answer, Timing};
 use crate::exchange::Exchange;
@@ -224,7 +224,14 @@ async fn run_refresh(r: Refresh) -> Result<(), String> {
         .iter()
         .any(|c| n.eq_ignore_ascii_case(c))
     });
-    match r.chain.on_request_from(r.at + 1, &mut head, &mut NoBody).await {
+    // Later plugins' `response.edit` edits reach the refreshed response before the caching
+    // plugin's hook sees it, as they would on a client's request.
+    let mut replies = ResponseEdits::default();
+    match r
+        .chain
+        .on_request_from(r.at + 1, &mut head, &mut NoBody, &mut replies)
+        .await
+    {
         RequestOutcome::Forward(_) => {}
         RequestOutcome::Respond { .. } | RequestOutcome::Cached { .. } => {
             return Err("a later plugin answered the refresh itself".into());
@@ -260,7 +267,7 @@ async fn run_refresh(r: Refresh) -> Result<(), String> {
     };
     let outcome = r
         .chain
-        .on_response_range(&head, &mut resp_head, r.at..r.chain.plugins().len())
+        .on_response_range(&head, &mut resp_head, r.at..r.chain.plugins().len(), &replies)
         .await;
     let Some(store) = outcome.store else {
         return Ok(());

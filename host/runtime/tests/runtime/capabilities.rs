@@ -9,7 +9,12 @@ use super::support::{header, plugin, request, route, table};
 
 async fn answer(table: &RouteTable, route: &str, path: &str) -> String {
     let mut head = request(route, path);
-    match table.chain(route).unwrap().on_request(&mut head, &mut NoBody).await {
+    match table
+        .chain(route)
+        .unwrap()
+        .on_request(&mut head, &mut NoBody, &mut Default::default())
+        .await
+    {
         RequestOutcome::Respond { response, .. } => String::from_utf8(response.body).unwrap(),
         other => panic!("{path}: expected an answer, got {other:?}"),
     }
@@ -86,12 +91,12 @@ async fn kv_and_cache_work_for_a_granted_plugin_and_metrics_are_exported() {
     let chain = table.chain("r").unwrap();
     for expected in ["1", "2", "3"] {
         let mut head = request("r", "/kv");
-        chain.on_request(&mut head, &mut NoBody).await;
+        chain.on_request(&mut head, &mut NoBody, &mut Default::default()).await;
         assert_eq!(header(&head.headers, "x-kv-hits").as_deref(), Some(expected));
     }
     for expected in ["0", "1"] {
         let mut head = request("r", "/cache");
-        chain.on_request(&mut head, &mut NoBody).await;
+        chain.on_request(&mut head, &mut NoBody, &mut Default::default()).await;
         assert_eq!(header(&head.headers, "x-cache-hit").as_deref(), Some(expected));
     }
     assert!(h.runtime.backends().cache.lookup("page").is_some());

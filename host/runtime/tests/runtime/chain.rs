@@ -27,7 +27,7 @@ async fn requests_run_in_order_and_responses_in_reverse() {
     let (_h, table) = table(&three_goods()).await;
     let chain = table.chain("r").unwrap();
     let mut head = request("r", "/");
-    let RequestOutcome::Forward(_) = chain.on_request(&mut head, &mut NoBody).await else {
+    let RequestOutcome::Forward(_) = chain.on_request(&mut head, &mut NoBody, &mut Default::default()).await else {
         panic!()
     };
     assert_eq!(header(&head.headers, "x-chain").as_deref(), Some("a,b,c"));
@@ -39,7 +39,9 @@ async fn requests_run_in_order_and_responses_in_reverse() {
     assert_eq!(head.context, vec![("seen-by".to_string(), "abc".to_string())]);
 
     let mut resp = response();
-    let outcome = chain.on_response(&head, &mut resp, chain.plugins().len()).await;
+    let outcome = chain
+        .on_response(&head, &mut resp, chain.plugins().len(), &Default::default())
+        .await;
     assert_eq!(header(&resp.headers, "x-resp-chain").as_deref(), Some("c,b,a"));
     assert_eq!(header(&resp.headers, "x-upstream-status").as_deref(), Some("200"));
     assert!(outcome.body.is_none() && outcome.compress.is_none() && outcome.store.is_none());
@@ -50,7 +52,9 @@ async fn a_local_answer_skips_later_plugins_and_earlier_response_hooks_run() {
     let (_h, table) = table(&three_goods()).await;
     let chain = table.chain("r").unwrap();
     let mut head = request("r", "/respond");
-    let RequestOutcome::Respond { response: local, ran } = chain.on_request(&mut head, &mut NoBody).await else {
+    let RequestOutcome::Respond { response: local, ran } =
+        chain.on_request(&mut head, &mut NoBody, &mut Default::default()).await
+    else {
         panic!("expected a local answer")
     };
     assert_eq!(
@@ -69,13 +73,19 @@ async fn plugins_that_ask_get_the_body() {
     let (_h, table) = table(&three_goods()).await;
     let chain = table.chain("r").unwrap();
     let mut head = request("r", "/body");
-    let RequestOutcome::Forward(_) = chain.on_request(&mut head, &mut Prefix(vec![7; 100])).await else {
+    let RequestOutcome::Forward(_) = chain
+        .on_request(&mut head, &mut Prefix(vec![7; 100]), &mut Default::default())
+        .await
+    else {
         panic!()
     };
     assert_eq!(header(&head.headers, "x-body-len").as_deref(), Some("16"));
 
     let mut head = request("r", "/body");
-    let RequestOutcome::Respond { response, .. } = chain.on_request(&mut head, &mut Body(vec![7; 100])).await else {
+    let RequestOutcome::Respond { response, .. } = chain
+        .on_request(&mut head, &mut Body(vec![7; 100]), &mut Default::default())
+        .await
+    else {
         panic!("a body over the plugin's limit is answered")
     };
     assert_eq!(response.status, 413);

@@ -13,7 +13,11 @@ use super::support::{header, plugin, request, route, table};
 /// Runs the request chain of `route` for `path`.
 async fn run(table: &RouteTable, route: &str, path: &str) -> (RequestOutcome, Vec<(String, Vec<u8>)>) {
     let mut head = request(route, path);
-    let outcome = table.chain(route).unwrap().on_request(&mut head, &mut NoBody).await;
+    let outcome = table
+        .chain(route)
+        .unwrap()
+        .on_request(&mut head, &mut NoBody, &mut Default::default())
+        .await;
     (outcome, head.headers)
 }
 
@@ -119,7 +123,7 @@ async fn a_memory_bomb_stays_under_its_limit() {
         "the bomb should have grown close to the cap"
     );
 
-    let outcome = chain.on_request(&mut head, &mut NoBody).await;
+    let outcome = chain.on_request(&mut head, &mut NoBody, &mut Default::default()).await;
     let (status, body) = answered(&outcome);
     assert_eq!((status, body["kind"].as_str()), (503, Some("memory")));
     assert_eq!(failures(&h, "bomb", "memory", "closed"), 1);
@@ -261,7 +265,7 @@ async fn a_plugin_at_its_instance_cap_answers_busy_and_recovers() {
     // The only instance the plugin may have sleeps until the 1 s wall-clock cap ends it.
     let sleeper = tokio::spawn(async move {
         let mut head = request("r", "/sleep");
-        chain.on_request(&mut head, &mut NoBody).await
+        chain.on_request(&mut head, &mut NoBody, &mut Default::default()).await
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (outcome, _) = run(&table, "r", "/ok").await;

@@ -13,7 +13,7 @@ async fn served_counts(toml: &str, n: usize) -> Vec<String> {
     let mut out = Vec::new();
     for _ in 0..n {
         let mut head = request("r", "/");
-        chain.on_request(&mut head, &mut NoBody).await;
+        chain.on_request(&mut head, &mut NoBody, &mut Default::default()).await;
         out.push(header(&head.headers, "x-served-by-instance").unwrap());
     }
     out
@@ -65,7 +65,7 @@ async fn concurrent_requests_get_their_own_instances() {
             let chain = chain.clone();
             tokio::spawn(async move {
                 let mut head = request("r", "/");
-                chain.on_request(&mut head, &mut NoBody).await;
+                chain.on_request(&mut head, &mut NoBody, &mut Default::default()).await;
                 header(&head.headers, "x-chain").unwrap()
             })
         })

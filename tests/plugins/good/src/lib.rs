@@ -1,11 +1,12 @@
 //! A well-behaved plugin that exercises the host: header edits and chain context on requests,
-//! edits on responses, kv, cache, metrics, log, audit, and reading the body. Its config:
+//! edits on responses, edits to the response from the request hook (`/reply`), kv, cache,
+//! metrics, log, audit, and reading the body. Its config:
 //! `{"tag": "a", "reject": false}`; `reject: true` or an unknown field fails `init`.
 
 use serde::Deserialize;
 use sluice_plugin_sdk::{
     Config, Edits, Hook, LogEntry, Plugin, RequestExt, RequestHead, RequestVerdict, Response, ResponseHead,
-    ResponseVerdict, audit, cache, clock, kv, log, metrics,
+    ResponseVerdict, audit, cache, clock, kv, log, metrics, response,
 };
 
 #[derive(Deserialize)]
@@ -100,6 +101,14 @@ impl Plugin for Good {
                 };
                 edits = edits.set("x-audit", answer);
             }
+            "/reply" => {
+                // Appends its tag to the response's `x-reply`; an invalid name is refused.
+                let ok = response::edit(&Edits::new().append("x-reply", &self.tag).build());
+                let bad = response::edit(&Edits::new().set("bad name", "x").build());
+                let kind = |r: Result<(), sluice_plugin_sdk::HostError>| r.map_or_else(|e| e.kind(), |()| "ok");
+                let calls = format!("{},{}", kind(ok), kind(bad));
+                let _ = response::edit(&Edits::new().append("x-reply-calls", calls).build());
+            }
             "/respond" => {
                 log::write(log::Level::Info, "answering locally");
                 return Response::json(418, format!("{{\"tag\":\"{}\"}}", self.tag)).into();
@@ -113,11 +122,22 @@ impl Plugin for Good {
         Edits::new().set("x-body-len", body.len().to_string()).into()
     }
 
-    fn on_response_headers(&mut self, _req: &RequestHead, resp: &ResponseHead) -> ResponseVerdict {
-        Edits::new()
+    fn on_response_headers(&mut self, req: &RequestHead, resp: &ResponseHead) -> ResponseVerdict {
+        let mut edits = Edits::new()
             .append("x-resp-chain", &self.tag)
-            .set("x-upstream-status", resp.status.to_string())
-            .into()
+            .set("x-upstream-status", resp.status.to_string());
+        if req.path_only() == "/reply" {
+            // How many `x-reply` values this hook sees, and what `response.edit` says here.
+            let seen = resp.headers.iter().filter(|(n, _)| n == "x-reply").count();
+            let from_here = response::edit(&Edits::new().set("x-late", "1").build());
+            edits = edits
+                .set(&format!("x-reply-seen-by-{}", self.tag), seen.to_string())
+                .set(
+                    "x-reply-from-response-hook",
+                    from_here.map_or_else(|e| e.kind(), |()| "ok"),
+                );
+        }
+        edits.into()
     }
 
     /// Records what it was told, for the tests to read in `/metrics`: `log_status_NNN` counts
