@@ -234,14 +234,14 @@ impl Writer {
                 {
                     tracing::warn!(error = %e, path = %path.display(), "cannot append rows to the JSON-lines file");
                 }
+                self.metrics.count(&rows, "written");
                 let mut ring = self.ring.lock();
-                for q in &rows {
+                for q in rows {
                     if ring.len() == self.settings.ring_rows {
                         ring.pop_front();
                     }
-                    ring.push_back(q.row.clone());
+                    ring.push_back(q.row);
                 }
-                self.metrics.count(&rows, "written");
             }
             Destination::Postgres(pg) => {
                 let pg = pg.clone();

@@ -30,11 +30,24 @@ const FRAMING: &[&str] = &[
     "upgrade",
 ];
 
+/// Whether `name` is a token (RFC 9110 §5.6.2), exactly what `http::HeaderName` accepts,
+/// checked without building one (that allocates for every name it does not know).
+fn is_token(name: &[u8]) -> bool {
+    name.iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Whether `value` is what `http::HeaderValue` accepts (no control bytes but tab, no DEL),
+/// checked without copying it into one.
+fn is_field_value(value: &[u8]) -> bool {
+    value.iter().all(|&b| (b >= 32 && b != 127) || b == b'\t')
+}
+
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_NAME {
         return Err(format!("header name of {} bytes (1..={MAX_NAME} allowed)", name.len()));
     }
-    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+    if !is_token(name.as_bytes()) {
         return Err(format!("{:?} is not a valid header name", truncate(name)));
     }
     if FRAMING.iter().any(|f| f.eq_ignore_ascii_case(name)) {
@@ -52,7 +65,7 @@ fn check_headers(headers: &[(String, Vec<u8>)], total: &mut usize) -> Result<(),
                 value.len()
             ));
         }
-        if http::HeaderValue::from_bytes(value).is_err() {
+        if !is_field_value(value) {
             return Err(format!(
                 "header '{name}' has a value with forbidden bytes (CR, LF or NUL)"
             ));
@@ -241,6 +254,26 @@ mod tests {
         );
         assert!(check_local(&resp(600)).is_err());
         assert!(check_local(&resp(204)).is_ok());
+    }
+
+    #[test]
+    fn names_and_values_are_checked_as_http_checks_them() {
+        for b in 0..=255u8 {
+            let one = [b];
+            assert_eq!(
+                is_token(&one),
+                http::HeaderName::from_bytes(&one).is_ok(),
+                "name byte {b}"
+            );
+            assert_eq!(
+                is_field_value(&one),
+                http::HeaderValue::from_bytes(&one).is_ok(),
+                "value byte {b}"
+            );
+        }
+        assert!(is_token(b"X-Custom-Name"));
+        assert!(!is_token(b"bad name"));
+        assert!(is_field_value("caf\u{e9}\tok".as_bytes()));
     }
 
     #[test]

@@ -32,8 +32,44 @@ fn revoked_key(hash_hex: &str) -> String {
     format!("revoked:{hash_hex}")
 }
 
+/// A key's keyed hash, raw and as hex (the form the revocation marks and the cache use).
+pub struct KeyDigest {
+    /// HMAC-SHA256 of the key under the route's secret.
+    pub bytes: [u8; 32],
+    /// `bytes` as lower-case hex.
+    pub hex: String,
+}
+
+/// The keyed hashes of the keys this instance saw last, so a caller's key is hashed once per
+/// instance instead of on every request (the HMAC was most of the plugin's own work on the
+/// static and cached paths). A pure function of the key and the route's secret, which an
+/// instance never changes, so nothing here can go stale; bounded, emptied when full.
+#[derive(Default)]
+pub struct Digests(std::collections::HashMap<String, KeyDigest>);
+
+/// The most keys [`Digests`] holds.
+const MAX_DIGESTS: usize = 1024;
+
+impl Digests {
+    /// The keyed hash of `key` under `secret`, computed when this instance has not seen it.
+    pub fn of(&mut self, secret: &[u8], key: &str) -> &KeyDigest {
+        if !self.0.contains_key(key) {
+            if self.0.len() >= MAX_DIGESTS {
+                self.0.clear();
+            }
+            let bytes = hash(secret, key);
+            let digest = KeyDigest {
+                bytes,
+                hex: hex(&bytes),
+            };
+            self.0.insert(key.to_string(), digest);
+        }
+        &self.0[key]
+    }
+}
+
 /// Verifies the API key `key`; on denial, also the key id when one was found.
-pub fn verify(settings: &Settings, key: &str) -> Checked {
+pub fn verify(settings: &Settings, digests: &mut Digests, key: &str) -> Checked {
     parse(key).map_err(|e| {
         let denial = if e == KeyError::Checksum {
             Denial::BadChecksum
@@ -42,10 +78,12 @@ pub fn verify(settings: &Settings, key: &str) -> Checked {
         };
         (denial, None)
     })?;
-    let digest = hash(settings.secret.as_bytes(), key);
-    let digest_hex = hex(&digest);
+    let KeyDigest {
+        bytes: digest,
+        hex: digest_hex,
+    } = digests.of(settings.secret.as_bytes(), key);
     let now = clock::now_ms();
-    if matches!(kv::get(&revoked_key(&digest_hex)), Ok(Some(_))) {
+    if matches!(kv::get(&revoked_key(digest_hex)), Ok(Some(_))) {
         return Err((Denial::Revoked, None));
     }
     // Every static key is compared (in constant time), whichever matches.
@@ -65,7 +103,7 @@ pub fn verify(settings: &Settings, key: &str) -> Checked {
             grace_until_ms: None,
         });
     }
-    if let Ok(Some(bytes)) = kv::get(&cache_key(settings, &digest_hex))
+    if let Ok(Some(bytes)) = kv::get(&cache_key(settings, digest_hex))
         && let Ok(identity) = serde_json::from_slice::<KeyIdentity>(&bytes)
     {
         return identity
@@ -73,15 +111,15 @@ pub fn verify(settings: &Settings, key: &str) -> Checked {
             .map(|()| identity.clone())
             .map_err(|d| (d, Some(identity.key_id)));
     }
-    let identity = lookup(settings, &digest, now)?;
+    let identity = lookup(settings, digest, now)?;
     let ttl = identity.cache_ttl_ms(now, settings.key_cache_ttl_s * 1000);
-    let refreshing = matches!(kv::get(&refreshing_key(&digest_hex)), Ok(Some(_)));
+    let refreshing = matches!(kv::get(&refreshing_key(digest_hex)), Ok(Some(_)));
     if ttl > 0
         && !refreshing
         && let Ok(bytes) = serde_json::to_vec(&identity)
     {
         // A cache that cannot be written costs a lookup next time, nothing more.
-        let _ = kv::set(&cache_key(settings, &digest_hex), &bytes, Some(ttl));
+        let _ = kv::set(&cache_key(settings, digest_hex), &bytes, Some(ttl));
     }
     if !settings.touch_statement.is_empty() {
         let _ = postgres::execute(&settings.touch_statement, &[PgValue::Int(identity.key_id)]);
@@ -225,5 +263,29 @@ impl<'a> Row<'a> {
             PgValue::TimestampUs(us) => Some((*us).max(0) as u64 / 1000),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_digest_is_the_keyed_hash_and_the_memory_stays_bounded() {
+        let mut digests = Digests::default();
+        let key = "sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G";
+        let first = digests.of(b"secret", key);
+        assert_eq!(first.bytes, hash(b"secret", key));
+        assert_eq!(first.hex, hex(&hash(b"secret", key)));
+        assert_eq!(
+            digests.of(b"secret", key).bytes,
+            hash(b"secret", key),
+            "the same from memory"
+        );
+        for i in 0..MAX_DIGESTS + 10 {
+            digests.of(b"secret", &format!("key-{i}"));
+            assert!(digests.0.len() <= MAX_DIGESTS);
+        }
+        assert_eq!(digests.of(b"secret", "key-3").bytes, hash(b"secret", "key-3"));
     }
 }

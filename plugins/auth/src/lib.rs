@@ -28,6 +28,8 @@ struct Auth {
     settings: Settings,
     /// The JWT keys (configured and fetched), when the route accepts JWTs.
     ring: Option<jwks::KeyRing>,
+    /// The keyed hashes of the API keys this instance saw last.
+    digests: keys::Digests,
 }
 
 /// Records the decision in the audit log. An audit log that cannot take it (queue full) is
@@ -130,7 +132,11 @@ impl Plugin for Auth {
         let mut settings = config.parse::<Settings>()?.validate()?;
         settings.cache_ns = sluice_auth_keys::hex(&sha2::Sha256::digest(config.as_str().as_bytes())[..8]);
         let ring = settings.jwt.as_ref().map(jwks::KeyRing::new).transpose()?;
-        Ok(Auth { settings, ring })
+        Ok(Auth {
+            settings,
+            ring,
+            digests: keys::Digests::default(),
+        })
     }
 
     fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {
@@ -147,7 +153,7 @@ impl Plugin for Auth {
             Credential::Token(token, header) => (token, header.to_string()),
         };
         let (method, checked) = if token.starts_with("sk_") {
-            let checked = keys::verify(&self.settings, token);
+            let checked = keys::verify(&self.settings, &mut self.digests, token);
             (
                 "api_key",
                 checked.map_err(|(d, id)| (d, id.map(|id| format!("key:{id}")))),
