@@ -9,7 +9,7 @@ use super::failure::PluginFailure;
 use super::instance::PluginInstance;
 use super::state::{CacheDirective, CacheStore};
 use super::verdict;
-pub use crate::response_edits::ResponseEdits;
+use crate::response_edits::ResponseEdits;
 use sluice_backends::http_cache::CacheServe;
 use sluice_backends::http_cache::FillGuard;
 use sluice_bindings::{

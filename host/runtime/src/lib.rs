@@ -26,15 +26,14 @@ pub mod state;
 pub mod verdict;
 
 pub use aot_cache::{CacheOutcome, ComponentCache};
-pub use chain::{
-    BodyError, BodySource, Chain, CoalesceRequest, Forward, NoBody, RequestOutcome, ResponseEdits, ResponseOutcome,
-};
+pub use chain::{BodyError, BodySource, Chain, CoalesceRequest, Forward, NoBody, RequestOutcome, ResponseOutcome};
 pub use engine::EpochTicker;
 pub use failure::{FailureKind, PluginFailure};
 pub(crate) use instance::wall_limit;
 pub use instance::{InstanceSettings, PluginInstance, hook_name};
 pub use limiter::MemoryLimiter;
 pub use loader::{LoadError, LoadedPlugin, WIT_PACKAGE, WIT_VERSION};
+pub use response_edits::ResponseEdits;
 pub use routes::RouteTable;
 pub use runtime::{Runtime, RuntimeError};
 pub use verdict::{MAX_BODY, MAX_EDITS, MAX_HEADER_BYTES, MAX_VALUE};
