@@ -51,13 +51,20 @@ impl CpuMeter {
     /// queue), then [`waited`](Self::waited): every host call that waits goes through here, so
     /// none is charged the CPU of the tasks the thread ran meanwhile.
     ///
-    /// The call is boxed: a backend's future (Redis, Postgres, HTTP) is large, and inline it
-    /// would make the host function's future as large, and wasmtime moves that future when
-    /// it runs it. Only calls that may wait come here; a memory path answers without it.
-    pub async fn waiting_on<F: std::future::Future>(&mut self, call: F) -> F::Output {
-        let output = Box::pin(call).await;
-        self.waited();
-        output
+    /// The call is boxed here, before the returned future exists: a backend's future (Redis,
+    /// Postgres, HTTP) is large, and held inline it would make every host function's future
+    /// that large, on its memory path too, and wasmtime moves that future when it runs it.
+    /// Only calls that may wait come here; a memory path answers without it.
+    pub fn waiting_on<'a, F>(&'a mut self, call: F) -> impl std::future::Future<Output = F::Output> + Send + 'a
+    where
+        F: std::future::Future + Send + 'a,
+    {
+        let call = Box::pin(call);
+        async move {
+            let output = call.await;
+            self.waited();
+            output
+        }
     }
 
     /// Called when a host call the plugin awaited returns. While it waited, the thread ran

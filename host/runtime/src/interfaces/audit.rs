@@ -80,7 +80,7 @@ fn row(state: &HostState, event: Event) -> Result<SinkRow, String> {
 }
 
 impl Host for HostState {
-    async fn emit(&mut self, event: Event) -> Result<(), HostError> {
+    fn emit(&mut self, event: Event) -> Result<(), HostError> {
         let p = &self.plugin;
         p.require(Capability::Audit)?;
         let Some(sinks) = p.backends.sinks.clone() else {

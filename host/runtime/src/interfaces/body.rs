@@ -9,7 +9,7 @@ use sluice_bindings::sluice::plugin::body::Host;
 use sluice_core::decompress::DecompressRequest;
 
 impl Host for HostState {
-    async fn decompress_request(&mut self, max_bytes: u64, max_ratio: u32) -> Result<(), HostError> {
+    fn decompress_request(&mut self, max_bytes: u64, max_ratio: u32) -> Result<(), HostError> {
         let p = &self.plugin;
         if !self.in_request_headers {
             return Err(p.invalid(

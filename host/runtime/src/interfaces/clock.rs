@@ -7,11 +7,11 @@ use sluice_core::time::{monotonic_ns, unix_ms};
 use crate::state::HostState;
 
 impl Host for HostState {
-    async fn now_ms(&mut self) -> u64 {
+    fn now_ms(&mut self) -> u64 {
         unix_ms()
     }
 
-    async fn monotonic_ns(&mut self) -> u64 {
+    fn monotonic_ns(&mut self) -> u64 {
         monotonic_ns()
     }
 }

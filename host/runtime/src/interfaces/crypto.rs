@@ -4,7 +4,7 @@ use crate::state::HostState;
 use sluice_bindings::sluice::plugin::crypto::{Algorithm, Host, PublicKey};
 
 impl Host for HostState {
-    async fn verify(&mut self, algorithm: Algorithm, key: PublicKey, message: Vec<u8>, signature: Vec<u8>) -> bool {
+    fn verify(&mut self, algorithm: Algorithm, key: PublicKey, message: Vec<u8>, signature: Vec<u8>) -> bool {
         sluice_backends::crypto::verify(algorithm, &key, &message, &signature)
     }
 }

@@ -7,7 +7,7 @@ use sluice_bindings::sluice::plugin::log::{Host, Level};
 const MAX_MESSAGE: usize = 4096;
 
 impl Host for HostState {
-    async fn write(&mut self, level: Level, message: String) {
+    fn write(&mut self, level: Level, message: String) {
         let mut message = message;
         if message.len() > MAX_MESSAGE {
             let mut cut = MAX_MESSAGE;
@@ -28,7 +28,7 @@ impl Host for HostState {
         }
     }
 
-    async fn enabled(&mut self, level: Level) -> bool {
+    fn enabled(&mut self, level: Level) -> bool {
         match level {
             Level::Trace => tracing::enabled!(tracing::Level::TRACE),
             Level::Debug => tracing::enabled!(tracing::Level::DEBUG),

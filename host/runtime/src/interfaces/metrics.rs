@@ -6,15 +6,15 @@ use sluice_bindings::HostError;
 use sluice_bindings::sluice::plugin::metrics::Host;
 
 impl Host for HostState {
-    async fn counter_add(&mut self, name: String, value: u64) -> Result<(), HostError> {
+    fn counter_add(&mut self, name: String, value: u64) -> Result<(), HostError> {
         self.plugin.metrics.counter_add(&name, value)
     }
 
-    async fn gauge_set(&mut self, name: String, value: f64) -> Result<(), HostError> {
+    fn gauge_set(&mut self, name: String, value: f64) -> Result<(), HostError> {
         self.plugin.metrics.gauge_set(&name, value)
     }
 
-    async fn histogram_record(&mut self, name: String, value: f64) -> Result<(), HostError> {
+    fn histogram_record(&mut self, name: String, value: f64) -> Result<(), HostError> {
         self.plugin.metrics.histogram_record(&name, value)
     }
 }

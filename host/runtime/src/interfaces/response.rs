@@ -11,7 +11,7 @@ use sluice_bindings::HostError;
 use sluice_bindings::sluice::plugin::response::Host;
 
 impl Host for HostState {
-    async fn edit(&mut self, edits: HeaderEdits) -> Result<(), HostError> {
+    fn edit(&mut self, edits: HeaderEdits) -> Result<(), HostError> {
         let p = &self.plugin;
         if !(self.in_request_headers || self.in_request_body) {
             return Err(p.invalid(
