@@ -26,6 +26,7 @@ mod gateway {
     mod gpu_persist;
     mod gpu_reload;
     mod gpu_route;
+    mod head_reads;
     mod keys_cli;
     mod limits;
     mod messages;

@@ -37,6 +37,8 @@ pub enum Capability {
     Body,
     /// `response`: header edits a request hook makes to its request's response.
     Response,
+    /// `head`: which request headers and context entries an instance's hooks are passed.
+    Head,
     /// `http-cache`: the HTTP cache's storage.
     HttpCache,
 }
@@ -157,6 +159,13 @@ pub const CAPABILITIES: &[Descriptor] = &[
         name: "response",
         grant: None,
         backend: "the request path (the response chain)",
+        granted: always,
+    },
+    Descriptor {
+        capability: Capability::Head,
+        name: "head",
+        grant: None,
+        backend: "the instance (its hooks' arguments)",
         granted: always,
     },
     Descriptor {

@@ -15,7 +15,8 @@ use super::loader::LoadedPlugin;
 use super::state::{CallRequest, Directives, HostState};
 use super::verdict;
 use crate::context::PluginContext;
-use sluice_bindings::{Hook, LogEntry, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict};
+use crate::reads::Reads;
+use sluice_bindings::{Hook, LogEntry, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict, ViewHooks};
 use sluice_config::{FailPolicy, InstanceMode, Limits, PoolSettings};
 use sluice_core::telemetry::metrics::{Counter, Histogram};
 
@@ -27,6 +28,9 @@ struct Slot {
     /// Bytes of linear memory right after instantiation and `init`: the runtime a component
     /// carries (10 MiB or more for JavaScript and Python) is not growth.
     baseline: usize,
+    /// What the instance declared from `init` that its hooks read (`head.reads`), with the
+    /// hooks checked to take the view of the head that holds only that.
+    reads: Option<(Reads, ViewHooks)>,
 }
 
 /// The settings of one configured plugin on one route.
@@ -405,26 +409,39 @@ impl PluginInstance {
         slot.store.set_epoch_deadline(1);
         let store = &mut slot.store;
         let bindings = &slot.bindings;
-        let call = async move {
-            match call {
-                Call::RequestHeaders(req) => bindings
-                    .call_on_request_headers(store, req)
+        let reads = &slot.reads;
+        let call = async {
+            match (call, reads) {
+                (Call::RequestHeaders(req), Some((reads, hooks))) => hooks
+                    .on_request_headers(&mut *store, &reads.view(req))
                     .await
                     .map(|v| Reply::Request(v, Directives::default())),
-                Call::RequestBody(req, body) => bindings
-                    .call_on_request_body(store, req, body)
+                (Call::RequestHeaders(req), None) => bindings
+                    .call_on_request_headers(&mut *store, req)
                     .await
                     .map(|v| Reply::Request(v, Directives::default())),
-                Call::ResponseHeaders(req, resp) => bindings
-                    .call_on_response_headers(store, req, resp)
+                (Call::RequestBody(req, body), Some((reads, hooks))) => hooks
+                    .on_request_body(&mut *store, &reads.view(req), body)
+                    .await
+                    .map(|v| Reply::Request(v, Directives::default())),
+                (Call::RequestBody(req, body), None) => bindings
+                    .call_on_request_body(&mut *store, req, body)
+                    .await
+                    .map(|v| Reply::Request(v, Directives::default())),
+                (Call::ResponseHeaders(req, resp), Some((reads, hooks))) => hooks
+                    .on_response_headers(&mut *store, &reads.view(req), resp)
                     .await
                     .map(|v| Reply::Response(v, Directives::default())),
-                Call::Log(entry) => bindings.call_on_log(store, entry).await.map(|()| Reply::Unit),
-                Call::Message(channel, message) => bindings
-                    .call_on_message(store, channel, message)
+                (Call::ResponseHeaders(req, resp), None) => bindings
+                    .call_on_response_headers(&mut *store, req, resp)
+                    .await
+                    .map(|v| Reply::Response(v, Directives::default())),
+                (Call::Log(entry), _) => bindings.call_on_log(&mut *store, entry).await.map(|()| Reply::Unit),
+                (Call::Message(channel, message), _) => bindings
+                    .call_on_message(&mut *store, channel, message)
                     .await
                     .map(|()| Reply::Unit),
-                Call::Tick => bindings.call_on_tick(store).await.map(|()| Reply::Unit),
+                (Call::Tick, _) => bindings.call_on_tick(&mut *store).await.map(|()| Reply::Unit),
             }
         };
         // A plugin that waits (a WASI sleep or poll suspends the call) uses no CPU, so the
@@ -549,11 +566,21 @@ impl PluginInstance {
                 return Err(self.failure("instantiate", FailureKind::Instantiate, format!("{e:#}")));
             }
         };
-        match bindings.call_init(&mut store, &self.settings.config_json).await {
+        store.data_mut().in_init = true;
+        let init = bindings.call_init(&mut store, &self.settings.config_json).await;
+        store.data_mut().in_init = false;
+        match init {
             Ok(Ok(())) => {}
             Ok(Err(message)) => return Err(self.failure("init", FailureKind::Init, message)),
             Err(e) => return Err(self.classify("init", &store, e)),
         }
+        let reads = match store.data_mut().reads.take() {
+            None => None,
+            Some(reads) => match bindings.view_hooks(&store) {
+                Ok(hooks) => Some((reads, hooks)),
+                Err(e) => return Err(self.failure("init", FailureKind::Instantiate, format!("{e:#}"))),
+            },
+        };
         self.metrics.created.add(1);
         let baseline = store.data().limiter.used();
         Ok(Slot {
@@ -561,6 +588,7 @@ impl PluginInstance {
             bindings,
             uses: 0,
             baseline,
+            reads,
         })
     }
 }

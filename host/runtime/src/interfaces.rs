@@ -9,6 +9,7 @@ mod cache;
 mod clock;
 mod crypto;
 mod gpu;
+mod head;
 mod http_cache;
 mod http_client;
 mod kv;

@@ -39,6 +39,7 @@ fn link_one(linker: &mut Linker<HostState>, capability: Capability) -> wasmtime:
         Capability::RateLimit => wit::rate_limit::add_to_linker::<_, HasSelf<HostState>>(linker, get),
         Capability::Body => wit::body::add_to_linker::<_, HasSelf<HostState>>(linker, get),
         Capability::Response => wit::response::add_to_linker::<_, HasSelf<HostState>>(linker, get),
+        Capability::Head => wit::head::add_to_linker::<_, HasSelf<HostState>>(linker, get),
         Capability::HttpCache => wit::http_cache::add_to_linker::<_, HasSelf<HostState>>(linker, get),
     }
 }

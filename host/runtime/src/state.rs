@@ -13,6 +13,7 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 use super::cpu::CpuMeter;
 use super::limiter::MemoryLimiter;
 use crate::context::PluginContext;
+use crate::reads::Reads;
 use sluice_backends::http_cache::CacheServe;
 use sluice_backends::http_cache::{FillGuard, StoredEntry};
 use sluice_bindings::sluice::plugin::http_cache::DirectHits;
@@ -50,6 +51,11 @@ pub struct HostState {
     pub request: Option<CallRequest>,
     /// The directives the current call left.
     pub directives: Directives,
+    /// Whether the current call is `init` (the only one that may declare `reads`).
+    pub in_init: bool,
+    /// What `init` declared the instance's hooks read (`head.reads`); the instance takes it
+    /// when `init` returns and keeps it for its whole life.
+    pub reads: Option<Reads>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -78,6 +84,8 @@ impl HostState {
             in_response_headers: false,
             request: None,
             directives: Directives::default(),
+            in_init: false,
+            reads: None,
             wasi,
             table: ResourceTable::new(),
         }
@@ -98,6 +106,7 @@ impl HostState {
         self.in_response_headers = false;
         self.request = None;
         self.directives = Directives::default();
+        self.in_init = false;
     }
 }
 

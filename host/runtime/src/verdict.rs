@@ -32,7 +32,7 @@ const FRAMING: &[&str] = &[
 
 /// Whether `name` is a token (RFC 9110 §5.6.2), exactly what `http::HeaderName` accepts,
 /// checked without building one (that allocates for every name it does not know).
-fn is_token(name: &[u8]) -> bool {
+pub(crate) fn is_token(name: &[u8]) -> bool {
     name.iter()
         .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

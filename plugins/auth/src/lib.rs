@@ -18,7 +18,7 @@ mod keys;
 mod settings;
 
 use sha2::Digest;
-use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, RequestHead, RequestVerdict, audit, clock, kv};
+use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, Reads, RequestHead, RequestVerdict, audit, clock, kv};
 
 use credentials::Credential;
 use decision::{Denial, KeyIdentity};
@@ -137,6 +137,14 @@ impl Plugin for Auth {
             ring,
             digests: keys::Digests::default(),
         })
+    }
+
+    /// Only the headers a credential may come in: nothing else of the head is read.
+    fn reads(&self) -> Option<Reads> {
+        Some(Reads::new(
+            self.settings.key_headers.iter().cloned(),
+            Vec::<String>::new(),
+        ))
     }
 
     fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {

@@ -14,7 +14,7 @@ mod settings;
 
 use sluice_plugin_sdk::rate_limit::{self, Limit as HostLimit};
 use sluice_plugin_sdk::{
-    Config, Edits, Hook, Plugin, RequestExt, RequestHead, RequestVerdict, Response, log, response,
+    Config, Edits, Hook, Plugin, Reads, RequestExt, RequestHead, RequestVerdict, Response, log, response,
 };
 
 use fields::Applied;
@@ -75,6 +75,10 @@ impl Plugin for RateLimit {
         Ok(RateLimit {
             settings: settings::parse(config.as_str())?,
         })
+    }
+
+    fn reads(&self) -> Option<Reads> {
+        Some(request::reads(&self.settings))
     }
 
     fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {

@@ -2,9 +2,9 @@
 //! odd identifier never reaches Redis as it is) and the request's cost.
 
 use sha2::{Digest, Sha256};
-use sluice_plugin_sdk::{RequestExt, RequestHead};
+use sluice_plugin_sdk::{Reads, RequestExt, RequestHead};
 
-use crate::settings::{Cost, KeyBy, Limit};
+use crate::settings::{Cost, KeyBy, Limit, Settings};
 
 /// The headers an API key may come in when the auth plugin has not named it.
 const CREDENTIAL_HEADERS: [&str; 2] = ["x-api-key", "authorization"];
@@ -46,6 +46,24 @@ pub fn bucket(limit: &Limit, req: &RequestHead) -> Option<String> {
         key.push(char::from(HEX[usize::from(b & 15)]));
     }
     Some(key)
+}
+
+/// What the limits and the cost read of a request: the headers an identity or a cost comes
+/// in, and the context entries the auth plugin leaves (key id, subject, tier). Everything
+/// else of the head is never passed to the plugin.
+pub fn reads(settings: &Settings) -> Reads {
+    let mut headers: Vec<String> = CREDENTIAL_HEADERS.iter().map(|h| h.to_string()).collect();
+    for limit in &settings.limits {
+        if let KeyBy::Header(name) = &limit.key {
+            headers.push(name.clone());
+        }
+    }
+    match &settings.cost {
+        Cost::Fixed(_) => {}
+        Cost::Header { name, .. } => headers.push(name.clone()),
+        Cost::BodyBytes { .. } => headers.push("content-length".into()),
+    }
+    Reads::new(headers, ["key_id", "subject", "tier"])
 }
 
 /// The cost of `req` under `cost`, in units (at least 1).
@@ -121,6 +139,21 @@ mod tests {
             &limits(r#"{"limits":[{"name":"s","key":"subject","limit":1,"period":"1s","when_missing":"shared"}]}"#)[0];
         assert_eq!(bucket(l, &req(&[], &[])), bucket(l, &req(&[("x", "y")], &[])));
         assert_ne!(bucket(l, &req(&[], &[])), bucket(l, &req(&[], &[("subject", "ann")])));
+    }
+
+    #[test]
+    fn reads_name_every_header_and_entry_the_limits_and_cost_use() {
+        let settings = parse(
+            r#"{"limits":[{"name":"t","key":"header:x-tenant","limit":1,"period":"1s"},
+                          {"name":"k","key":"api_key","limit":1,"period":"1s"}],
+                "cost":{"header":"x-cost"}}"#,
+        )
+        .unwrap();
+        let reads = reads(&settings);
+        for h in ["x-api-key", "authorization", "x-tenant", "x-cost"] {
+            assert!(reads.headers.iter().any(|r| r == h), "{h} in {:?}", reads.headers);
+        }
+        assert_eq!(reads.context, ["key_id", "subject", "tier"]);
     }
 
     #[test]

@@ -35,7 +35,7 @@ mod plugin;
 mod request;
 mod verdict;
 
-/// The bindings generated from the `sluice:plugin@0.1.1` world. Most plugins need only the
+/// The bindings generated from the `sluice:plugin@0.1.2` world. Most plugins need only the
 /// re-exports at the crate root.
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
@@ -53,18 +53,19 @@ pub use bindings::sluice::plugin::types::{
     RequestHead, RequestVerdict, ResponseHead, ResponseVerdict, UpstreamChoice,
 };
 pub use bindings::sluice::plugin::{
-    audit, body, cache, clock, crypto, gpu, http_cache, http_client, kv, log, metrics, postgres, rate_limit, redis,
-    response,
+    audit, body, cache, clock, crypto, gpu, head, http_cache, http_client, kv, log, metrics, postgres, rate_limit,
+    redis, response,
 };
 pub use config::Config;
-pub use plugin::{Plugin, describe};
+pub use plugin::{Plugin, Reads, describe};
 pub use request::{Headers, RequestExt, header_list};
 pub use verdict::{Edits, Response};
 
 /// Exports a [`Plugin`] type as the component's `sluice:plugin` world.
 ///
 /// Use it once per plugin crate, at the crate root. The generated glue keeps one value of the
-/// type per instance: `init` builds it with [`Plugin::new`], and each hook borrows it.
+/// type per instance: `init` builds it with [`Plugin::new`] and declares its [`Plugin::reads`] to
+/// the host, and each hook borrows it.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
@@ -90,6 +91,10 @@ macro_rules! export_plugin {
 
                 fn init(config: ::std::string::String) -> ::core::result::Result<(), ::std::string::String> {
                     let plugin = <$plugin as $crate::Plugin>::new($crate::Config::new(config))?;
+                    if let ::core::option::Option::Some(reads) = $crate::Plugin::reads(&plugin) {
+                        $crate::head::reads(&reads.headers, &reads.context)
+                            .map_err(|e| ::std::format!("the host refused what the plugin reads: {}", e.message()))?;
+                    }
                     INSTANCE.with(|cell| *cell.borrow_mut() = ::core::option::Option::Some(plugin));
                     ::core::result::Result::Ok(())
                 }

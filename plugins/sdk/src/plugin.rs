@@ -2,6 +2,31 @@
 
 use crate::{Config, Hook, LogEntry, PluginInfo, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict};
 
+/// The request headers and context entries a plugin's hooks read, from [`Plugin::reads`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Header names (any case).
+    pub headers: Vec<String>,
+    /// Context keys.
+    pub context: Vec<String>,
+}
+
+impl Reads {
+    /// Reads of these `headers` and `context` entries.
+    pub fn new<H, C>(headers: H, context: C) -> Self
+    where
+        H: IntoIterator,
+        H::Item: Into<String>,
+        C: IntoIterator,
+        C::Item: Into<String>,
+    {
+        Reads {
+            headers: headers.into_iter().map(Into::into).collect(),
+            context: context.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 /// A Sluice plugin. One value lives in each instance the host creates; the host may run many
 /// instances of a plugin at once and may replace an instance at any time (after N uses, a
 /// trap, or memory growth), so state kept in `self` is a per-instance cache, never the truth.
@@ -23,6 +48,16 @@ pub trait Plugin: Sized + 'static {
     /// Builds the instance from the route's config. Runs once per instance before any hook.
     /// Return `Err` with a message an operator understands to reject the config.
     fn new(config: Config) -> Result<Self, String>;
+
+    /// What this instance's hooks read of the request head, asked once right after
+    /// [`Plugin::new`]. `Some`: `on_request_headers`, `on_request_body` and
+    /// `on_response_headers` are passed only those headers and context entries (method,
+    /// scheme, authority, path, client IP, request id and route always), which saves copying
+    /// the rest into the plugin on every call; what is left out still reaches the upstream.
+    /// `None` (the default): the whole head. `on_log` always gets the whole head.
+    fn reads(&self) -> Option<Reads> {
+        None
+    }
 
     /// Runs when the request head arrived, in route order. Default: `continue`.
     fn on_request_headers(&mut self, _req: &RequestHead) -> RequestVerdict {

@@ -1,12 +1,14 @@
 //! A well-behaved plugin that exercises the host: header edits and chain context on requests,
 //! edits on responses, edits to the response from the request hook (`/reply`), kv, cache,
-//! metrics, log, audit, and reading the body. Its config:
-//! `{"tag": "a", "reject": false}`; `reject: true` or an unknown field fails `init`.
+//! metrics, log, audit, reading the body, and declaring what it reads (`/seen` reports the
+//! headers and context entries its hooks were passed). Its config:
+//! `{"tag": "a", "reject": false, "reads": {"headers": [...], "context": [...]}}`; `reject: true`
+//! or an unknown field fails `init`, and so does a `reads` the host refuses.
 
 use serde::Deserialize;
 use sluice_plugin_sdk::{
-    Config, Edits, Hook, LogEntry, Plugin, RequestExt, RequestHead, RequestVerdict, Response, ResponseHead,
-    ResponseVerdict, audit, cache, clock, kv, log, metrics, response,
+    Config, Edits, Hook, LogEntry, Plugin, Reads, RequestExt, RequestHead, RequestVerdict, Response, ResponseHead,
+    ResponseVerdict, audit, cache, clock, head, kv, log, metrics, response,
 };
 
 #[derive(Deserialize)]
@@ -16,6 +18,25 @@ struct Settings {
     tag: String,
     #[serde(default)]
     reject: bool,
+    #[serde(default)]
+    reads: Option<ReadsConfig>,
+}
+
+/// What the plugin declares it reads, when configured to.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadsConfig {
+    #[serde(default)]
+    headers: Vec<String>,
+    #[serde(default)]
+    context: Vec<String>,
+}
+
+/// The names of `req`'s headers and context keys as the hook was passed them, comma-joined.
+fn seen(req: &RequestHead) -> (String, String) {
+    let headers: Vec<&str> = req.headers.iter().map(|(n, _)| n.as_str()).collect();
+    let context: Vec<&str> = req.context.iter().map(|(k, _)| k.as_str()).collect();
+    (headers.join(","), context.join(","))
 }
 
 fn default_tag() -> String {
@@ -25,6 +46,7 @@ fn default_tag() -> String {
 struct Good {
     tag: String,
     served: u64,
+    reads: Option<Reads>,
 }
 
 impl Plugin for Good {
@@ -45,7 +67,12 @@ impl Plugin for Good {
         Ok(Good {
             tag: settings.tag,
             served: 0,
+            reads: settings.reads.map(|r| Reads::new(r.headers, r.context)),
         })
+    }
+
+    fn reads(&self) -> Option<Reads> {
+        self.reads.clone()
     }
 
     fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {
@@ -109,6 +136,14 @@ impl Plugin for Good {
                 let calls = format!("{},{}", kind(ok), kind(bad));
                 let _ = response::edit(&Edits::new().append("x-reply-calls", calls).build());
             }
+            "/seen" => {
+                let (headers, context) = seen(req);
+                let late = head::reads(&[], &[]).map_or_else(|e| e.kind(), |()| "ok");
+                edits = edits
+                    .set(&format!("x-seen-headers-{}", self.tag), headers)
+                    .set(&format!("x-seen-context-{}", self.tag), context)
+                    .set(&format!("x-reads-from-hook-{}", self.tag), late);
+            }
             "/respond" => {
                 log::write(log::Level::Info, "answering locally");
                 return Response::json(418, format!("{{\"tag\":\"{}\"}}", self.tag)).into();
@@ -126,6 +161,9 @@ impl Plugin for Good {
         let mut edits = Edits::new()
             .append("x-resp-chain", &self.tag)
             .set("x-upstream-status", resp.status.to_string());
+        if req.path_only() == "/seen" {
+            edits = edits.set(&format!("x-seen-in-response-hook-{}", self.tag), seen(req).0);
+        }
         if req.path_only() == "/reply" {
             // How many `x-reply` values this hook sees, and what `response.edit` says here.
             let seen = resp.headers.iter().filter(|(n, _)| n == "x-reply").count();

@@ -1,0 +1,102 @@
+//! What an instance declared it reads of the request head (`head.reads`, from `init`), and the
+//! borrowed view of a head with only that, which the instance lowers instead of the whole head.
+
+use sluice_bindings::{RequestHead, RequestHeadView};
+
+/// The most names either list of a declaration may hold.
+pub const MAX_READS: usize = 64;
+
+/// The request headers (lowercase names) and context entries (keys) an instance's hooks read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reads {
+    headers: Vec<String>,
+    context: Vec<String>,
+}
+
+impl Reads {
+    /// A declaration of `headers` (any case; kept lowercase) and `context` keys.
+    pub fn new(headers: Vec<String>, context: Vec<String>) -> Self {
+        Reads {
+            headers: headers.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+            context,
+        }
+    }
+
+    /// `req` as the instance is passed it: every field but the headers and context entries
+    /// the declaration leaves out, borrowed, in the order `req` has them.
+    pub fn view<'a>(&self, req: &'a RequestHead) -> RequestHeadView<'a> {
+        RequestHeadView {
+            method: &req.method,
+            scheme: &req.scheme,
+            authority: &req.authority,
+            path: &req.path,
+            headers: req
+                .headers
+                .iter()
+                .filter(|(name, _)| self.headers.iter().any(|h| h.eq_ignore_ascii_case(name)))
+                .map(|(name, value)| (name.as_str(), value.as_slice()))
+                .collect(),
+            client_ip: &req.client_ip,
+            request_id: &req.request_id,
+            route: &req.route,
+            context: req
+                .context
+                .iter()
+                .filter(|(key, _)| self.context.iter().any(|k| k == key))
+                .map(|(key, value)| (key.as_str(), value.as_str()))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head() -> RequestHead {
+        RequestHead {
+            method: "GET".into(),
+            scheme: "https".into(),
+            authority: "api.example".into(),
+            path: "/v1?q=1".into(),
+            headers: vec![
+                ("accept".into(), b"*/*".to_vec()),
+                ("x-api-key".into(), b"sk_1".to_vec()),
+                ("cookie".into(), b"a=1".to_vec()),
+                ("x-api-key".into(), b"sk_2".to_vec()),
+            ],
+            client_ip: "10.0.0.9".into(),
+            request_id: "req-1".into(),
+            route: "api".into(),
+            context: vec![("tier".into(), "gold".into()), ("subject".into(), "ann".into())],
+        }
+    }
+
+    #[test]
+    fn a_view_keeps_the_declared_headers_and_entries_in_order_and_every_other_field() {
+        let reads = Reads::new(vec!["X-API-Key".into(), "absent".into()], vec!["tier".into()]);
+        let req = head();
+        let view = reads.view(&req);
+        assert_eq!(
+            view.headers,
+            vec![("x-api-key", &b"sk_1"[..]), ("x-api-key", &b"sk_2"[..])]
+        );
+        assert_eq!(view.context, vec![("tier", "gold")]);
+        assert_eq!(
+            (view.method, view.scheme, view.authority, view.path),
+            ("GET", "https", "api.example", "/v1?q=1")
+        );
+        assert_eq!(
+            (view.client_ip, view.request_id, view.route),
+            ("10.0.0.9", "req-1", "api")
+        );
+    }
+
+    #[test]
+    fn an_empty_declaration_passes_no_headers_or_entries() {
+        let req = head();
+        let view = Reads::new(Vec::new(), Vec::new()).view(&req);
+        assert!(view.headers.is_empty() && view.context.is_empty());
+        assert_eq!(view.path, "/v1?q=1");
+    }
+}
