@@ -102,8 +102,10 @@ impl Auth {
         let scopes = identity.scopes.join(" ");
         let key_id = identity.key_id.to_string();
         let mut edits = Edits::new();
-        for name in h.all() {
-            edits = edits.remove(name);
+        // A `set` replaces every value the client sent under that name, so of the identity
+        // headers only the one this verdict does not set (the key id, for a JWT) is removed.
+        if method != "api_key" {
+            edits = edits.remove(&h.key_id);
         }
         if !self.settings.forward_credential {
             edits = edits.remove(credential_header);

@@ -118,7 +118,17 @@ async fn keys_allow_deny_and_pass_the_identity_on() {
     assert!(key.key.starts_with("sk_live_"));
 
     // Allowed, by either header; spoofed identity headers never reach the upstream.
-    let answer = call(&gw, "/read/x", &[("x-api-key", &key.key), ("x-auth-subject", "evil")]).await;
+    let spoofed = [
+        ("x-auth-subject", "evil"),
+        ("x-auth-key-id", "1"),
+        ("x-auth-tier", "enterprise"),
+    ];
+    let answer = call(
+        &gw,
+        "/read/x",
+        &[&[("x-api-key", key.key.as_str())][..], &spoofed].concat(),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     let seen = &answer.json()["headers"];
     assert_eq!(seen["x-auth-subject"], "team-a");

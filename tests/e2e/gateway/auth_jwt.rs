@@ -30,6 +30,9 @@ async fn bearer(gw: &Gateway, token: &str) -> Answer {
     send(
         hyper::Request::get(gw.url("/api/x"))
             .header("authorization", format!("Bearer {token}"))
+            // Spoofed identity headers: replaced or removed before the upstream sees them.
+            .header("x-auth-key-id", "7")
+            .header("x-auth-subject", "evil")
             .body(full(""))
             .unwrap(),
     )
@@ -105,6 +108,10 @@ async fn every_algorithm_verifies_and_the_identity_goes_on() {
         assert_eq!(seen["x-auth-scopes"], "read write");
         assert_eq!(seen["x-auth-tier"], "pro");
         assert!(seen.get("authorization").is_none(), "the token stays at the gateway");
+        assert!(
+            seen.get("x-auth-key-id").is_none(),
+            "a JWT has no key id: the client's is removed"
+        );
     }
     // Scopes: a token without `read` may not use the route.
     let token = keys[7].token(&with(claims(), json!({ "scope": "write" })), &json!({}));
