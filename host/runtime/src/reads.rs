@@ -6,7 +6,8 @@ use sluice_bindings::{RequestHead, RequestHeadView};
 /// The most names either list of a declaration may hold.
 pub const MAX_READS: usize = 64;
 
-/// The request headers (lowercase names) and context entries (keys) an instance's hooks read.
+/// The request headers (names, matched without regard to case) and context entries (keys) an
+/// instance's hooks read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reads {
     headers: Vec<String>,
@@ -14,12 +15,9 @@ pub struct Reads {
 }
 
 impl Reads {
-    /// A declaration of `headers` (any case; kept lowercase) and `context` keys.
+    /// A declaration of `headers` (any case) and `context` keys.
     pub fn new(headers: Vec<String>, context: Vec<String>) -> Self {
-        Reads {
-            headers: headers.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
-            context,
-        }
+        Reads { headers, context }
     }
 
     /// `req` as the instance is passed it: every field but the headers and context entries
