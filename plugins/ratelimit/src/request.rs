@@ -48,22 +48,40 @@ pub fn bucket(limit: &Limit, req: &RequestHead) -> Option<String> {
     Some(key)
 }
 
-/// What the limits and the cost read of a request: the headers an identity or a cost comes
-/// in, and the context entries the auth plugin leaves (key id, subject, tier). Everything
-/// else of the head is never passed to the plugin.
+/// What the limits and the cost read of a request, and nothing more: the credential headers
+/// and the auth plugin's `key_id` for limits by API key, `subject` for limits by subject,
+/// `tier` when a limit has tier quotas, and the headers an identity or a cost comes in.
+/// Everything else of the head is never passed to the plugin (each string passed costs a
+/// call into the plugin's allocator on every request).
 pub fn reads(settings: &Settings) -> Reads {
-    let mut headers: Vec<String> = CREDENTIAL_HEADERS.iter().map(|h| h.to_string()).collect();
-    for limit in &settings.limits {
-        if let KeyBy::Header(name) = &limit.key {
-            headers.push(name.clone());
+    let mut headers: Vec<String> = Vec::new();
+    let mut context: Vec<&str> = Vec::new();
+    let mut declare = |entry: &'static str| {
+        if !context.contains(&entry) {
+            context.push(entry);
         }
+    };
+    for limit in &settings.limits {
+        match &limit.key {
+            KeyBy::ApiKey => declare("key_id"),
+            KeyBy::Subject => declare("subject"),
+            KeyBy::Header(name) => headers.push(name.clone()),
+            KeyBy::Ip | KeyBy::Route => {}
+        }
+        if !limit.tiers.is_empty() {
+            declare("tier");
+        }
+    }
+    if settings.limits.iter().any(|l| l.key == KeyBy::ApiKey) {
+        headers.extend(CREDENTIAL_HEADERS.iter().map(|h| h.to_string()));
     }
     match &settings.cost {
         Cost::Fixed(_) => {}
         Cost::Header { name, .. } => headers.push(name.clone()),
         Cost::BodyBytes { .. } => headers.push("content-length".into()),
     }
-    Reads::new(headers, ["key_id", "subject", "tier"])
+    headers.dedup();
+    Reads::new(headers, context)
 }
 
 /// The cost of `req` under `cost`, in units (at least 1).
@@ -153,7 +171,17 @@ mod tests {
         for h in ["x-api-key", "authorization", "x-tenant", "x-cost"] {
             assert!(reads.headers.iter().any(|r| r == h), "{h} in {:?}", reads.headers);
         }
-        assert_eq!(reads.context, ["key_id", "subject", "tier"]);
+        assert_eq!(reads.context, ["key_id"]);
+
+        let by_subject_with_tiers = parse(
+            r#"{"limits":[{"name":"s","key":"subject","limit":1,"period":"1s",
+                           "tiers":{"pro":{"limit":5}}},
+                          {"name":"i","key":"ip","limit":1,"period":"1s"}]}"#,
+        )
+        .unwrap();
+        let reads = super::reads(&by_subject_with_tiers);
+        assert!(reads.headers.is_empty(), "{:?}", reads.headers);
+        assert_eq!(reads.context, ["subject", "tier"]);
     }
 
     #[test]
