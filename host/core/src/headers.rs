@@ -62,6 +62,32 @@ pub fn unsafe_path(path: &str) -> Option<&'static str> {
     dot.then_some("the path contains '.' or '..' segments")
 }
 
+/// Why a request's `Host` must be refused (400) rather than routed (RFC 9112 §3.2): an
+/// HTTP/1.1 request without one, any request with more than one, or one whose value is not
+/// `host[:port]` (a user-info part, a path, characters no host has). An empty value is valid
+/// (a target with no authority); HTTP/1.0 and HTTP/2 requests may omit the field (HTTP/2
+/// carries `:authority` instead).
+pub fn bad_host(version: hyper::Version, headers: &HeaderMap) -> Option<&'static str> {
+    let mut hosts = headers.get_all(hyper::header::HOST).iter();
+    let Some(host) = hosts.next() else {
+        return (version == hyper::Version::HTTP_11).then_some("an HTTP/1.1 request must carry a Host header");
+    };
+    if hosts.next().is_some() {
+        return Some("the request carries more than one Host header");
+    }
+    let value = host.as_bytes();
+    if value.is_empty() {
+        return None;
+    }
+    let valid = !value.contains(&b'@')
+        && hyper::http::uri::Authority::try_from(value).is_ok_and(|a| {
+            // The parser takes any text after the host's ':' as a port: it must be digits.
+            let port = &value[a.host().len()..];
+            port.is_empty() || (port[0] == b':' && port[1..].iter().all(u8::is_ascii_digit))
+        });
+    (!valid).then_some("the Host header is not a host and optional port")
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names. One pass over
 /// the names; nothing is allocated when there is nothing to remove.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -169,6 +195,40 @@ mod tests {
         let id = request_id(&h);
         assert_eq!(id.len(), 32);
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn hosts_are_required_once_and_must_be_hosts() {
+        use hyper::Version;
+        let with = |values: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(hyper::header::HOST, HeaderValue::from_static(v));
+            }
+            h
+        };
+        for ok in [
+            &["example.com"][..],
+            &["example.com:8080"],
+            &["127.0.0.1:1"],
+            &["[::1]:80"],
+            &[""],
+        ] {
+            assert_eq!(bad_host(Version::HTTP_11, &with(ok)), None, "{ok:?}");
+        }
+        assert!(bad_host(Version::HTTP_11, &with(&[])).is_some());
+        assert_eq!(bad_host(Version::HTTP_10, &with(&[])), None);
+        assert_eq!(bad_host(Version::HTTP_2, &with(&[])), None);
+        for bad in [
+            &["a.example", "b.example"][..],
+            &["user@example.com"],
+            &["example.com/path"],
+            &["exa mple.com"],
+            &["example.com:port"],
+        ] {
+            assert!(bad_host(Version::HTTP_11, &with(bad)).is_some(), "{bad:?}");
+        }
+        assert!(bad_host(Version::HTTP_10, &with(&["a", "b"])).is_some());
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! Route: the checks before any plugin runs. A path that is not normalized is refused (400)
-//! before routing; the first route whose conditions hold is chosen (404 when none does); then
-//! a header section over the configured size or count (431) and a declared body over the
-//! limit (413) are refused on that route.
+//! Route: the checks before any plugin runs. A missing, repeated or malformed `Host` and a
+//! path that is not normalized are refused (400) before routing; the first route whose
+//! conditions hold is chosen (404 when none does); then a header section over the configured
+//! size or count (431) and a declared body over the limit (413) are refused on that route.
 
 use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use hyper::http::request::Parts;
@@ -30,6 +30,9 @@ pub fn route<'g, B>(gw: &'g Gateway, req: &Request<B>, request_id: &str) -> Resu
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
     });
+    if let Some(why) = headers::bad_host(req.version(), req.headers()) {
+        return Err(Refusal::json(StatusCode::BAD_REQUEST, "bad_host", why, request_id));
+    }
     if let Some(why) = headers::unsafe_path(req.uri().path()) {
         return Err(Refusal::json(
             StatusCode::BAD_REQUEST,

@@ -50,8 +50,13 @@ async fn bodies_over_the_limit_get_413_declared_or_streamed() {
 async fn malformed_requests_get_400_and_are_never_forwarded() {
     let upstream = Upstream::start().await;
     let gw = start_gateway(&config(&upstream)).await;
-    let cases: [&[u8]; 5] = [
+    let cases: [&[u8]; 9] = [
         b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n",
+        // RFC 9112 §3.2: no Host in HTTP/1.1, two of them, or one that is not a host.
+        b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: user@a.example\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a.example/admin\r\nConnection: close\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n",
         b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
@@ -66,6 +71,15 @@ async fn malformed_requests_get_400_and_are_never_forwarded() {
         );
     }
     assert_eq!(upstream.hits(), 0, "nothing malformed reached the upstream");
+    let no_host = raw(gw.running.addr, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    assert!(no_host.contains("bad_host"), "{no_host}");
+    // HTTP/1.0 may leave Host out.
+    let old_client = raw(gw.running.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    assert!(
+        old_client.starts_with("HTTP/1.0 200") || old_client.starts_with("HTTP/1.1 200"),
+        "{old_client}"
+    );
+    assert_eq!(upstream.hits(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
