@@ -6,6 +6,14 @@ need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONT
 
 wrk_extra=()
 
+# Builds the gateway as it is deployed (`--profile production`: fat LTO, one codegen unit) and
+# the plugins, and sets $sluice to it; with SLUICE_BINARY=PATH, that gateway is measured
+# instead (an older commit's, for an A/B). Expects $root.
+build_sluice() {
+  cargo build --profile production -q -p sluice -p sluice-artifacts
+  sluice="${SLUICE_BINARY:-$root/target/production/sluice}"
+}
+
 # CPU ticks (user + system) used so far by the processes $@ and their children's threads.
 cpu_ticks() {
   local total=0 p t

@@ -23,9 +23,9 @@ use plugin::PluginCommand;
 /// system. glibc's malloc and free were 18% of the instructions of a request through auth +
 /// ratelimit (about 170 allocations per request, many of them strings crossing the plugin
 /// boundary); jemalloc takes 11% off that request and 6% off a bare one (docs/benchmarks.md).
-/// mimalloc took 14% off but kept 90 MiB resident after a cold plugin compile (its compile
-/// threads' freed pages are never purged); jemalloc's background thread purges every arena,
-/// so resident memory stays near glibc's.
+/// mimalloc took 14% off but stayed at 89 MiB resident after a cold plugin compile, past the
+/// 64 MiB budget; jemalloc's background thread purges every arena on its own clock, so
+/// resident memory stays near glibc's.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
