@@ -1,5 +1,6 @@
 //! Plugin runtime benchmarks: one header-only hook (8 request headers, 2 host calls) on a
-//! pooled and on a fresh instance, against the same work done natively; a chain of 6 pooled
+//! pooled and on a fresh instance, against the same work done natively; a do-nothing hook
+//! (reads nothing, answers `continue`) on a pooled instance; a chain of 6 pooled
 //! plugins; compile time and load time from the AOT cache.
 //!
 //! Run: `cargo bench -p sluice-runtime --bench runtime`; `bench/summarize` prints the medians and
@@ -45,8 +46,8 @@ fn request() -> RequestHead {
     }
 }
 
-/// A route table: route `pooled` (one plugin), `fresh` (one plugin, fresh instances) and
-/// `chain6` (six pooled plugins).
+/// A route table: route `pooled` (one plugin), `fresh` (one plugin, fresh instances),
+/// `chain6` (six pooled plugins) and `noop` (the plugin as the do-nothing hook).
 fn table(tokio: &Tokio, dir: &Path) -> (Runtime, RouteTable) {
     let entry = |n: usize| "{ plugin = \"bench\" }, ".repeat(n);
     let text = format!(
@@ -56,6 +57,7 @@ fn table(tokio: &Tokio, dir: &Path) -> (Runtime, RouteTable) {
          [[routes]]\nname = \"pooled\"\nplugins = [{one}]\n\
          [[routes]]\nname = \"fresh\"\nplugins = [{{ plugin = \"bench_fresh\" }}]\n\
          [[routes]]\nname = \"chain6\"\nplugins = [{six}]\n\
+         [[routes]]\nname = \"noop\"\nplugins = [{{ plugin = \"bench\", config = {{ noop = true }} }}]\n\
          [plugins.spin]\nmodule = {spin:?}\nlimits = {{ cpu_ms = 5 }}\n\
          [[routes]]\nname = \"spin\"\nplugins = [{{ plugin = \"spin\" }}]\n",
         cache = dir.join("cache"),
@@ -99,9 +101,9 @@ fn hooks(c: &mut Criterion) {
     group.bench_function("native_baseline", |b| {
         b.iter(|| native_hook(black_box(&head), &counter))
     });
-    for route in ["pooled", "fresh"] {
+    for (name, route) in [("pooled", "pooled"), ("fresh", "fresh"), ("pooled_noop", "noop")] {
         let plugin = table.chain(route).unwrap().plugins()[0].clone();
-        group.bench_function(route, |b| {
+        group.bench_function(name, |b| {
             b.to_async(&tokio)
                 .iter(|| async { plugin.on_request_headers(black_box(&head)).await.unwrap() })
         });
