@@ -84,6 +84,31 @@ impl std::fmt::Debug for VerifyKey {
     }
 }
 
+/// Refuses a JWK whose `key_ops` (RFC 7517 §4.3) does not allow `verify`, is not an array of
+/// strings, or names an operation twice. `use` and `key_ops` both restrict a key: one with
+/// `"use": "sig"` and `key_ops` without `verify` is refused too.
+fn check_key_ops(jwk: &Value) -> Result<(), String> {
+    let Some(ops) = jwk.get("key_ops") else {
+        return Ok(());
+    };
+    let ops = ops
+        .as_array()
+        .ok_or("the JWK's 'key_ops' is not an array")?
+        .iter()
+        .map(|op| {
+            op.as_str()
+                .ok_or("the JWK's 'key_ops' holds something other than a string")
+        })
+        .collect::<Result<Vec<&str>, _>>()?;
+    if ops.iter().enumerate().any(|(i, op)| ops[..i].contains(op)) {
+        return Err("the JWK's 'key_ops' names an operation twice".into());
+    }
+    if !ops.contains(&"verify") {
+        return Err("the JWK may not verify signatures ('key_ops' does not include 'verify')".into());
+    }
+    Ok(())
+}
+
 fn b64(value: Option<&Value>, what: &str) -> Result<Vec<u8>, String> {
     let text = value
         .and_then(Value::as_str)
@@ -120,6 +145,7 @@ impl VerifyKey {
         if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
             return Err("the JWK is not for signatures ('use' is not 'sig')".into());
         }
+        check_key_ops(jwk)?;
         let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_string);
         let named = match jwk.get("alg").and_then(Value::as_str) {
             Some(name) => Some(Alg::from_name(name).ok_or_else(|| format!("unsupported JWK alg '{name}'"))?),
@@ -219,4 +245,42 @@ fn hmac_ok<M: Mac + hmac::digest::KeyInit>(secret: &[u8], signed: &[u8], signatu
     mac.update(signed);
     // verify_slice compares in constant time.
     mac.verify_slice(signature).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The Ed25519 public key of RFC 8037, Appendix A.2.
+    const X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    fn jwk(extra: Value) -> Value {
+        let mut key = json!({"kty": "OKP", "crv": "Ed25519", "x": X});
+        key.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        key
+    }
+
+    #[test]
+    fn use_and_key_ops_both_restrict_a_key() {
+        let cases = [
+            (json!({}), true),
+            (json!({"use": "sig"}), true),
+            (json!({"key_ops": ["verify"]}), true),
+            (json!({"key_ops": ["sign", "verify"]}), true),
+            (json!({"use": "sig", "key_ops": ["verify"]}), true),
+            (json!({"use": "enc"}), false),
+            (json!({"key_ops": ["encrypt"]}), false),
+            (json!({"key_ops": []}), false),
+            (json!({"use": "sig", "key_ops": ["sign"]}), false),
+            (json!({"use": "enc", "key_ops": ["verify"]}), false),
+            (json!({"key_ops": ["verify", "verify"]}), false),
+            (json!({"key_ops": "verify"}), false),
+            (json!({"key_ops": [1]}), false),
+        ];
+        for (extra, usable) in cases {
+            let result = VerifyKey::from_jwk(&jwk(extra.clone()), None);
+            assert_eq!(result.is_ok(), usable, "{extra}: {:?}", result.err());
+        }
+    }
 }
