@@ -80,7 +80,8 @@ pub fn reads(settings: &Settings) -> Reads {
         Cost::Header { name, .. } => headers.push(name.clone()),
         Cost::BodyBytes { .. } => headers.push("content-length".into()),
     }
-    headers.dedup();
+    headers.sort_by_key(|h| h.to_ascii_lowercase());
+    headers.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     Reads::new(headers, context)
 }
 
@@ -182,6 +183,19 @@ mod tests {
         let reads = super::reads(&by_subject_with_tiers);
         assert!(reads.headers.is_empty(), "{:?}", reads.headers);
         assert_eq!(reads.context, ["subject", "tier"]);
+
+        let same_header_twice = parse(
+            r#"{"limits":[{"name":"h","key":"header:X-Api-Key","limit":1,"period":"1s"},
+                          {"name":"k","key":"api_key","limit":1,"period":"1s"}]}"#,
+        )
+        .unwrap();
+        let reads = super::reads(&same_header_twice);
+        let api_keys = reads
+            .headers
+            .iter()
+            .filter(|h| h.eq_ignore_ascii_case("x-api-key"))
+            .count();
+        assert_eq!(api_keys, 1, "{:?}", reads.headers);
     }
 
     #[test]
