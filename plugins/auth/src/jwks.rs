@@ -47,13 +47,11 @@ impl KeyRing {
         let mut configured = Vec::new();
         for key in &settings.hmac_keys {
             let alg = Alg::from_name(&key.alg).ok_or_else(|| format!("jwt.hmac_keys: unknown alg '{}'", key.alg))?;
-            configured.push(
-                VerifyKey::hmac(key.kid.clone(), alg, key.secret.as_bytes())
-                    .map_err(|e| format!("jwt.hmac_keys: {e}"))?,
-            );
+            let secret = key.secret_bytes().map_err(|e| format!("jwt.hmac_keys: {e}"))?;
+            configured.push(VerifyKey::hmac(key.kid.clone(), alg, &secret).map_err(|e| format!("jwt.hmac_keys: {e}"))?);
         }
         for jwk in &settings.keys {
-            configured.push(VerifyKey::from_jwk(jwk, None).map_err(|e| format!("jwt.keys: {e}"))?);
+            configured.push(VerifyKey::from_configured_jwk(jwk).map_err(|e| format!("jwt.keys: {e}"))?);
         }
         if configured.is_empty() && settings.jwks_urls.is_empty() {
             return Err("jwt needs hmac_keys, keys or jwks_urls".into());

@@ -84,10 +84,14 @@ impl std::fmt::Debug for VerifyKey {
     }
 }
 
-/// Refuses a JWK whose `key_ops` (RFC 7517 §4.3) does not allow `verify`, is not an array of
-/// strings, or names an operation twice. `use` and `key_ops` both restrict a key: one with
-/// `"use": "sig"` and `key_ops` without `verify` is refused too.
-fn check_key_ops(jwk: &Value) -> Result<(), String> {
+/// Refuses a JWK that may not verify signatures: a `use` other than `sig` (RFC 7517 §4.2), or a
+/// `key_ops` (§4.3) that does not allow `verify`, is not an array of strings, or names an
+/// operation twice. The two both restrict a key: `"use": "sig"` with `key_ops` lacking
+/// `verify` is refused too.
+fn check_restrictions(jwk: &Value) -> Result<(), String> {
+    if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+        return Err("the JWK is not for signatures ('use' is not 'sig')".into());
+    }
     let Some(ops) = jwk.get("key_ops") else {
         return Ok(());
     };
@@ -134,6 +138,24 @@ impl VerifyKey {
         })
     }
 
+    /// A key from a JWK in the route's config: a symmetric (`oct`) JWK is an HMAC secret (its
+    /// `k`, base64url), which must name its `alg` (HS256, HS384 or HS512) and may not verify
+    /// anything else; any other JWK is read as [`from_jwk`](Self::from_jwk) reads it.
+    pub fn from_configured_jwk(jwk: &Value) -> Result<Self, String> {
+        if jwk.get("kty").and_then(Value::as_str) != Some("oct") {
+            return Self::from_jwk(jwk, None);
+        }
+        check_restrictions(jwk)?;
+        let alg = jwk
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(Alg::from_name)
+            .filter(|a| matches!(a, Alg::Hs256 | Alg::Hs384 | Alg::Hs512))
+            .ok_or("an oct JWK must name its alg: HS256, HS384 or HS512")?;
+        let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_string);
+        Self::hmac(kid, alg, &b64(jwk.get("k"), "k")?)
+    }
+
     /// A public key from a JWK object. Its algorithm is the JWK's `alg` or, when absent,
     /// `default_alg`; it must fit the key type. Symmetric (`oct`) JWKs and private parts are
     /// refused: public key sets carry public keys only.
@@ -142,10 +164,7 @@ impl VerifyKey {
         if jwk.get("d").is_some() {
             return Err("the JWK holds a private key; publish public keys only".into());
         }
-        if jwk.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
-            return Err("the JWK is not for signatures ('use' is not 'sig')".into());
-        }
-        check_key_ops(jwk)?;
+        check_restrictions(jwk)?;
         let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_string);
         let named = match jwk.get("alg").and_then(Value::as_str) {
             Some(name) => Some(Alg::from_name(name).ok_or_else(|| format!("unsupported JWK alg '{name}'"))?),
@@ -207,7 +226,9 @@ impl VerifyKey {
                 ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| "bad Ed25519 key".to_string())?;
                 (Alg::EdDsa, Material::Public(PublicKey::Ed25519(x.to_vec())))
             }
-            "oct" => return Err("symmetric keys are not accepted from a key set; configure HMAC secrets".into()),
+            "oct" => {
+                return Err("symmetric keys are not accepted from a key set; configure them in jwt.keys".into());
+            }
             other => return Err(format!("unsupported key type '{other}'")),
         };
         Ok(VerifyKey { kid, alg, material })
@@ -259,6 +280,33 @@ mod tests {
         let mut key = json!({"kty": "OKP", "crv": "Ed25519", "x": X});
         key.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         key
+    }
+
+    /// RFC 7515, Appendix A.1: the HMAC key (binary, as a JWK) and the signed example.
+    const RFC7515_K: &str = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
+    const RFC7515_SIGNED: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+    const RFC7515_SIG: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    #[test]
+    fn a_configured_oct_jwk_is_an_hmac_key_bound_to_its_alg() {
+        let key = VerifyKey::from_configured_jwk(&json!({"kty": "oct", "alg": "HS256", "k": RFC7515_K})).unwrap();
+        assert_eq!(key.alg, Alg::Hs256);
+        let mut sig = URL_SAFE_NO_PAD.decode(RFC7515_SIG).unwrap();
+        assert!(key.verify(RFC7515_SIGNED.as_bytes(), &sig));
+        sig[0] ^= 1;
+        assert!(!key.verify(RFC7515_SIGNED.as_bytes(), &sig));
+
+        for refused in [
+            json!({"kty": "oct", "k": RFC7515_K}),
+            json!({"kty": "oct", "alg": "RS256", "k": RFC7515_K}),
+            json!({"kty": "oct", "alg": "HS256", "k": "c2hvcnQ"}),
+            json!({"kty": "oct", "alg": "HS256", "k": RFC7515_K, "key_ops": ["sign"]}),
+            json!({"kty": "oct", "alg": "HS256"}),
+        ] {
+            assert!(VerifyKey::from_configured_jwk(&refused).is_err(), "{refused}");
+        }
+        let fetched = VerifyKey::from_jwk(&json!({"kty": "oct", "alg": "HS256", "k": RFC7515_K}), None);
+        assert!(fetched.is_err(), "symmetric keys never come from a fetched key set");
     }
 
     #[test]

@@ -72,8 +72,29 @@ pub struct HmacKey {
     pub kid: Option<String>,
     /// `HS256`, `HS384` or `HS512`.
     pub alg: String,
-    /// The secret (at least 32 bytes); use `${env:NAME}`.
-    pub secret: String,
+    /// The secret as text (at least 32 bytes); use `${env:NAME}`. Exactly one of `secret` and
+    /// `secret_b64`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The secret as base64url (RFC 4648 §5, padding optional): binary secrets, as key
+    /// generators make them.
+    #[serde(default)]
+    pub secret_b64: Option<String>,
+}
+
+impl HmacKey {
+    /// The secret's bytes, or why the key names none, both, or bad base64url.
+    pub fn secret_bytes(&self) -> Result<Vec<u8>, String> {
+        use base64::Engine;
+        match (&self.secret, &self.secret_b64) {
+            (Some(text), None) => Ok(text.as_bytes().to_vec()),
+            (None, Some(b64)) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b64.trim_end_matches('='))
+                .map_err(|e| format!("secret_b64 is not base64url: {e}")),
+            (Some(_), Some(_)) => Err("give the secret once: secret or secret_b64, not both".into()),
+            (None, None) => Err("the key has no secret (secret or secret_b64)".into()),
+        }
+    }
 }
 
 /// How JWTs are verified on a route. Absent: JWTs are refused.
@@ -270,5 +291,32 @@ impl Settings {
             return Err("realm may not contain quotes, backslashes or control characters".into());
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HmacKey;
+
+    fn key(secret: Option<&str>, secret_b64: Option<&str>) -> HmacKey {
+        HmacKey {
+            kid: None,
+            alg: "HS256".into(),
+            secret: secret.map(str::to_string),
+            secret_b64: secret_b64.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_secret_is_text_or_base64url_and_given_once() {
+        assert_eq!(key(Some("text"), None).secret_bytes().unwrap(), b"text");
+        assert_eq!(key(None, Some("AP8_-g")).secret_bytes().unwrap(), [0, 255, 63, 250]);
+        assert_eq!(key(None, Some("AP8_-g==")).secret_bytes().unwrap(), [0, 255, 63, 250]);
+        assert!(
+            key(None, Some("AP8/+g")).secret_bytes().is_err(),
+            "standard base64 is not base64url"
+        );
+        assert!(key(Some("a"), Some("YQ")).secret_bytes().is_err());
+        assert!(key(None, None).secret_bytes().is_err());
     }
 }

@@ -59,25 +59,33 @@ const ALGS: [&str; 10] = [
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA",
 ];
 
-/// Keys for every algorithm, and the `jwt` config holding them (HMAC secrets and JWKs).
+/// Keys for every algorithm, and the `jwt` config holding them: the HMAC secrets each a
+/// different way (HS256 as text, HS384 as base64url, HS512 as an `oct` JWK), then the JWKs.
 fn all_keys() -> (Vec<TestKey>, String) {
     let keys: Vec<TestKey> = ALGS.iter().map(|alg| TestKey::new(alg, &alg.to_lowercase())).collect();
-    let hmac: Vec<String> = keys
-        .iter()
-        .filter(|k| k.jwk().is_none())
+    let hmac_keys = keys.iter().filter(|k| k.jwk().is_none());
+    let hmac: Vec<String> = hmac_keys
+        .clone()
+        .filter(|k| k.alg() != "HS512")
         .map(|k| {
-            format!(
-                "{{ kid = \"{}\", alg = \"{}\", secret = {:?} }}",
-                k.kid,
-                k.alg(),
-                String::from_utf8(hmac_secret(&k.kid)).unwrap()
-            )
+            let secret = hmac_secret(&k.kid);
+            let given = if k.alg() == "HS256" {
+                format!("secret = {:?}", String::from_utf8(secret).unwrap())
+            } else {
+                format!("secret_b64 = {:?}", b64(&secret))
+            };
+            format!("{{ kid = \"{}\", alg = \"{}\", {given} }}", k.kid, k.alg())
         })
         .collect();
-    let jwks: Vec<String> = keys
-        .iter()
-        .filter_map(TestKey::jwk)
-        .map(|jwk| {
+    let oct = hmac_keys.filter(|k| k.alg() == "HS512").map(|k| {
+        format!(
+            "{{ kty = \"oct\", kid = \"{}\", alg = \"HS512\", k = {:?} }}",
+            k.kid,
+            b64(&hmac_secret(&k.kid))
+        )
+    });
+    let jwks: Vec<String> = oct
+        .chain(keys.iter().filter_map(TestKey::jwk).map(|jwk| {
             let fields: Vec<String> = jwk
                 .as_object()
                 .unwrap()
@@ -85,7 +93,7 @@ fn all_keys() -> (Vec<TestKey>, String) {
                 .map(|(k, v)| format!("{k} = {v}"))
                 .collect();
             format!("{{ {} }}", fields.join(", "))
-        })
+        }))
         .collect();
     let config = format!(
         "hmac_keys = [{}], keys = [{}], issuers = [\"{ISSUER}\"], audiences = [\"api\"]",
