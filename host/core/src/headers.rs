@@ -79,13 +79,32 @@ pub fn bad_host(version: hyper::Version, headers: &HeaderMap) -> Option<&'static
     if value.is_empty() {
         return None;
     }
-    let valid = !value.contains(&b'@')
-        && hyper::http::uri::Authority::try_from(value).is_ok_and(|a| {
-            // The parser takes any text after the host's ':' as a port: it must be digits.
-            let port = &value[a.host().len()..];
-            port.is_empty() || (port[0] == b':' && port[1..].iter().all(u8::is_ascii_digit))
-        });
-    (!valid).then_some("the Host header is not a host and optional port")
+    (!is_host_and_port(value)).then_some("the Host header is not a host and optional port")
+}
+
+/// Whether `value` is `host[:port]` (RFC 3986 §3.2.2–3): an IP literal in brackets, or a name
+/// or IPv4 address of unreserved characters, sub-delims and percent signs; then nothing, or a
+/// colon and digits. Byte classes only: this runs on every request.
+fn is_host_and_port(value: &[u8]) -> bool {
+    let (host_ok, rest) = match value.strip_prefix(b"[") {
+        Some(literal) => match literal.iter().position(|&b| b == b']') {
+            Some(end) => (
+                end > 0
+                    && literal[..end]
+                        .iter()
+                        .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+                &literal[end + 1..],
+            ),
+            None => return false,
+        },
+        None => {
+            let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+            let name = &value[..end];
+            let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(b);
+            (end > 0 && name.iter().all(allowed), &value[end..])
+        }
+    };
+    host_ok && (rest.is_empty() || (rest[0] == b':' && rest[1..].iter().all(u8::is_ascii_digit)))
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names. One pass over

@@ -56,24 +56,19 @@ pub fn bucket(limit: &Limit, req: &RequestHead) -> Option<String> {
 pub fn reads(settings: &Settings) -> Reads {
     let mut headers: Vec<String> = Vec::new();
     let mut context: Vec<&str> = Vec::new();
-    let mut declare = |entry: &'static str| {
-        if !context.contains(&entry) {
-            context.push(entry);
-        }
-    };
     for limit in &settings.limits {
         match &limit.key {
-            KeyBy::ApiKey => declare("key_id"),
-            KeyBy::Subject => declare("subject"),
+            KeyBy::ApiKey => {
+                headers.extend(CREDENTIAL_HEADERS.iter().map(|h| h.to_string()));
+                context.push("key_id");
+            }
+            KeyBy::Subject => context.push("subject"),
             KeyBy::Header(name) => headers.push(name.clone()),
             KeyBy::Ip | KeyBy::Route => {}
         }
         if !limit.tiers.is_empty() {
-            declare("tier");
+            context.push("tier");
         }
-    }
-    if settings.limits.iter().any(|l| l.key == KeyBy::ApiKey) {
-        headers.extend(CREDENTIAL_HEADERS.iter().map(|h| h.to_string()));
     }
     match &settings.cost {
         Cost::Fixed(_) => {}
@@ -82,6 +77,8 @@ pub fn reads(settings: &Settings) -> Reads {
     }
     headers.sort_by_key(|h| h.to_ascii_lowercase());
     headers.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    context.sort_unstable();
+    context.dedup();
     Reads::new(headers, context)
 }
 
