@@ -7,7 +7,8 @@
 //! asynchronously. The world's `use` brings the request and response types into this module;
 //! the rest of the shared types are re-exported here too. [`RequestHeadView`] is a borrowed
 //! `request-head` with [`ViewHooks`] to call the hooks that take one with it, for plugins that declared what
-//! they read.
+//! they read. [`PackedHooks`] calls the hooks of the `plugin-packed` world (heads and verdicts as
+//! one `list<u8>` each) in a component that exports them.
 
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
@@ -140,6 +141,110 @@ impl ViewHooks {
             )
         };
         let (verdict,) = callee.call_async(store.as_context_mut(), (req, resp)).await?;
+        Ok(verdict)
+    }
+}
+
+/// Where a component keeps the packed hooks of the `plugin-packed` world, found once when it
+/// loads ([`PackedIndices::new`]); both are `None` in a component of the plain `plugin` world.
+#[derive(Debug, Clone, Default)]
+pub struct PackedIndices {
+    request_headers: Option<wasmtime::component::ComponentExportIndex>,
+    response_headers: Option<wasmtime::component::ComponentExportIndex>,
+}
+
+/// The export names of the packed hooks.
+const PACKED_REQUEST_HEADERS: &str = "on-request-headers-packed";
+const PACKED_RESPONSE_HEADERS: &str = "on-response-headers-packed";
+
+impl PackedIndices {
+    /// Looks the packed hooks up by name in `component`.
+    pub fn new(component: &wasmtime::component::Component) -> Self {
+        let find = |name| component.get_export_index(None, name);
+        PackedIndices {
+            request_headers: find(PACKED_REQUEST_HEADERS),
+            response_headers: find(PACKED_RESPONSE_HEADERS),
+        }
+    }
+
+    /// Whether the component exports either packed hook.
+    pub fn any(&self) -> bool {
+        self.request_headers.is_some() || self.response_headers.is_some()
+    }
+
+    /// The packed hooks of `instance`, each checked to take and return `list<u8>` as the world
+    /// says. An error names the export whose type differs.
+    pub fn load(
+        &self,
+        mut store: impl wasmtime::AsContextMut,
+        instance: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<PackedHooks> {
+        let mut hooks = PackedHooks::default();
+        if let Some(index) = &self.request_headers {
+            let func = instance
+                .get_typed_func::<(&[u8],), (Vec<u8>,)>(&mut store, index)
+                .map_err(|e| e.context(PACKED_REQUEST_HEADERS))?;
+            hooks.request_headers = Some(*func.func());
+        }
+        if let Some(index) = &self.response_headers {
+            let func = instance
+                .get_typed_func::<(&[u8], &[u8]), (Vec<u8>,)>(&mut store, index)
+                .map_err(|e| e.context(PACKED_RESPONSE_HEADERS))?;
+            hooks.response_headers = Some(*func.func());
+        }
+        Ok(hooks)
+    }
+}
+
+/// An instance's packed hooks ([`PackedIndices::load`]), type-checked once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PackedHooks {
+    request_headers: Option<wasmtime::component::Func>,
+    response_headers: Option<wasmtime::component::Func>,
+}
+
+// SAFETY (each `new_unchecked` below): `PackedIndices::load` checked these exports against
+// exactly these parameter and result types; only lifetimes differ.
+#[allow(unsafe_code)]
+impl PackedHooks {
+    /// Whether the instance exports `on-request-headers-packed`.
+    pub fn has_request_headers(&self) -> bool {
+        self.request_headers.is_some()
+    }
+
+    /// Whether the instance exports `on-response-headers-packed`.
+    pub fn has_response_headers(&self) -> bool {
+        self.response_headers.is_some()
+    }
+
+    /// Calls `on-request-headers-packed` with a packed `request-head`; returns the packed
+    /// `request-verdict`, unread. Errs (as a trap would) when the instance does not export it.
+    pub async fn on_request_headers<S>(&self, mut store: S, head: &[u8]) -> wasmtime::Result<Vec<u8>>
+    where
+        S: wasmtime::AsContextMut,
+        <S as wasmtime::AsContext>::Data: Send,
+    {
+        let func = self
+            .request_headers
+            .ok_or_else(|| wasmtime::format_err!("no {PACKED_REQUEST_HEADERS} export"))?;
+        let callee = unsafe { wasmtime::component::TypedFunc::<(&[u8],), (Vec<u8>,)>::new_unchecked(func) };
+        let (verdict,) = callee.call_async(store.as_context_mut(), (head,)).await?;
+        Ok(verdict)
+    }
+
+    /// Calls `on-response-headers-packed` with a packed `request-head` and `response-head`;
+    /// returns the packed `response-verdict`, unread. Errs (as a trap would) when the instance
+    /// does not export it.
+    pub async fn on_response_headers<S>(&self, mut store: S, head: &[u8], resp: &[u8]) -> wasmtime::Result<Vec<u8>>
+    where
+        S: wasmtime::AsContextMut,
+        <S as wasmtime::AsContext>::Data: Send,
+    {
+        let func = self
+            .response_headers
+            .ok_or_else(|| wasmtime::format_err!("no {PACKED_RESPONSE_HEADERS} export"))?;
+        let callee = unsafe { wasmtime::component::TypedFunc::<(&[u8], &[u8]), (Vec<u8>,)>::new_unchecked(func) };
+        let (verdict,) = callee.call_async(store.as_context_mut(), (head, resp)).await?;
         Ok(verdict)
     }
 }

@@ -9,28 +9,25 @@ use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
+use super::dispatch::{self, Call, Hooks, Reply};
 use super::engine::EpochTicker;
 use super::failure::{FailureKind, PluginFailure};
 use super::loader::LoadedPlugin;
 use super::state::{CallRequest, Directives, HostState};
 use super::verdict;
 use crate::context::PluginContext;
-use crate::reads::Reads;
-use sluice_bindings::{Hook, LogEntry, Plugin, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict, ViewHooks};
+use sluice_bindings::{Hook, LogEntry, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict};
 use sluice_config::{FailPolicy, InstanceMode, Limits, PoolSettings};
 use sluice_core::telemetry::metrics::{Counter, Histogram};
 
 /// A live instance, how often it has served, and the memory it had when it was new.
 struct Slot {
     store: Store<HostState>,
-    bindings: Plugin,
+    hooks: Hooks,
     uses: u64,
     /// Bytes of linear memory right after instantiation and `init`: the runtime a component
     /// carries (10 MiB or more for JavaScript and Python) is not growth.
     baseline: usize,
-    /// What the instance declared from `init` that its hooks read (`head.reads`), with the
-    /// hooks checked to take the view of the head that holds only that.
-    reads: Option<(Reads, ViewHooks)>,
 }
 
 /// The settings of one configured plugin on one route.
@@ -100,42 +97,6 @@ fn hook_index(hook: Hook) -> usize {
     }
 }
 
-/// One hook call's arguments.
-enum Call<'a> {
-    RequestHeaders(&'a RequestHead),
-    RequestBody(&'a RequestHead, &'a [u8]),
-    ResponseHeaders(&'a RequestHead, &'a ResponseHead),
-    Log(&'a LogEntry),
-    Message(&'a str, &'a [u8]),
-    Tick,
-}
-
-impl Call<'_> {
-    fn hook(&self) -> Hook {
-        match self {
-            Call::RequestHeaders(_) => Hook::RequestHeaders,
-            Call::RequestBody(..) => Hook::RequestBody,
-            Call::ResponseHeaders(..) => Hook::ResponseHeaders,
-            Call::Log(_) => Hook::Log,
-            Call::Message(..) => Hook::Message,
-            Call::Tick => Hook::Tick,
-        }
-    }
-
-    /// The request the call serves, when it serves one.
-    fn request(&self) -> Option<&RequestHead> {
-        match self {
-            Call::RequestHeaders(req) | Call::RequestBody(req, _) | Call::ResponseHeaders(req, _) => Some(req),
-            Call::Log(entry) => Some(&entry.request),
-            Call::Message(..) | Call::Tick => None,
-        }
-    }
-
-    fn hook_name(&self) -> &'static str {
-        hook_name(self.hook())
-    }
-}
-
 /// A hook's name in the WIT world (`on-request-headers`, …), for logs, metrics and tools.
 pub fn hook_name(hook: Hook) -> &'static str {
     match hook {
@@ -146,13 +107,6 @@ pub fn hook_name(hook: Hook) -> &'static str {
         Hook::Message => "on-message",
         Hook::Tick => "on-tick",
     }
-}
-
-/// One hook call's result.
-enum Reply {
-    Request(RequestVerdict, Directives),
-    Response(ResponseVerdict, Directives),
-    Unit,
 }
 
 impl PluginInstance {
@@ -215,6 +169,12 @@ impl PluginInstance {
     /// Whether the plugin implements `hook` (the host calls only those it does).
     pub fn has_hook(&self, hook: Hook) -> bool {
         self.hooks[hook_index(hook)]
+    }
+
+    /// Whether the component exports the packed request hooks (the `plugin-packed` world),
+    /// which are then called in place of the typed ones.
+    pub fn has_packed_hooks(&self) -> bool {
+        self.loaded.packed.any()
     }
 
     /// The most body bytes the plugin declared it may ask for.
@@ -337,7 +297,13 @@ impl PluginInstance {
         }
     }
 
-    fn check_request_verdict(&self, v: RequestVerdict, hook: &'static str) -> Result<RequestVerdict, PluginFailure> {
+    fn check_request_verdict(
+        &self,
+        returned: dispatch::Returned<RequestVerdict>,
+        hook: &'static str,
+    ) -> Result<RequestVerdict, PluginFailure> {
+        let v =
+            dispatch::request_verdict(returned).map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))?;
         let checked = match &v {
             RequestVerdict::Continue | RequestVerdict::Coalesce(_) => Ok(()),
             RequestVerdict::Edit(e) => verdict::check_edits(e),
@@ -361,7 +327,13 @@ impl PluginInstance {
             .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))
     }
 
-    fn check_response_verdict(&self, v: ResponseVerdict) -> Result<ResponseVerdict, PluginFailure> {
+    fn check_response_verdict(
+        &self,
+        returned: dispatch::Returned<ResponseVerdict>,
+    ) -> Result<ResponseVerdict, PluginFailure> {
+        let hook = "on-response-headers";
+        let v =
+            dispatch::response_verdict(returned).map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))?;
         let checked = match &v {
             ResponseVerdict::Edit(e) => verdict::check_edits(e),
             ResponseVerdict::Replace(r) => verdict::check_local(r),
@@ -369,13 +341,13 @@ impl PluginInstance {
         };
         checked
             .map(|()| v)
-            .map_err(|why| self.failure("on-response-headers", FailureKind::InvalidVerdict, why))
+            .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))
     }
 
     /// Takes an instance (pooled or new), runs one hook under the CPU deadline, and returns
     /// the instance to the pool when it may serve again.
     async fn invoke(&self, request_id: &str, call: Call<'_>) -> Result<Reply, PluginFailure> {
-        let hook = call.hook_name();
+        let hook = hook_name(call.hook());
         let latency = &self.metrics.hook_seconds[hook_index(call.hook())];
         let pooled = self.settings.mode == InstanceMode::Pooled;
         let _permit = self.acquire(hook).await?;
@@ -407,43 +379,7 @@ impl PluginInstance {
         }
         // The first look at the next tick; the callback then meters CPU time.
         slot.store.set_epoch_deadline(1);
-        let store = &mut slot.store;
-        let bindings = &slot.bindings;
-        let reads = &slot.reads;
-        let call = async {
-            match (call, reads) {
-                (Call::RequestHeaders(req), Some((reads, hooks))) => hooks
-                    .on_request_headers(&mut *store, &reads.view(req))
-                    .await
-                    .map(|v| Reply::Request(v, Directives::default())),
-                (Call::RequestHeaders(req), None) => bindings
-                    .call_on_request_headers(&mut *store, req)
-                    .await
-                    .map(|v| Reply::Request(v, Directives::default())),
-                (Call::RequestBody(req, body), Some((reads, hooks))) => hooks
-                    .on_request_body(&mut *store, &reads.view(req), body)
-                    .await
-                    .map(|v| Reply::Request(v, Directives::default())),
-                (Call::RequestBody(req, body), None) => bindings
-                    .call_on_request_body(&mut *store, req, body)
-                    .await
-                    .map(|v| Reply::Request(v, Directives::default())),
-                (Call::ResponseHeaders(req, resp), Some((reads, hooks))) => hooks
-                    .on_response_headers(&mut *store, &reads.view(req), resp)
-                    .await
-                    .map(|v| Reply::Response(v, Directives::default())),
-                (Call::ResponseHeaders(req, resp), None) => bindings
-                    .call_on_response_headers(&mut *store, req, resp)
-                    .await
-                    .map(|v| Reply::Response(v, Directives::default())),
-                (Call::Log(entry), _) => bindings.call_on_log(&mut *store, entry).await.map(|()| Reply::Unit),
-                (Call::Message(channel, message), _) => bindings
-                    .call_on_message(&mut *store, channel, message)
-                    .await
-                    .map(|()| Reply::Unit),
-                (Call::Tick, _) => bindings.call_on_tick(&mut *store).await.map(|()| Reply::Unit),
-            }
-        };
+        let call = slot.hooks.call(&mut slot.store, call);
         // A plugin that waits (a WASI sleep or poll suspends the call) uses no CPU, so the
         // CPU deadline never sees it: a wall-clock cap bounds how long it can hold a request.
         let Some(result) = sluice_core::time::capped(wall_limit(budget), call).await else {
@@ -551,7 +487,7 @@ impl PluginInstance {
         let budget = Duration::from_millis(limits.init_ms.into());
         store.data_mut().begin_call("-", "", "", budget);
         store.set_epoch_deadline(1);
-        let bindings = match self.loaded.pre.instantiate_async(&mut store).await {
+        let (bindings, packed) = match self.loaded.instantiate(&mut store).await {
             Ok(b) => b,
             Err(e) => {
                 if store.data().limiter.refused() {
@@ -585,10 +521,9 @@ impl PluginInstance {
         let baseline = store.data().limiter.used();
         Ok(Slot {
             store,
-            bindings,
+            hooks: Hooks::new(bindings, reads, packed),
             uses: 0,
             baseline,
-            reads,
         })
     }
 }

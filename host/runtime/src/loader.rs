@@ -14,13 +14,13 @@ use super::aot_cache::{CacheOutcome, ComponentCache};
 use super::state::HostState;
 use crate::context::PluginContext;
 use sluice_backends::Backends;
-use sluice_bindings::{Hook, PluginInfo, PluginPre};
+use sluice_bindings::{Hook, PackedHooks, PackedIndices, Plugin, PluginInfo, PluginPre};
 use sluice_config::Grants;
 
 /// The WIT package this host implements, and the version prefix a plugin must import.
 pub const WIT_PACKAGE: &str = "sluice:plugin";
 /// The WIT version this host implements; plugins built against any 0.1.x load.
-pub const WIT_VERSION: &str = "0.1.2";
+pub const WIT_VERSION: &str = "0.1.3";
 const COMPATIBLE_PREFIX: &str = "0.1.";
 
 /// The exports every plugin must have.
@@ -55,8 +55,10 @@ pub struct LoadedPlugin {
     pub sha256: [u8; 32],
     /// The size of the file in bytes.
     pub size: usize,
-    /// The pre-linked component, ready to instantiate.
+    /// The pre-linked component, ready to instantiate ([`LoadedPlugin::instantiate`]).
     pub pre: PluginPre<HostState>,
+    /// Where the component keeps the packed hooks, when it exports them.
+    pub packed: PackedIndices,
     /// What `describe` returned.
     pub info: PluginInfo,
     /// Whether the compiled code came from the cache.
@@ -81,6 +83,25 @@ impl LoadedPlugin {
     pub fn has_hook(&self, hook: Hook) -> bool {
         self.info.hooks.contains(&hook)
     }
+
+    /// A new instance in `store`: the world's exports and the packed hooks it has.
+    pub(crate) async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<(Plugin, PackedHooks)> {
+        instantiate(&self.pre, &self.packed, store).await
+    }
+}
+
+async fn instantiate(
+    pre: &PluginPre<HostState>,
+    packed: &PackedIndices,
+    store: &mut Store<HostState>,
+) -> wasmtime::Result<(Plugin, PackedHooks)> {
+    if !packed.any() {
+        return Ok((pre.instantiate_async(&mut *store).await?, PackedHooks::default()));
+    }
+    let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+    let bindings = Plugin::new(&mut *store, &instance)?;
+    let hooks = packed.load(&mut *store, &instance)?;
+    Ok((bindings, hooks))
 }
 
 /// Everything loading needs from the runtime.
@@ -177,8 +198,8 @@ pub(crate) async fn finish_load(
     store.limiter(|s| &mut s.limiter);
     store.data_mut().begin_call("-", "", "", ctx.describe_budget);
     store.set_epoch_deadline(ctx.ticker.ticks_for(ctx.describe_budget));
-    let bindings = pre
-        .instantiate_async(&mut store)
+    let packed = PackedIndices::new(&component);
+    let (bindings, _) = instantiate(&pre, &packed, &mut store)
         .await
         .map_err(|e| fail(format!("instantiating it failed: {e:#}")))?;
     let info = bindings
@@ -194,6 +215,7 @@ pub(crate) async fn finish_load(
         sha256,
         size,
         pre,
+        packed,
         info,
         cache,
         compile_time,

@@ -20,6 +20,16 @@ impl Reads {
         Reads { headers, context }
     }
 
+    /// Whether the declaration names header `name` (matched without regard to case).
+    pub fn reads_header(&self, name: &str) -> bool {
+        self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether the declaration names context entry `key`.
+    pub fn reads_context(&self, key: &str) -> bool {
+        self.context.iter().any(|k| k == key)
+    }
+
     /// `req` as the instance is passed it: every field but the headers and context entries
     /// the declaration leaves out, borrowed, in the order `req` has them.
     pub fn view<'a>(&self, req: &'a RequestHead) -> RequestHeadView<'a> {
@@ -31,7 +41,7 @@ impl Reads {
             headers: req
                 .headers
                 .iter()
-                .filter(|(name, _)| self.headers.iter().any(|h| h.eq_ignore_ascii_case(name)))
+                .filter(|(name, _)| self.reads_header(name))
                 .map(|(name, value)| (name.as_str(), value.as_slice()))
                 .collect(),
             client_ip: &req.client_ip,
@@ -40,7 +50,7 @@ impl Reads {
             context: req
                 .context
                 .iter()
-                .filter(|(key, _)| self.context.iter().any(|k| k == key))
+                .filter(|(key, _)| self.reads_context(key))
                 .map(|(key, value)| (key.as_str(), value.as_str()))
                 .collect(),
         }
@@ -48,10 +58,11 @@ impl Reads {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn head() -> RequestHead {
+    /// A head with four headers (one name twice) and two context entries.
+    pub(crate) fn head() -> RequestHead {
         RequestHead {
             method: "GET".into(),
             scheme: "https".into(),

@@ -9,6 +9,7 @@ mod runtime {
     mod compatibility;
     mod isolation;
     mod loading;
+    mod packed;
     mod pool;
     mod support;
 }

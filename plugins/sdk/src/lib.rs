@@ -29,18 +29,22 @@
 //! response, rate-limit, http-cache) are re-exported as modules of the same names; a call to one the plugin's config does not grant
 //! returns [`HostError::Denied`].
 
+pub mod alloc;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod packed;
 mod plugin;
 mod request;
 mod verdict;
 
-/// The bindings generated from the `sluice:plugin@0.1.2` world. Most plugins need only the
-/// re-exports at the crate root.
+/// The bindings generated from the `plugin-packed` world of `sluice:plugin@0.1.3` (the
+/// `plugin` world with the packed request hooks). Most plugins need only the re-exports at
+/// the crate root.
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "plugin",
+        world: "plugin-packed",
         path: "../../wit",
         pub_export_macro: true,
         export_macro_name: "__export_sluice_world",
@@ -56,16 +60,26 @@ pub use bindings::sluice::plugin::{
     audit, body, cache, clock, crypto, gpu, head, http_cache, http_client, kv, log, metrics, postgres, rate_limit,
     redis, response,
 };
+/// Plugins built with the SDK allocate through [`alloc::SizeClasses`] (a few instructions per
+/// allocation where wasi-libc's malloc takes hundreds), unless they enable the feature
+/// `system-allocator` (for example to install an allocator of their own).
+#[cfg(all(target_arch = "wasm32", not(feature = "system-allocator")))]
+#[global_allocator]
+static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
+
 pub use config::Config;
 pub use plugin::{Plugin, Reads, describe};
 pub use request::{Headers, RequestExt, header_list};
 pub use verdict::{Edits, Response};
 
-/// Exports a [`Plugin`] type as the component's `sluice:plugin` world.
+/// Exports a [`Plugin`] type as the component's `sluice:plugin` world (its `plugin-packed`
+/// form).
 ///
 /// Use it once per plugin crate, at the crate root. The generated glue keeps one value of the
 /// type per instance: `init` builds it with [`Plugin::new`] and declares its [`Plugin::reads`] to
-/// the host, and each hook borrows it.
+/// the host, and each hook borrows it. The request and response hooks are exported twice: as
+/// the world's typed functions and packed (heads and verdicts as one buffer each), which the
+/// host calls when it has them; both run the same [`Plugin`] method.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
@@ -118,6 +132,32 @@ macro_rules! export_plugin {
                     with_instance($crate::ResponseVerdict::Continue, |p| {
                         $crate::Plugin::on_response_headers(p, &req, &resp)
                     })
+                }
+
+                fn on_request_headers_packed(head: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
+                    let verdict = with_instance($crate::RequestVerdict::Continue, |p| {
+                        let req = $crate::packed::read_request_head(&head).unwrap_or_else(|e| {
+                            ::core::panic!("the host passed a request head that cannot be read: {e}")
+                        });
+                        $crate::Plugin::on_request_headers(p, &req)
+                    });
+                    $crate::packed::write_request_verdict(&verdict)
+                }
+
+                fn on_response_headers_packed(
+                    head: ::std::vec::Vec<u8>,
+                    resp: ::std::vec::Vec<u8>,
+                ) -> ::std::vec::Vec<u8> {
+                    let verdict = with_instance($crate::ResponseVerdict::Continue, |p| {
+                        let req = $crate::packed::read_request_head(&head).unwrap_or_else(|e| {
+                            ::core::panic!("the host passed a request head that cannot be read: {e}")
+                        });
+                        let resp = $crate::packed::read_response_head(&resp).unwrap_or_else(|e| {
+                            ::core::panic!("the host passed a response head that cannot be read: {e}")
+                        });
+                        $crate::Plugin::on_response_headers(p, &req, &resp)
+                    });
+                    $crate::packed::write_response_verdict(&verdict)
                 }
 
                 fn on_log(entry: $crate::LogEntry) {

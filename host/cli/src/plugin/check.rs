@@ -143,6 +143,7 @@ fn facts(runtime: &Runtime, loaded: &LoadedPlugin) -> PluginFacts {
         name: info.name.clone(),
         version: info.version.clone(),
         hooks: info.hooks.iter().map(|h| hook_name(*h).to_string()).collect(),
+        packed_hooks: loaded.packed.any(),
         max_body_bytes: info.max_body_bytes,
         size_bytes: loaded.size,
         component: true,

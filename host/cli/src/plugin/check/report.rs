@@ -29,6 +29,9 @@ pub struct PluginFacts {
     pub version: String,
     /// The hooks `describe` declared, by WIT name.
     pub hooks: Vec<String>,
+    /// Whether the component exports the packed request hooks (the `plugin-packed` world), which
+    /// the host then calls in place of the typed ones.
+    pub packed_hooks: bool,
     /// The largest request body the plugin reads, if it reads bodies.
     pub max_body_bytes: Option<u32>,
     /// The file's size in bytes.
@@ -109,7 +112,15 @@ fn print_plugin(file: &str, p: &PluginFacts) {
         p.wit_version.as_deref().unwrap_or("0.1.x"),
         p.host_wit_version
     );
-    println!("hooks: {}", p.hooks.join(", "));
+    println!(
+        "hooks: {}{}",
+        p.hooks.join(", "),
+        if p.packed_hooks {
+            " (request hooks called packed: plugin-packed world)"
+        } else {
+            ""
+        }
+    );
     match p.max_body_bytes {
         Some(n) => println!("reads request bodies up to {n} bytes"),
         None => println!("reads no request bodies"),

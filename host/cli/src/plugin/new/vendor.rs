@@ -8,12 +8,29 @@ use anyhow::{Context, anyhow};
 
 /// The SDK's source files, as `(path under src/, text)`.
 const SDK_SOURCES: &[(&str, &str)] = &[
+    ("alloc.rs", include_str!("../../../../../plugins/sdk/src/alloc.rs")),
+    (
+        "alloc/tests.rs",
+        include_str!("../../../../../plugins/sdk/src/alloc/tests.rs"),
+    ),
     ("config.rs", include_str!("../../../../../plugins/sdk/src/config.rs")),
     ("error.rs", include_str!("../../../../../plugins/sdk/src/error.rs")),
     ("lib.rs", include_str!("../../../../../plugins/sdk/src/lib.rs")),
+    ("packed.rs", include_str!("../../../../../plugins/sdk/src/packed.rs")),
+    (
+        "packed/tests.rs",
+        include_str!("../../../../../plugins/sdk/src/packed/tests.rs"),
+    ),
     ("plugin.rs", include_str!("../../../../../plugins/sdk/src/plugin.rs")),
     ("request.rs", include_str!("../../../../../plugins/sdk/src/request.rs")),
     ("verdict.rs", include_str!("../../../../../plugins/sdk/src/verdict.rs")),
+];
+
+/// The packed hooks' byte layout (`sluice-wire`), which the SDK depends on, as `(path under
+/// src/, text)`; the copy goes into `sluice-plugin-sdk/wire`.
+const WIRE_SOURCES: &[(&str, &str)] = &[
+    ("lib.rs", include_str!("../../../../../host/wire/src/lib.rs")),
+    ("tests.rs", include_str!("../../../../../host/wire/src/tests.rs")),
 ];
 
 /// The WIT package the SDK binds, as `(file, text)`.
@@ -35,7 +52,8 @@ pub const DEPENDENCY_LINE: &str = "# The SDK and the WIT it binds, copied by `sl
      # this project; `sluice plugin new` again with a newer host gives a newer copy.\n\
      sluice-plugin-sdk = { path = \"sluice-plugin-sdk\" }";
 
-/// Writes the SDK (manifest, sources, WIT) into `project/sluice-plugin-sdk`.
+/// Writes the SDK (manifest, sources, WIT, and its `sluice-wire` dependency in `wire/`) into
+/// `project/sluice-plugin-sdk`.
 pub fn write_sdk(project: &Path) -> anyhow::Result<()> {
     let root = project.join("sluice-plugin-sdk");
     std::fs::create_dir_all(root.join("src"))?;
@@ -46,9 +64,32 @@ pub fn write_sdk(project: &Path) -> anyhow::Result<()> {
         } else {
             text.to_string()
         };
-        std::fs::write(root.join("src").join(file), text).with_context(|| format!("cannot write the SDK's {file}"))?;
+        write_source(&root.join("src").join(file), &text)?;
+    }
+    let wire = root.join("wire");
+    std::fs::create_dir_all(&wire)?;
+    std::fs::write(wire.join("Cargo.toml"), wire_manifest()).context("cannot write sluice-wire's Cargo.toml")?;
+    for (file, text) in WIRE_SOURCES {
+        write_source(&wire.join("src").join(file), text)?;
     }
     write_wit(&root.join("wit"))
+}
+
+/// Writes one source file, creating its directory.
+fn write_source(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A standalone manifest for the copy of `sluice-wire` (no dependencies).
+fn wire_manifest() -> String {
+    format!(
+        "[package]\nname = \"sluice-wire\"\nversion = \"{}\"\nedition = \"2024\"\npublish = false\n\
+         description = \"The packed hooks' byte layout, copied with the Sluice plugin SDK\"\n\n[dependencies]\n",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// Writes the WIT package this host speaks (`host.wit`, `types.wit`, `world.wit`) into `dir`,
@@ -79,7 +120,7 @@ fn sdk_manifest() -> anyhow::Result<String> {
         .and_then(|w| w.get("dependencies"))
         .and_then(|d| d.as_table())
         .ok_or_else(|| anyhow!("plugins/Cargo.toml has no [workspace.dependencies]"))?;
-    let mut lines = Vec::new();
+    let mut lines = vec!["sluice-wire = { path = \"wire\" }".to_string()];
     for name in ["wit-bindgen", "serde", "serde_json"] {
         let spec = deps
             .get(name)
@@ -88,7 +129,8 @@ fn sdk_manifest() -> anyhow::Result<String> {
     }
     Ok(format!(
         "[package]\nname = \"sluice-plugin-sdk\"\nversion = \"{}\"\nedition = \"2024\"\npublish = false\n\
-         description = \"The Sluice plugin SDK, copied by `sluice plugin new`\"\n\n[dependencies]\n{}\n",
+         description = \"The Sluice plugin SDK, copied by `sluice plugin new`\"\n\n\
+         [features]\nsystem-allocator = []\n\n[dependencies]\n{}\n",
         env!("CARGO_PKG_VERSION"),
         lines.join("\n")
     ))
@@ -110,6 +152,10 @@ mod tests {
             "{deps:?}"
         );
         assert!(deps.contains_key("serde") && deps.contains_key("serde_json"));
+        assert_eq!(deps["sluice-wire"]["path"].as_str(), Some("wire"));
+        assert!(manifest["features"].get("system-allocator").is_some());
+        let wire: toml::Table = toml::from_str(&wire_manifest()).unwrap();
+        assert_eq!(wire["package"]["name"].as_str(), Some("sluice-wire"));
         let line: toml::Table = toml::from_str(&format!("[dependencies]\n{DEPENDENCY_LINE}\n")).unwrap();
         assert_eq!(
             line["dependencies"]["sluice-plugin-sdk"]["path"].as_str(),
