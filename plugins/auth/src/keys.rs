@@ -4,6 +4,8 @@
 //! the cached decision and leave a mark, so a lookup racing the revocation cannot bring the
 //! old decision back.
 
+use std::rc::Rc;
+
 use sluice_auth_keys::{KeyError, constant_time_eq, hash, hex, parse};
 use sluice_plugin_sdk::postgres::{self, PgValue, Rows};
 use sluice_plugin_sdk::{clock, kv};
@@ -45,26 +47,28 @@ pub struct KeyDigest {
 /// static and cached paths). A pure function of the key and the route's secret, which an
 /// instance never changes, so nothing here can go stale; bounded, emptied when full.
 #[derive(Default)]
-pub struct Digests(std::collections::HashMap<String, KeyDigest>);
+pub struct Digests(std::collections::HashMap<String, Rc<KeyDigest>>);
 
 /// The most keys [`Digests`] holds.
 const MAX_DIGESTS: usize = 1024;
 
 impl Digests {
     /// The keyed hash of `key` under `secret`, computed when this instance has not seen it.
-    pub fn of(&mut self, secret: &[u8], key: &str) -> &KeyDigest {
-        if !self.0.contains_key(key) {
-            if self.0.len() >= MAX_DIGESTS {
-                self.0.clear();
-            }
-            let bytes = hash(secret, key);
-            let digest = KeyDigest {
-                bytes,
-                hex: hex(&bytes),
-            };
-            self.0.insert(key.to_string(), digest);
+    pub fn of(&mut self, secret: &[u8], key: &str) -> Rc<KeyDigest> {
+        // One lookup on a hit (the common case): the key is hashed and compared once.
+        if let Some(digest) = self.0.get(key) {
+            return digest.clone();
         }
-        &self.0[key]
+        if self.0.len() >= MAX_DIGESTS {
+            self.0.clear();
+        }
+        let bytes = hash(secret, key);
+        let digest = Rc::new(KeyDigest {
+            bytes,
+            hex: hex(&bytes),
+        });
+        self.0.insert(key.to_string(), digest.clone());
+        digest
     }
 }
 
@@ -78,11 +82,8 @@ pub fn verify(settings: &Settings, digests: &mut Digests, key: &str) -> Checked 
         };
         (denial, None)
     })?;
-    let KeyDigest {
-        bytes: digest,
-        hex: digest_hex,
-    } = digests.of(settings.secret.as_bytes(), key);
-    let now = clock::now_ms();
+    let key_digest = digests.of(settings.secret.as_bytes(), key);
+    let (digest, digest_hex) = (&key_digest.bytes, &key_digest.hex);
     if matches!(kv::get(&revoked_key(digest_hex)), Ok(Some(_))) {
         return Err((Denial::Revoked, None));
     }
@@ -103,6 +104,8 @@ pub fn verify(settings: &Settings, digests: &mut Digests, key: &str) -> Checked 
             grace_until_ms: None,
         });
     }
+    // Read only past the static keys: a static key's decision needs no clock.
+    let now = clock::now_ms();
     if let Ok(Some(bytes)) = kv::get(&cache_key(settings, digest_hex))
         && let Ok(identity) = serde_json::from_slice::<KeyIdentity>(&bytes)
     {
