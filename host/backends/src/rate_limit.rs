@@ -78,6 +78,8 @@ pub struct Decision {
 pub struct RateLimiter {
     redis: Option<Arc<RedisBackend>>,
     local: Mutex<HashMap<String, f64>>,
+    /// The most buckets `local` holds ([`MAX_LOCAL_BUCKETS`]; smaller in tests).
+    local_capacity: usize,
     origin: Instant,
     /// Set while Redis is configured but the last attempt failed.
     degraded: AtomicBool,
@@ -95,6 +97,7 @@ impl RateLimiter {
         RateLimiter {
             redis,
             local: Mutex::new(HashMap::new()),
+            local_capacity: MAX_LOCAL_BUCKETS,
             origin: Instant::now(),
             degraded: AtomicBool::new(false),
             degraded_since_ms: AtomicU64::new(0),
@@ -226,17 +229,23 @@ impl RateLimiter {
                 Params::new(quota, l.period_ms as f64 * 1e6, burst)
             })
             .collect();
-        let keys: Vec<String> = limits.iter().map(|l| format!("{plugin}\0{}", l.key)).collect();
+        let keys: Vec<String> = limits.iter().map(|l| local_key(plugin, &l.key)).collect();
         let mut table = self.local.lock();
         let now = self.origin.elapsed().as_nanos() as f64;
-        if table.len() >= MAX_LOCAL_BUCKETS {
+        if table.len() >= self.local_capacity {
             table.retain(|_, tat| *tat > now);
         }
         let tats: Vec<Option<f64>> = keys.iter().map(|k| table.get(k).copied()).collect();
         let out = gcra::charge(&params, &tats, cost, now);
-        if out.allowed && table.len() < MAX_LOCAL_BUCKETS {
+        if out.allowed {
             for (key, tat) in keys.into_iter().zip(&out.tats) {
-                table.insert(key, *tat);
+                // A bucket the table holds is always charged; a new one only while there is
+                // room (past it, that caller is not limited locally until buckets expire).
+                if let Some(slot) = table.get_mut(&key) {
+                    *slot = *tat;
+                } else if table.len() < self.local_capacity {
+                    table.insert(key, *tat);
+                }
             }
         }
         drop(table);
@@ -261,6 +270,15 @@ impl RateLimiter {
             mode,
         }
     }
+}
+
+/// The local table's key of bucket `key` of `plugin` (a NUL cannot occur in a plugin name).
+fn local_key(plugin: &str, key: &str) -> String {
+    let mut out = String::with_capacity(plugin.len() + 1 + key.len());
+    out.push_str(plugin);
+    out.push('\0');
+    out.push_str(key);
+    out
 }
 
 /// The index of the limit that makes the request wait longest.
@@ -350,6 +368,29 @@ mod tests {
         assert!(limiter.check("one", &limits, 1, 1.0).await.allowed);
         assert!(limiter.check("two", &limits, 1, 1.0).await.allowed);
         assert!(!limiter.check("one", &limits, 1, 1.0).await.allowed);
+    }
+
+    #[tokio::test]
+    async fn a_full_local_table_still_charges_the_buckets_it_holds() {
+        let mut limiter = RateLimiter::new(None, Arc::new(Registry::new()));
+        limiter.local_capacity = 2;
+        let limits = |key| [spec(key, 2, 2)];
+        assert!(limiter.check("p", &limits("a"), 1, 1.0).await.allowed);
+        assert!(limiter.check("p", &limits("b"), 1, 1.0).await.allowed);
+        assert!(
+            limiter.check("p", &limits("a"), 1, 1.0).await.allowed,
+            "the second of a's two"
+        );
+        assert!(
+            !limiter.check("p", &limits("a"), 1, 1.0).await.allowed,
+            "a held bucket is charged when full"
+        );
+        for _ in 0..3 {
+            assert!(
+                limiter.check("p", &limits("c"), 1, 1.0).await.allowed,
+                "no room for c: not limited"
+            );
+        }
     }
 
     #[test]
