@@ -4,6 +4,7 @@
 //! The request hooks go through the packed exports when the instance has them, so the head
 //! crosses into the guest as one buffer instead of a string at a time.
 
+use sluice_wire::WireError;
 use wasmtime::Store;
 
 use super::packed;
@@ -137,22 +138,12 @@ impl Hooks {
     }
 }
 
-/// Reads a request verdict a packed hook returned (a lifted one passes through).
-pub(crate) fn request_verdict(returned: Returned<RequestVerdict>) -> Result<RequestVerdict, String> {
-    match returned {
-        Returned::Lifted(v) => Ok(v),
-        Returned::Packed(bytes) => {
-            packed::read_request_verdict(&bytes).map_err(|e| format!("its packed verdict cannot be read: {e}"))
-        }
-    }
-}
-
-/// Reads a response verdict a packed hook returned (a lifted one passes through).
-pub(crate) fn response_verdict(returned: Returned<ResponseVerdict>) -> Result<ResponseVerdict, String> {
-    match returned {
-        Returned::Lifted(v) => Ok(v),
-        Returned::Packed(bytes) => {
-            packed::read_response_verdict(&bytes).map_err(|e| format!("its packed verdict cannot be read: {e}"))
+impl<T> Returned<T> {
+    /// The verdict: a lifted one as it is, a packed one read with `read`.
+    pub(crate) fn read(self, read: fn(&[u8]) -> Result<T, WireError>) -> Result<T, String> {
+        match self {
+            Returned::Lifted(v) => Ok(v),
+            Returned::Packed(bytes) => read(&bytes).map_err(|e| format!("its packed verdict cannot be read: {e}")),
         }
     }
 }

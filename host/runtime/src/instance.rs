@@ -13,6 +13,7 @@ use super::dispatch::{self, Call, Hooks, Reply};
 use super::engine::EpochTicker;
 use super::failure::{FailureKind, PluginFailure};
 use super::loader::LoadedPlugin;
+use super::packed;
 use super::state::{CallRequest, Directives, HostState};
 use super::verdict;
 use crate::context::PluginContext;
@@ -302,8 +303,9 @@ impl PluginInstance {
         returned: dispatch::Returned<RequestVerdict>,
         hook: &'static str,
     ) -> Result<RequestVerdict, PluginFailure> {
-        let v =
-            dispatch::request_verdict(returned).map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))?;
+        let v = returned
+            .read(packed::read_request_verdict)
+            .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))?;
         let checked = match &v {
             RequestVerdict::Continue | RequestVerdict::Coalesce(_) => Ok(()),
             RequestVerdict::Edit(e) => verdict::check_edits(e),
@@ -332,8 +334,9 @@ impl PluginInstance {
         returned: dispatch::Returned<ResponseVerdict>,
     ) -> Result<ResponseVerdict, PluginFailure> {
         let hook = "on-response-headers";
-        let v =
-            dispatch::response_verdict(returned).map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))?;
+        let v = returned
+            .read(packed::read_response_verdict)
+            .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))?;
         let checked = match &v {
             ResponseVerdict::Edit(e) => verdict::check_edits(e),
             ResponseVerdict::Replace(r) => verdict::check_local(r),

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::aot_cache::{CacheOutcome, ComponentCache};
 use super::state::HostState;
 use crate::context::PluginContext;
 use sluice_backends::Backends;
-use sluice_bindings::{Hook, PackedHooks, PackedIndices, Plugin, PluginInfo, PluginPre};
+use sluice_bindings::{Hook, PackedHooks, PackedIndices, Plugin, PluginIndices, PluginInfo};
 use sluice_config::Grants;
 
 /// The WIT package this host implements, and the version prefix a plugin must import.
@@ -56,7 +56,9 @@ pub struct LoadedPlugin {
     /// The size of the file in bytes.
     pub size: usize,
     /// The pre-linked component, ready to instantiate ([`LoadedPlugin::instantiate`]).
-    pub pre: PluginPre<HostState>,
+    pub instance_pre: InstancePre<HostState>,
+    /// Where the component keeps the world's exports, found (and type-checked) once at load.
+    pub indices: PluginIndices,
     /// Where the component keeps the packed hooks, when it exports them.
     pub packed: PackedIndices,
     /// What `describe` returned.
@@ -86,20 +88,19 @@ impl LoadedPlugin {
 
     /// A new instance in `store`: the world's exports and the packed hooks it has.
     pub(crate) async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<(Plugin, PackedHooks)> {
-        instantiate(&self.pre, &self.packed, store).await
+        instantiate(&self.instance_pre, &self.indices, &self.packed, store).await
     }
 }
 
+/// Instantiates the component and takes its exports by the indices found at load.
 async fn instantiate(
-    pre: &PluginPre<HostState>,
+    instance_pre: &InstancePre<HostState>,
+    indices: &PluginIndices,
     packed: &PackedIndices,
     store: &mut Store<HostState>,
 ) -> wasmtime::Result<(Plugin, PackedHooks)> {
-    if !packed.any() {
-        return Ok((pre.instantiate_async(&mut *store).await?, PackedHooks::default()));
-    }
-    let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
-    let bindings = Plugin::new(&mut *store, &instance)?;
+    let instance = instance_pre.instantiate_async(&mut *store).await?;
+    let bindings = indices.load(&mut *store, &instance)?;
     let hooks = packed.load(&mut *store, &instance)?;
     Ok((bindings, hooks))
 }
@@ -186,7 +187,7 @@ pub(crate) async fn finish_load(
         .linker
         .instantiate_pre(&component)
         .map_err(|e| fail(format!("its imports do not match what this host provides: {e:#}")))?;
-    let pre = PluginPre::new(instance_pre).map_err(|e| {
+    let indices = PluginIndices::new(&instance_pre).map_err(|e| {
         fail(format!(
             "its exports do not match the {WIT_PACKAGE}@{WIT_VERSION} world: {e:#}"
         ))
@@ -199,7 +200,7 @@ pub(crate) async fn finish_load(
     store.data_mut().begin_call("-", "", "", ctx.describe_budget);
     store.set_epoch_deadline(ctx.ticker.ticks_for(ctx.describe_budget));
     let packed = PackedIndices::new(&component);
-    let (bindings, _) = instantiate(&pre, &packed, &mut store)
+    let (bindings, _) = instantiate(&instance_pre, &indices, &packed, &mut store)
         .await
         .map_err(|e| fail(format!("instantiating it failed: {e:#}")))?;
     let info = bindings
@@ -214,7 +215,8 @@ pub(crate) async fn finish_load(
         file: file.to_path_buf(),
         sha256,
         size,
-        pre,
+        instance_pre,
+        indices,
         packed,
         info,
         cache,

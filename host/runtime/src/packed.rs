@@ -18,14 +18,7 @@ pub(crate) fn write_request_head(buf: &mut Vec<u8>, req: &RequestHead, reads: Op
         buf.put_str(field);
     }
     let wanted = |name: &str| reads.is_none_or(|r| r.reads_header(name));
-    write_counted(
-        buf,
-        req.headers.iter().filter(|(n, _)| wanted(n)),
-        |buf, (name, value)| {
-            buf.put_str(name);
-            buf.put_bytes(value);
-        },
-    );
+    write_counted(buf, req.headers.iter().filter(|(n, _)| wanted(n)), put_header);
     for field in [&req.client_ip, &req.request_id, &req.route] {
         buf.put_str(field);
     }
@@ -44,11 +37,13 @@ pub(crate) fn write_request_head(buf: &mut Vec<u8>, req: &RequestHead, reads: Op
 pub(crate) fn write_response_head(buf: &mut Vec<u8>, resp: &ResponseHead) {
     buf.clear();
     buf.put_u16(resp.status);
-    buf.put_len(resp.headers.len());
-    for (name, value) in &resp.headers {
-        buf.put_str(name);
-        buf.put_bytes(value);
-    }
+    write_counted(buf, resp.headers.iter(), put_header);
+}
+
+/// One header field: the name, then the value's bytes.
+fn put_header(buf: &mut Vec<u8>, (name, value): &(String, Vec<u8>)) {
+    buf.put_str(name);
+    buf.put_bytes(value);
 }
 
 /// Writes the items of a filtered list: a count slot first, filled in after the items.

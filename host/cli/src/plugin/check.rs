@@ -117,7 +117,7 @@ async fn check(file: &Path, options: &CheckOptions<'_>, report: &mut Report) -> 
 /// What the loaded component is, declares and imports.
 fn facts(runtime: &Runtime, loaded: &LoadedPlugin) -> PluginFacts {
     let info = &loaded.info;
-    let component = loaded.pre.instance_pre().component();
+    let component = loaded.instance_pre.component();
     let (mut host_imports, mut wasi_imports, mut wit_version) = (Vec::new(), Vec::new(), None);
     for (name, _) in component.component_type().imports(runtime.engine()) {
         match name.strip_prefix(WIT_PACKAGE).and_then(|r| r.strip_prefix('/')) {
