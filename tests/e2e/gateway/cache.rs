@@ -225,21 +225,27 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_in_the_background() {
         status_of(&stale)
     );
     for _ in 0..100 {
-        if origin.hits("/swr") == 2 {
+        if origin.hits("/swr") >= 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(origin.hits("/swr"), 2, "refreshed in the background");
+    assert!(origin.hits("/swr") >= 2, "refreshed in the background");
+    // On a loaded machine the refreshed entry (fresh for 2 s) can go stale again before the
+    // loop below reads it, and be refreshed once more: any answer after the first will do.
     let mut refreshed = String::new();
     for _ in 0..100 {
         refreshed = text(&get(&gw.url("/swr")).await);
-        if refreshed == "/swr answer 2" {
+        if refreshed != "/swr answer 1" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(refreshed, "/swr answer 2");
+    let round: u32 = refreshed
+        .strip_prefix("/swr answer ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not an origin answer: {refreshed}"));
+    assert!(round >= 2, "still the first answer: {refreshed}");
 }
 
 #[tokio::test]
