@@ -160,8 +160,8 @@ pub fn generate_id() -> String {
 /// Sets `X-Forwarded-For` (appending the client), `-Proto`, `-Host` and `Via`.
 pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr, proto: &str, host: Option<&str>) {
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {client}"),
-        None => client.to_string(),
+        Some(prev) => format!("{prev}, {}", ip_text(client)),
+        None => ip_text(client),
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
@@ -174,6 +174,22 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr, proto: &str, host
         headers.insert(X_FORWARDED_HOST.clone(), host);
     }
     headers.append(hyper::header::VIA, HeaderValue::from_static(VIA));
+}
+
+/// `ip` as text, as its `Display` writes it; an IPv4 address (every request's client on most
+/// deployments) without the formatting machinery.
+pub fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(itoa::Buffer::new().format(octet));
+    }
+    text
 }
 
 /// The headers as a plugin sees them: lower-case names, raw values, wire order.
@@ -196,9 +212,70 @@ pub fn from_plugin(list: Vec<(String, Vec<u8>)>) -> HeaderMap {
     map
 }
 
+/// Brings the fields named in `names` (lower case) of `map` in line with `list`, a plugin
+/// header list made from `map` and then edited (its names lower case, as [`to_plugin`] and the
+/// runtime's edits leave them): each named field is removed and appended again with the list's
+/// values (none when the edits removed it). The other fields of `map` are kept as they are, so
+/// a request the plugins edited is not rebuilt field by field.
+pub fn sync_from_plugin(map: &mut HeaderMap, list: &[(String, Vec<u8>)], names: &[String]) {
+    for name in names {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        map.remove(&name);
+        for (_, value) in list.iter().filter(|(n, _)| n == name.as_str()) {
+            if let Ok(value) = HeaderValue::from_bytes(value) {
+                map.append(name.clone(), value);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_text_is_what_display_writes() {
+        for ip in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.20.3.40",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn syncing_the_edited_names_gives_the_map_the_list_would() {
+        let mut map = HeaderMap::new();
+        for (n, v) in [("a", "1"), ("b", "2"), ("b", "3"), ("c", "4"), ("e", "5")] {
+            map.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        // As plugins left it: `a` removed, `b` set once, `d` appended, `e` appended to.
+        let mut list = to_plugin(&map);
+        list.retain(|(n, _)| n != "a" && n != "b");
+        for (n, v) in [("b", "6"), ("d", "7"), ("e", "8")] {
+            list.push((n.to_string(), v.as_bytes().to_vec()));
+        }
+        let names: Vec<String> = ["a", "b", "d", "e"].map(String::from).into();
+        sync_from_plugin(&mut map, &list, &names);
+        let sorted = |m: &HeaderMap| {
+            let mut all: Vec<(String, Vec<u8>)> = to_plugin(m);
+            all.sort();
+            all
+        };
+        assert_eq!(sorted(&map), sorted(&from_plugin(list)));
+        assert_eq!(
+            map.get_all("e").iter().collect::<Vec<_>>(),
+            ["5", "8"],
+            "order within a field kept"
+        );
+    }
 
     #[test]
     fn client_request_ids_are_kept_only_when_safe() {

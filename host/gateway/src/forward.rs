@@ -42,7 +42,7 @@ pub async fn forward(
     coalescer: &Coalescer,
 ) -> Answer {
     if let Some(head) = &ex.head {
-        parts.headers = headers::from_plugin(head.headers.clone());
+        headers::sync_from_plugin(&mut parts.headers, &head.headers, &forward.edited_headers);
     }
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     parts.uri = path_and_query.parse().unwrap_or_default();

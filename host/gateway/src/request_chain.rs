@@ -127,7 +127,7 @@ pub fn request_head(ex: &Exchange<'_>, parts: &Parts, authority: Option<&str>) -
         authority: authority.unwrap_or_default().to_string(),
         path: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
         headers: headers::to_plugin(&parts.headers),
-        client_ip: ex.conn.peer.ip().to_string(),
+        client_ip: headers::ip_text(ex.conn.peer.ip()),
         request_id: ex.request_id.to_string(),
         route: ex.route.name.clone(),
         context: Vec::new(),

@@ -95,6 +95,10 @@ pub struct Forward {
     /// GPU leases the plugins took (`gpu.acquire`, `gpu.reserve`), released when the
     /// response ends or, unused, when this is dropped.
     pub leases: Vec<sluice_backends::gpu::LeaseGuard>,
+    /// The request header fields the plugins' edits set, appended or removed (lower case, each
+    /// once): the only ones whose values in the head may differ from what the client sent, so
+    /// the only ones the upstream request has to take from the head.
+    pub edited_headers: Vec<String>,
 }
 
 /// What the response chain decided.
@@ -224,7 +228,7 @@ impl Chain {
                         // The verdict's edits still reach the head (a background refresh
                         // starts from it).
                         if let RequestVerdict::Edit(edits) = verdict {
-                            apply_request_edits(head, edits);
+                            apply_request_edits(head, edits, &mut forward.edited_headers);
                         }
                         return RequestOutcome::Cached { serve, ran: index };
                     }
@@ -262,7 +266,7 @@ impl Chain {
             };
             match verdict {
                 RequestVerdict::Continue | RequestVerdict::NeedBody(_) => {}
-                RequestVerdict::Edit(edits) => apply_request_edits(head, edits),
+                RequestVerdict::Edit(edits) => apply_request_edits(head, edits, &mut forward.edited_headers),
                 RequestVerdict::Respond(response) => {
                     return RequestOutcome::Respond { response, ran: index };
                 }
@@ -273,7 +277,8 @@ impl Chain {
                     });
                 }
                 RequestVerdict::RouteTo(mut choice) => {
-                    apply_request_edits(head, std::mem::replace(&mut choice.edits, verdict::no_edits()));
+                    let edits = std::mem::replace(&mut choice.edits, verdict::no_edits());
+                    apply_request_edits(head, edits, &mut forward.edited_headers);
                     forward.route_to = Some(choice);
                 }
             }
@@ -368,9 +373,11 @@ impl Chain {
     }
 }
 
-/// Applies checked request edits: context entries for later plugins, then headers.
-fn apply_request_edits(head: &mut RequestHead, mut edits: sluice_bindings::HeaderEdits) {
+/// Applies checked request edits: context entries for later plugins, then headers (noting the
+/// names they touch in `edited`).
+fn apply_request_edits(head: &mut RequestHead, mut edits: sluice_bindings::HeaderEdits, edited: &mut Vec<String>) {
     verdict::apply_context(&mut head.context, std::mem::take(&mut edits.context));
+    verdict::note_edited_names(&edits, edited);
     verdict::apply_edits(&mut head.headers, edits);
 }
 

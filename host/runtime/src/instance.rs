@@ -62,7 +62,13 @@ pub struct PluginInstance {
     settings: InstanceSettings,
     engine: Engine,
     ticker: Arc<EpochTicker>,
-    idle: Mutex<Vec<Slot>>,
+    /// Boxed: a slot (the store and every export's handle) is a few hundred bytes, and a call
+    /// moves it out of the pool and back.
+    #[expect(
+        clippy::vec_box,
+        reason = "a call moves a slot out of the pool and back: a pointer, not the slot"
+    )]
+    idle: Mutex<Vec<Box<Slot>>>,
     /// One permit per instance the plugin may have alive (`pool.max_instances`): a call
     /// holds one for as long as it holds an instance.
     permits: Semaphore,
@@ -357,7 +363,9 @@ impl PluginInstance {
         let reused = if pooled { self.idle.lock().pop() } else { None };
         let mut slot = match reused {
             Some(slot) => slot,
-            None => self.instantiate().await.map_err(|mut f| {
+            // Boxed: instantiation's future is large and a pooled call rarely needs it; inline,
+            // every call's future (and each move of it) would carry its size.
+            None => Box::pin(self.instantiate()).await.map_err(|mut f| {
                 f.hook = hook;
                 f
             })?,
@@ -432,7 +440,7 @@ impl PluginInstance {
     }
 
     /// Returns a healthy instance to the pool unless it is due for replacement.
-    fn give_back(&self, slot: Slot) {
+    fn give_back(&self, slot: Box<Slot>) {
         let limiter = &slot.store.data().limiter;
         let recycle_at = recycle_threshold(self.settings.pool.recycle_memory_mb, slot.baseline, limiter.limit());
         if slot.uses >= self.settings.pool.max_uses || limiter.used() > recycle_at {
@@ -471,7 +479,7 @@ impl PluginInstance {
     }
 
     /// Creates a new instance under the plugin's limits and runs `init` on it.
-    async fn instantiate(&self) -> Result<Slot, PluginFailure> {
+    async fn instantiate(&self) -> Result<Box<Slot>, PluginFailure> {
         let limits = self.settings.limits;
         let memory = (limits.memory_mb as usize) << 20;
         let mut store = Store::new(&self.engine, HostState::new(self.context.clone(), memory));
@@ -522,12 +530,12 @@ impl PluginInstance {
         };
         self.metrics.created.add(1);
         let baseline = store.data().limiter.used();
-        Ok(Slot {
+        Ok(Box::new(Slot {
             store,
             hooks: Hooks::new(bindings, reads, packed),
             uses: 0,
             baseline,
-        })
+        }))
     }
 }
 

@@ -18,23 +18,42 @@ pub const MAX_CONTEXT: usize = 64;
 const MAX_CONTEXT_KEY: usize = 128;
 const MAX_CONTEXT_VALUE: usize = 4096;
 
-/// Headers that frame the message: the host owns them, so plugins may not edit them.
-const FRAMING: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
-];
+/// Whether `name` (any case) frames the message (`content-length`, `transfer-encoding`,
+/// `connection`, `keep-alive`, `proxy-connection`, `te`, `trailer`, `upgrade`): the host owns
+/// those, so plugins may not edit them. Only the names of its length are compared.
+fn is_framing(name: &str) -> bool {
+    let candidates: &[&str] = match name.len() {
+        2 => &["te"],
+        7 => &["trailer", "upgrade"],
+        10 => &["connection", "keep-alive"],
+        14 => &["content-length"],
+        16 => &["proxy-connection"],
+        17 => &["transfer-encoding"],
+        _ => return false,
+    };
+    candidates.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
+/// The bytes a token may hold (RFC 9110 §5.6.2: letters, digits and ``!#$%&'*+-.^_`|~``).
+const TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// Whether `name` is a token (RFC 9110 §5.6.2), exactly what `http::HeaderName` accepts,
 /// checked without building one (that allocates for every name it does not know).
 pub(crate) fn is_token(name: &[u8]) -> bool {
-    name.iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    name.iter().all(|&b| TOKEN_BYTES[usize::from(b)])
 }
 
 /// Whether `value` is what `http::HeaderValue` accepts (no control bytes but tab, no DEL),
@@ -50,7 +69,7 @@ fn check_name(name: &str) -> Result<(), String> {
     if !is_token(name.as_bytes()) {
         return Err(format!("{:?} is not a valid header name", truncate(name)));
     }
-    if FRAMING.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+    if is_framing(name) {
         return Err(format!("header '{name}' frames the message and is managed by the host"));
     }
     Ok(())
@@ -109,10 +128,7 @@ pub fn check_edits(edits: &HeaderEdits) -> Result<(), String> {
 
 /// Drops the fields that frame a message (the host sets them for what it sends).
 pub fn without_framing(headers: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
-    headers
-        .into_iter()
-        .filter(|(n, _)| !FRAMING.iter().any(|f| f.eq_ignore_ascii_case(n)))
-        .collect()
+    headers.into_iter().filter(|(n, _)| !is_framing(n)).collect()
 }
 
 /// Checks a whole header section a plugin gives (names, values, count and size); framing
@@ -162,6 +178,21 @@ pub fn apply_edits(headers: &mut Vec<(String, Vec<u8>)>, edits: HeaderEdits) {
     }
     for (name, value) in set.into_iter().chain(append) {
         headers.push((name.to_ascii_lowercase(), value));
+    }
+}
+
+/// Adds to `names` (lower case, each once) the header names `edits` sets, appends or removes.
+pub fn note_edited_names(edits: &HeaderEdits, names: &mut Vec<String>) {
+    let touched = edits
+        .set
+        .iter()
+        .chain(&edits.append)
+        .map(|(n, _)| n)
+        .chain(&edits.remove);
+    for name in touched {
+        if !names.iter().any(|known| known.eq_ignore_ascii_case(name)) {
+            names.push(name.to_ascii_lowercase());
+        }
     }
 }
 
@@ -254,6 +285,35 @@ mod tests {
         );
         assert!(check_local(&resp(600)).is_err());
         assert!(check_local(&resp(204)).is_ok());
+    }
+
+    #[test]
+    fn edited_names_are_noted_once_in_lower_case() {
+        let mut names = vec!["x-old".to_string()];
+        note_edited_names(
+            &edits(&[("X-A", "1")], &[("x-b", "2"), ("X-OLD", "3")], &["x-a", "X-C"]),
+            &mut names,
+        );
+        assert_eq!(names, ["x-old", "x-a", "x-b", "x-c"]);
+    }
+
+    #[test]
+    fn framing_names_are_found_in_any_case_and_nothing_else_is() {
+        for name in [
+            "content-length",
+            "Transfer-Encoding",
+            "CONNECTION",
+            "keep-alive",
+            "proxy-connection",
+            "TE",
+            "trailer",
+            "Upgrade",
+        ] {
+            assert!(is_framing(name), "{name}");
+        }
+        for name in ["content-type", "tea", "t", "", "upgrades", "x-connection", "trailers"] {
+            assert!(!is_framing(name), "{name}");
+        }
     }
 
     #[test]
