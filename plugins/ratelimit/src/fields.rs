@@ -8,9 +8,9 @@ use sluice_plugin_sdk::{RequestHead, RequestVerdict, Response};
 
 /// One policy as applied to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    /// The policy name.
-    pub name: String,
+pub struct Applied<'s> {
+    /// The policy name (the config's).
+    pub name: &'s str,
     /// The quota for this caller.
     pub quota: u64,
     /// The window in milliseconds.
@@ -26,28 +26,41 @@ fn seconds_up(ms: u64) -> u64 {
 }
 
 /// The `RateLimit-Policy` value for `applied`.
-pub fn policy(applied: &[Applied]) -> String {
-    let items: Vec<String> = applied
-        .iter()
-        .map(|a| format!("\"{}\";q={};w={}", a.name, a.quota, seconds_up(a.period_ms).max(1)))
-        .collect();
-    items.join(", ")
+pub fn policy(applied: &[Applied<'_>]) -> String {
+    list(applied, |a| [(b'q', a.quota), (b'w', seconds_up(a.period_ms).max(1))])
 }
 
 /// The `RateLimit` value for `applied`.
-pub fn state(applied: &[Applied]) -> String {
-    let items: Vec<String> = applied
-        .iter()
-        .map(|a| format!("\"{}\";r={};t={}", a.name, a.remaining, seconds_up(a.reset_ms)))
-        .collect();
-    items.join(", ")
+pub fn state(applied: &[Applied<'_>]) -> String {
+    list(applied, |a| [(b'r', a.remaining), (b't', seconds_up(a.reset_ms))])
+}
+
+/// A Structured Field list of the policies' names with two integer parameters each, written
+/// straight into one string (this runs on every admitted request).
+fn list(applied: &[Applied<'_>], params: impl Fn(&Applied<'_>) -> [(u8, u64); 2]) -> String {
+    let mut out = String::with_capacity(applied.iter().map(|a| a.name.len() + 32).sum());
+    for (i, a) in applied.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('"');
+        out.push_str(a.name);
+        out.push('"');
+        for (key, value) in params(a) {
+            out.push(';');
+            out.push(char::from(key));
+            out.push('=');
+            out.push_str(itoa::Buffer::new().format(value));
+        }
+    }
+    out
 }
 
 /// The 429 answer: a JSON body naming the policy that denied, both fields and `Retry-After`
 /// (whole seconds, at least 1). `retry_after_ms` of none: the request can never pass.
 pub fn too_many(
     req: &RequestHead,
-    applied: &[Applied],
+    applied: &[Applied<'_>],
     denied_by: &str,
     retry_after_ms: Option<u64>,
 ) -> RequestVerdict {
@@ -89,14 +102,14 @@ mod tests {
     fn fields_follow_the_draft_syntax() {
         let applied = [
             Applied {
-                name: "per-key".into(),
+                name: "per-key",
                 quota: 60,
                 period_ms: 60_000,
                 remaining: 59,
                 reset_ms: 1001,
             },
             Applied {
-                name: "burst".into(),
+                name: "burst",
                 quota: 5,
                 period_ms: 500,
                 remaining: 0,

@@ -22,36 +22,41 @@ use settings::Settings;
 
 struct RateLimit {
     settings: Settings,
+    buckets: request::Buckets,
+}
+
+/// The limits of `settings` that apply to `req`, with their host form.
+fn applicable<'s>(
+    settings: &'s Settings,
+    buckets: &mut request::Buckets,
+    req: &RequestHead,
+) -> (Vec<Applied<'s>>, Vec<HostLimit>) {
+    let tier = req.context("tier");
+    let mut applied = Vec::new();
+    let mut host = Vec::new();
+    for (index, limit) in settings.limits.iter().enumerate() {
+        let Some(key) = buckets.key(index, limit, req) else {
+            continue;
+        };
+        let quota = limit.quota(tier);
+        applied.push(Applied {
+            name: &limit.name,
+            quota: quota.limit,
+            period_ms: limit.period_ms,
+            remaining: 0,
+            reset_ms: 0,
+        });
+        host.push(HostLimit {
+            key,
+            quota: quota.limit,
+            period_ms: limit.period_ms,
+            burst: quota.burst,
+        });
+    }
+    (applied, host)
 }
 
 impl RateLimit {
-    /// The limits that apply to `req`, with their host form.
-    fn applicable(&self, req: &RequestHead) -> (Vec<Applied>, Vec<HostLimit>) {
-        let tier = req.context("tier");
-        let mut applied = Vec::new();
-        let mut host = Vec::new();
-        for limit in &self.settings.limits {
-            let Some(key) = request::bucket(limit, req) else {
-                continue;
-            };
-            let quota = limit.quota(tier);
-            applied.push(Applied {
-                name: limit.name.clone(),
-                quota: quota.limit,
-                period_ms: limit.period_ms,
-                remaining: 0,
-                reset_ms: 0,
-            });
-            host.push(HostLimit {
-                key,
-                quota: quota.limit,
-                period_ms: limit.period_ms,
-                burst: quota.burst,
-            });
-        }
-        (applied, host)
-    }
-
     fn unavailable(&self, req: &RequestHead, why: &str) -> RequestVerdict {
         log::write(log::Level::Warn, &format!("rate limits could not be checked: {why}"));
         if self.settings.fail_open {
@@ -74,6 +79,7 @@ impl Plugin for RateLimit {
     fn new(config: Config) -> Result<Self, String> {
         Ok(RateLimit {
             settings: settings::parse(config.as_str())?,
+            buckets: request::Buckets::default(),
         })
     }
 
@@ -82,14 +88,13 @@ impl Plugin for RateLimit {
     }
 
     fn on_request_headers(&mut self, req: &RequestHead) -> RequestVerdict {
-        let (mut applied, limits) = self.applicable(req);
+        let (mut applied, limits) = applicable(&self.settings, &mut self.buckets, req);
         if limits.is_empty() {
             return RequestVerdict::Continue;
         }
         let cost = request::cost_of(&self.settings.cost, req);
         if let Some(i) = limits.iter().position(|l| cost > l.burst) {
-            let name = applied[i].name.clone();
-            return fields::too_many(req, &applied, &name, None);
+            return fields::too_many(req, &applied, applied[i].name, None);
         }
         let decision = match rate_limit::check(&limits, cost, self.settings.local_share) {
             Ok(decision) => decision,
@@ -100,10 +105,8 @@ impl Plugin for RateLimit {
             a.reset_ms = s.reset_ms;
         }
         if !decision.allowed {
-            let name = applied
-                .get(decision.tightest as usize)
-                .map_or_else(String::new, |a| a.name.clone());
-            return fields::too_many(req, &applied, &name, Some(decision.retry_after_ms));
+            let name = applied.get(decision.tightest as usize).map_or("", |a| a.name);
+            return fields::too_many(req, &applied, name, Some(decision.retry_after_ms));
         }
         if !self.settings.headers {
             return RequestVerdict::Continue;

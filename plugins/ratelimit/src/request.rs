@@ -1,6 +1,8 @@
 //! What a request brings to its limits: the bucket key of each limit (hashed, so a huge or
 //! odd identifier never reaches Redis as it is) and the request's cost.
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 use sluice_plugin_sdk::{Reads, RequestExt, RequestHead};
 
@@ -23,29 +25,80 @@ fn identity<'r>(key: &KeyBy, req: &'r RequestHead) -> Option<&'r str> {
     value.filter(|v| !v.trim().is_empty())
 }
 
+/// The identity `limit` counts `req` under: the caller's value, `""` when it has none and the
+/// limit shares one bucket among such requests, or none when the limit skips them.
+fn who<'r>(limit: &Limit, req: &'r RequestHead) -> Option<&'r str> {
+    match identity(&limit.key, req) {
+        Some(who) => Some(who),
+        None if limit.shared_when_missing => Some(""),
+        None => None,
+    }
+}
+
 /// The bucket key of `limit` for `req`, or none when the limit does not apply to it (the
 /// identity is missing and the limit skips such requests). The route is part of every key,
-/// so the same limit name on two routes keeps two buckets.
-pub fn bucket(limit: &Limit, req: &RequestHead) -> Option<String> {
-    let who = match identity(&limit.key, req) {
-        Some(who) => who,
-        None if limit.shared_when_missing => "",
-        None => return None,
-    };
+/// so the same limit name on two routes keeps two buckets. What [`Buckets::key`] computes and
+/// remembers; the tests compare the two.
+#[cfg(test)]
+fn bucket(limit: &Limit, req: &RequestHead) -> Option<String> {
+    who(limit, req).map(|who| hashed_key(&limit.name, &req.route, who))
+}
+
+/// `NAME:` and the first 16 bytes of SHA-256(route, 0, identity) in hex.
+fn hashed_key(name: &str, route: &str, who: &str) -> String {
     let mut hash = Sha256::new();
-    hash.update(req.route.as_bytes());
+    hash.update(route.as_bytes());
     hash.update([0]);
     hash.update(who.as_bytes());
     let digest = hash.finalize();
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut key = String::with_capacity(limit.name.len() + 33);
-    key.push_str(&limit.name);
+    let mut key = String::with_capacity(name.len() + 33);
+    key.push_str(name);
     key.push(':');
     for b in &digest[..16] {
         key.push(char::from(HEX[usize::from(b >> 4)]));
         key.push(char::from(HEX[usize::from(b & 15)]));
     }
-    Some(key)
+    key
+}
+
+/// The bucket keys one instance has computed. A key is a pure function of the limit, the route
+/// and the identity, so a caller's key is hashed once per instance instead of on every request
+/// (the SHA-256 was the largest part of the plugin's own work). Bounded, emptied when full.
+#[derive(Default)]
+pub struct Buckets {
+    keys: HashMap<String, String>,
+    /// The lookup key being built: the limit's index, the route's length and the route, then
+    /// the identity (lengths first, so no two inputs give the same text).
+    scratch: String,
+}
+
+/// The most keys [`Buckets`] holds.
+const MAX_BUCKETS: usize = 1024;
+
+impl Buckets {
+    /// The bucket key of the limit at `index` of the settings for `req` (see [`bucket`]), from
+    /// this instance's keys when it has computed it before; none when the limit skips `req`.
+    pub fn key(&mut self, index: usize, limit: &Limit, req: &RequestHead) -> Option<String> {
+        let who = who(limit, req)?;
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        for n in [index, req.route.len()] {
+            scratch.push_str(itoa::Buffer::new().format(n));
+            scratch.push(':');
+        }
+        scratch.push_str(&req.route);
+        scratch.push_str(who);
+        if let Some(key) = self.keys.get(scratch.as_str()) {
+            return Some(key.clone());
+        }
+        let key = hashed_key(&limit.name, &req.route, who);
+        if self.keys.len() >= MAX_BUCKETS {
+            self.keys.clear();
+        }
+        self.keys.insert(scratch.clone(), key.clone());
+        Some(key)
+    }
 }
 
 /// What the limits and the cost read of a request, and nothing more: the credential headers
@@ -136,6 +189,33 @@ mod tests {
         assert_eq!(a.len(), 2 + 32);
         assert_ne!(a, b);
         assert_eq!(bucket(l, &req(&[], &[])), None, "no tenant: the limit is skipped");
+    }
+
+    #[test]
+    fn remembered_keys_are_the_computed_ones() {
+        let all = limits(
+            r#"{"limits":[{"name":"t","key":"header:x-tenant","limit":1,"period":"1s"},
+                          {"name":"s","key":"subject","limit":1,"period":"1s","when_missing":"shared"}]}"#,
+        );
+        let mut buckets = Buckets::default();
+        let requests = [
+            req(&[("x-tenant", "a")], &[]),
+            req(&[("x-tenant", "b")], &[("subject", "ann")]),
+            req(&[], &[]),
+        ];
+        for _ in 0..2 {
+            for r in &requests {
+                for (i, l) in all.iter().enumerate() {
+                    assert_eq!(buckets.key(i, l, r), bucket(l, r));
+                }
+            }
+        }
+        let mut other_route = req(&[("x-tenant", "a")], &[]);
+        other_route.route = "api2".into();
+        assert_eq!(buckets.key(0, &all[0], &other_route), bucket(&all[0], &other_route));
+        assert_ne!(bucket(&all[0], &other_route), bucket(&all[0], &requests[0]));
+        // Tenants a, b, and a on the other route; subjects ann and the shared missing one.
+        assert_eq!(buckets.keys.len(), 5, "one entry per limit, route and identity seen");
     }
 
     #[test]
