@@ -78,3 +78,34 @@ fn many_chunks_of_large_classes_stay_usable() {
         }
     }
 }
+
+#[test]
+fn refills_start_small_and_double_and_a_large_block_gets_its_own_chunk() {
+    let a = SizeClasses::new();
+    let state = || unsafe { &*a.0.get() };
+    unsafe {
+        let first = a.alloc(layout(16, 1));
+        assert_eq!(state().end as usize - first as usize, FIRST_CHUNK);
+        // The class of 8 KiB does not fit the rest of the first chunk: the next one is 16 KiB.
+        let second = a.alloc(layout(FIRST_CHUNK, 16));
+        assert_eq!(state().end as usize - second as usize, 2 * FIRST_CHUNK);
+        // A 32 KiB block is larger than the next refill (32 KiB): a chunk of exactly that.
+        let third = a.alloc(layout(MAX_SMALL, 16));
+        assert_eq!(state().end as usize - third as usize, MAX_SMALL);
+        assert_eq!(state().chunk, CHUNK);
+        let fourth = a.alloc(layout(MAX_SMALL, 16));
+        assert_eq!(
+            state().end as usize - fourth as usize,
+            CHUNK,
+            "refills stop growing at 64 KiB"
+        );
+        for (p, size) in [
+            (first, 16),
+            (second, FIRST_CHUNK),
+            (third, MAX_SMALL),
+            (fourth, MAX_SMALL),
+        ] {
+            a.dealloc(p, layout(size, 16));
+        }
+    }
+}
