@@ -70,14 +70,8 @@ impl std::fmt::Debug for KvStore {
 
 fn namespaced(plugin: &str, key: &str) -> String {
     // The length prefix makes the mapping injective whatever characters either part holds.
-    // Built by hand: `format!` took more instructions than the cache lookup it keys.
-    let mut digits = itoa::Buffer::new();
-    let len = digits.format(plugin.len());
-    let mut out = String::with_capacity(len.len() + plugin.len() + key.len() + 2);
-    for part in [len, ":", plugin, ":", key] {
-        out.push_str(part);
-    }
-    out
+    // Not `format!`: that took more instructions than the cache lookup it keys.
+    [itoa::Buffer::new().format(plugin.len()), ":", plugin, ":", key].concat()
 }
 
 fn ttl(ms: Option<u64>) -> Option<Duration> {

@@ -274,11 +274,7 @@ impl RateLimiter {
 
 /// The local table's key of bucket `key` of `plugin` (a NUL cannot occur in a plugin name).
 fn local_key(plugin: &str, key: &str) -> String {
-    let mut out = String::with_capacity(plugin.len() + 1 + key.len());
-    out.push_str(plugin);
-    out.push('\0');
-    out.push_str(key);
-    out
+    [plugin, "\0", key].concat()
 }
 
 /// The index of the limit that makes the request wait longest.

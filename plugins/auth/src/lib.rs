@@ -197,15 +197,11 @@ impl Plugin for Auth {
             ("jwt", self.verify_jwt(token).map_err(|d| (d, None)))
         };
         let actor = |identity: &KeyIdentity| {
-            let mut actor = String::with_capacity(24 + identity.owner.len());
             if method == "api_key" {
-                actor.push_str("key:");
-                actor.push_str(itoa::Buffer::new().format(identity.key_id));
+                ["key:", itoa::Buffer::new().format(identity.key_id)].concat()
             } else {
-                actor.push_str("sub:");
-                actor.push_str(&identity.owner);
+                ["sub:", identity.owner.as_str()].concat()
             }
-            actor
         };
         match checked {
             Ok(identity) => {
