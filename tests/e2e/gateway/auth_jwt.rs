@@ -294,13 +294,16 @@ async fn jwks_keys_are_fetched_once_refetched_for_new_kids_and_kept_when_the_end
     assert_eq!(status, 200, "the new kid was fetched once the rate limit allowed");
     let after = jwks.fetches();
     assert!(after > warm && after <= warm + 2, "{warm} then {after}");
-    // Unknown kids right after are refused without hammering the endpoint.
+    // Unknown kids right after are refused without hammering the endpoint: at most one fetch
+    // per `jwks_refetch_min_s` (1 s) while they last (a loaded machine may take seconds).
+    let unknown_since = std::time::Instant::now();
     for _ in 0..5 {
         assert_eq!(bearer(&gw, &k3.token(&claims(), &json!({}))).await.status, 401);
     }
+    let allowed = after + 1 + unknown_since.elapsed().as_secs();
     assert!(
-        jwks.fetches() <= after + 1,
-        "rate-limited: {after} then {}",
+        jwks.fetches() <= allowed,
+        "rate-limited: {after} then {} (at most {allowed})",
         jwks.fetches()
     );
 
