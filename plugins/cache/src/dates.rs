@@ -62,25 +62,32 @@ fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
-fn digits(s: &str, min: usize, max: usize) -> Option<u32> {
-    if s.len() < min || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
+/// Whether `value` has exactly the shape of `template`: `9` is a digit, `_` a space or a
+/// digit, `a` a letter, any other byte itself.
+fn fits(value: &[u8], template: &str) -> bool {
+    value.len() == template.len()
+        && value.iter().zip(template.bytes()).all(|(&v, t)| match t {
+            b'9' => v.is_ascii_digit(),
+            b'_' => v == b' ' || v.is_ascii_digit(),
+            b'a' => v.is_ascii_alphabetic(),
+            other => v == other,
+        })
 }
 
-fn month(s: &str) -> Option<u32> {
-    MONTHS.iter().position(|m| *m == s).map(|i| i as u32 + 1)
+/// The number the digits of `s` spell (spaces skipped; [`fits`] checked the rest).
+fn number(s: &[u8]) -> u32 {
+    s.iter()
+        .filter(|b| b.is_ascii_digit())
+        .fold(0, |n, d| n * 10 + u32::from(d - b'0'))
 }
 
-/// `HH:MM:SS` as seconds into the day (a leap second 60 is accepted).
-fn time_of_day(s: &str) -> Option<i64> {
-    let mut parts = s.split(':');
-    let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let (h, m, sec) = (digits(h, 2, 2)?, digits(m, 2, 2)?, digits(sec, 2, 2)?);
+fn month(s: &[u8]) -> Option<u32> {
+    MONTHS.iter().position(|m| m.as_bytes() == s).map(|i| i as u32 + 1)
+}
+
+/// `HH:MM:SS` (already shaped) as seconds into the day (a leap second 60 is accepted).
+fn time_of_day(s: &[u8]) -> Option<i64> {
+    let (h, m, sec) = (number(&s[0..2]), number(&s[3..5]), number(&s[6..8]));
     (h < 24 && m < 60 && sec <= 60).then(|| i64::from(h * 3600 + m * 60 + sec))
 }
 
@@ -91,58 +98,77 @@ fn assemble(year: i64, month: u32, day: u32, seconds: i64) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + seconds)
 }
 
-/// Parses an HTTP-date in any of the three formats of RFC 9110 §5.6.7. `now_s` resolves the
-/// RFC 850 two-digit year: a date that would be more than 50 years in the future is taken
-/// from the previous century. Day names must be spelled right but are not checked against the
-/// date. Returns `None` for anything else.
-pub fn parse_http_date(value: &str, now_s: i64) -> Option<i64> {
-    let value = value.trim();
-    if value.len() > 64 {
+/// IMF-fixdate after `day-name ","`: ` 06 Nov 1994 08:49:37 GMT`.
+fn imf_fixdate(rest: &[u8]) -> Option<i64> {
+    if !fits(rest, " 99 aaa 9999 99:99:99 GMT") {
         return None;
     }
-    if let Some((day_name, rest)) = value.split_once(',') {
-        let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-        if SHORT_DAYS.contains(&day_name) {
-            // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-            let [d, mon, y, t, "GMT"] = fields[..] else { return None };
-            return assemble(
-                i64::from(digits(y, 4, 4)?),
-                month(mon)?,
-                digits(d, 1, 2)?,
-                time_of_day(t)?,
-            );
-        }
-        if LONG_DAYS.contains(&day_name) {
-            // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-            let [date, t, "GMT"] = fields[..] else { return None };
-            let mut parts = date.split('-');
-            let (d, mon, yy) = (parts.next()?, parts.next()?, parts.next()?);
-            if parts.next().is_some() {
-                return None;
-            }
-            let now_year = year_of(now_s);
-            let mut year = now_year - now_year.rem_euclid(100) + i64::from(digits(yy, 2, 2)?);
-            if year > now_year + 50 {
-                year -= 100;
-            }
-            return assemble(year, month(mon)?, digits(d, 2, 2)?, time_of_day(t)?);
-        }
+    let year = i64::from(number(&rest[8..12]));
+    assemble(
+        year,
+        month(&rest[4..7])?,
+        number(&rest[1..3]),
+        time_of_day(&rest[13..21])?,
+    )
+}
+
+/// RFC 850 after `day-name-l ","`: ` 06-Nov-94 08:49:37 GMT`. `now_s` resolves the year: a
+/// date that would be more than 50 years in the future is taken from the previous century.
+fn rfc850_date(rest: &[u8], now_s: i64) -> Option<i64> {
+    if !fits(rest, " 99-aaa-99 99:99:99 GMT") {
         return None;
     }
-    // asctime: Sun Nov  6 08:49:37 1994
-    let fields: Vec<&str> = value.split_ascii_whitespace().collect();
-    let [day_name, mon, d, t, y] = fields[..] else {
-        return None;
-    };
-    if !SHORT_DAYS.contains(&day_name) {
-        return None;
+    let now_year = year_of(now_s);
+    let mut year = now_year - now_year.rem_euclid(100) + i64::from(number(&rest[8..10]));
+    if year > now_year + 50 {
+        year -= 100;
     }
     assemble(
-        i64::from(digits(y, 4, 4)?),
-        month(mon)?,
-        digits(d, 1, 2)?,
-        time_of_day(t)?,
+        year,
+        month(&rest[4..7])?,
+        number(&rest[1..3]),
+        time_of_day(&rest[11..19])?,
     )
+}
+
+/// asctime after `day-name`: ` Nov  6 08:49:37 1994` (the day as two digits, or a space and
+/// a digit).
+fn asctime_date(rest: &[u8]) -> Option<i64> {
+    if !fits(rest, " aaa _9 99:99:99 9999") {
+        return None;
+    }
+    let year = i64::from(number(&rest[17..21]));
+    assemble(
+        year,
+        month(&rest[1..4])?,
+        number(&rest[5..7]),
+        time_of_day(&rest[8..16])?,
+    )
+}
+
+/// Parses an HTTP-date exactly as RFC 9110 §5.6.7 writes it: IMF-fixdate, or one of the
+/// two obsolete formats recipients must accept (RFC 850, asctime). Spacing, case, digit
+/// counts and the `GMT` suffix must be as the grammar says; only whitespace around the whole
+/// value is ignored (it is not part of a field value). `now_s` resolves the RFC 850
+/// two-digit year. Day names must be spelled right but are not checked against the date.
+/// Returns `None` for anything else.
+pub fn parse_http_date(value: &str, now_s: i64) -> Option<i64> {
+    let value = value.trim_matches([' ', '\t']).as_bytes();
+    if let Some(comma) = value.iter().position(|&b| b == b',') {
+        let (day_name, rest) = (&value[..comma], &value[comma + 1..]);
+        if SHORT_DAYS.iter().any(|d| d.as_bytes() == day_name) {
+            return imf_fixdate(rest);
+        }
+        if LONG_DAYS.iter().any(|d| d.as_bytes() == day_name) {
+            return rfc850_date(rest, now_s);
+        }
+        return None;
+    }
+    let day_name = value.get(..3)?;
+    if !SHORT_DAYS.iter().any(|d| d.as_bytes() == day_name) {
+        return None;
+    }
+    asctime_date(&value[3..])
 }
 
 /// Formats a time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
