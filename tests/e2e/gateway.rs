@@ -8,6 +8,7 @@ mod gateway {
     mod auth;
     mod auth_jwt;
     mod cache;
+    mod cache_rfc;
     mod cache_shared;
     mod compress;
     mod compress_upstream;

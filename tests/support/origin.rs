@@ -15,13 +15,18 @@
 //! - `/sie`: `max-age=1, stale-if-error=60`, or 503 while failing;
 //! - `/public`: `public, max-age=60` (storable even for requests with `Authorization`);
 //! - `/contradict`: `public, no-store, max-age=60`; `/dupage`: `max-age=60, max-age=0`;
+//! - `/cdn/…`: `Cache-Control: no-store` with `CDN-Cache-Control: max-age=60`; `/own/…`: the
+//!   same with `Sluice-Cache-Control: max-age=60` instead; `/baddate`: only an `Expires` with
+//!   doubled spaces (invalid, so already expired);
+//! - `/ranged/…`: `max-age=60`, `ETag: "r1"`; a request with `Range: bytes=A-B` gets 206;
+//! - `/headfresh/…`: `max-age=1`, `ETag: "h1"`, `X-Hits: n`, never 304 (HEAD answered too);
 //! - any other method: 204 (or 201 with `Location: /fresh/created` for POST).
+//!
+//! [`Origin::set_failure`] makes `/sie` answer 503, hang for 2 s, or drop the connection.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -35,11 +40,25 @@ use tokio::net::TcpListener;
 /// The size of `/big`.
 pub const BIG: usize = 2 << 20;
 
+/// How `/sie` fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Failure {
+    /// It answers.
+    #[default]
+    None,
+    /// 503.
+    Status,
+    /// It answers after 2 s.
+    Hang,
+    /// The connection is dropped without an answer.
+    Close,
+}
+
 #[derive(Default)]
 struct State {
     hits: Mutex<HashMap<String, u64>>,
     conditionals: Mutex<Vec<String>>,
-    failing: AtomicBool,
+    failure: Mutex<Failure>,
 }
 
 /// The origin.
@@ -47,6 +66,7 @@ pub struct Origin {
     /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<State>,
+    accept: tokio::task::AbortHandle,
 }
 
 fn answer(req: &Request<Incoming>, n: u64, state: &State) -> Response<Full<Bytes>> {
@@ -60,6 +80,9 @@ fn answer(req: &Request<Incoming>, n: u64, state: &State) -> Response<Full<Bytes
             .header("location", "/fresh/created")
             .body(Full::new(Bytes::new()))
             .unwrap();
+    }
+    if let Some(answer) = targeted_or_ranged(req, path, n, &body) {
+        return answer;
     }
     let if_none_match = req.headers().get("if-none-match").and_then(|v| v.to_str().ok());
     if let Some(v) = if_none_match {
@@ -108,13 +131,55 @@ fn answer(req: &Request<Incoming>, n: u64, state: &State) -> Response<Full<Bytes
             "/cookie" => builder = builder.header("set-cookie", "session=abc"),
             "/varystar" => builder = builder.header("vary", "*"),
             "/big" => body = "x".repeat(BIG),
-            "/sie" if state.failing.load(Ordering::SeqCst) => {
+            "/sie" if *state.failure.lock() == Failure::Status => {
                 return builder.status(503).body(Full::new(Bytes::from("down"))).unwrap();
             }
             _ => {}
         }
     }
     builder.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// The answers of `/cdn/`, `/own/`, `/baddate`, `/ranged/` and `/headfresh/` paths; `None` for
+/// other paths.
+fn targeted_or_ranged(req: &Request<Incoming>, path: &str, n: u64, body: &str) -> Option<Response<Full<Bytes>>> {
+    let builder = Response::builder().header("content-type", "text/plain");
+    let builder = if path.starts_with("/cdn/") {
+        builder
+            .header("cache-control", "no-store")
+            .header("cdn-cache-control", "max-age=60")
+    } else if path.starts_with("/own/") {
+        builder
+            .header("cache-control", "no-store")
+            .header("sluice-cache-control", "max-age=60")
+    } else if path == "/baddate" {
+        builder.header("expires", "Thu, 18  Aug  2050 02:01:18 GMT")
+    } else if path.starts_with("/headfresh/") {
+        builder
+            .header("cache-control", "max-age=1")
+            .header("etag", "\"h1\"")
+            .header("x-hits", n.to_string())
+            .header("content-length", body.len().to_string())
+    } else if path.starts_with("/ranged/") {
+        let builder = builder.header("cache-control", "max-age=60").header("etag", "\"r1\"");
+        let range = req.headers().get("range").and_then(|v| v.to_str().ok());
+        let part = range.and_then(|r| r.strip_prefix("bytes=")).and_then(|r| {
+            let (a, b) = r.split_once('-')?;
+            let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+            (a <= b && b < body.len()).then_some((a, b))
+        });
+        return Some(match part {
+            Some((a, b)) => builder
+                .status(206)
+                .header("content-range", format!("bytes {a}-{b}/{}", body.len()))
+                .body(Full::new(Bytes::from(body[a..=b].to_string())))
+                .unwrap(),
+            None => builder.body(Full::new(Bytes::from(body.to_string()))).unwrap(),
+        });
+    } else {
+        return None;
+    };
+    Some(builder.body(Full::new(Bytes::from(body.to_string()))).unwrap())
 }
 
 impl Origin {
@@ -124,7 +189,7 @@ impl Origin {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State::default());
         let shared = state.clone();
-        tokio::spawn(async move {
+        let accept = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
@@ -137,13 +202,21 @@ impl Origin {
                             if req.uri().path().starts_with("/slow/") {
                                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                             }
+                            if req.uri().path() == "/sie" {
+                                let failure = *state.failure.lock();
+                                if failure == Failure::Hang {
+                                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                                } else if failure == Failure::Close {
+                                    return Err("dropped on purpose");
+                                }
+                            }
                             let n = {
                                 let mut hits = state.hits.lock();
                                 let n = hits.entry(req.uri().path().to_string()).or_default();
                                 *n += 1;
                                 *n
                             };
-                            Ok::<_, Infallible>(answer(&req, n, &state))
+                            Ok::<_, &'static str>(answer(&req, n, &state))
                         }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -152,7 +225,18 @@ impl Origin {
                 });
             }
         });
-        Origin { addr, state }
+        Origin {
+            addr,
+            state,
+            accept: accept.abort_handle(),
+        }
+    }
+
+    /// Stops listening (new connections are refused) and drops the connections it has at
+    /// their next request.
+    pub fn stop(&self) {
+        self.accept.abort();
+        self.set_failure(Failure::Close);
     }
 
     /// Requests `path` has received.
@@ -167,6 +251,11 @@ impl Origin {
 
     /// Makes `/sie` answer 503 (or 200 again).
     pub fn set_failing(&self, failing: bool) {
-        self.state.failing.store(failing, Ordering::SeqCst);
+        self.set_failure(if failing { Failure::Status } else { Failure::None });
+    }
+
+    /// Makes `/sie` fail as `failure` says.
+    pub fn set_failure(&self, failure: Failure) {
+        *self.state.failure.lock() = failure;
     }
 }

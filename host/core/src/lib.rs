@@ -12,7 +12,8 @@
 //!   target (also used for Redis);
 //! - [`telemetry`]: the metrics registry, the log subscriber, OTLP span export;
 //! - [`tls`]: the public listener's rustls config; [`workers`]: thread-per-core request
-//!   workers; [`time`]: the clocks.
+//!   workers; [`time`]: the clocks;
+//! - [`range`]: byte ranges (`Range`, `If-Range`) answered from a stored response.
 
 pub mod body;
 pub mod breaker;
@@ -21,6 +22,7 @@ pub mod decompress;
 pub mod errors;
 pub mod headers;
 pub mod pool;
+pub mod range;
 pub mod telemetry;
 pub mod time;
 pub mod tls;

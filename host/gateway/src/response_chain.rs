@@ -2,6 +2,7 @@
 //! head in reverse route order and may edit it, replace the response, ask to compress it or
 //! (for the upstream's response) to store it in the HTTP cache as it streams.
 
+use http_body_util::BodyExt;
 use hyper::{Response, StatusCode};
 
 use sluice_backends::http_cache::FillGuard;
@@ -24,9 +25,21 @@ pub async fn run(
     store: Option<(Timing, Option<FillGuard>)>,
 ) -> (Response<ProxyBody>, u16) {
     let outcome = ex.route.chain.on_response(req, &mut head, ex.ran, &ex.replies).await;
-    let body = outcome.body.map_or(body, full);
-    let body = match (outcome.store, store) {
-        (Some(verdict), Some((timing, fill))) => {
+    let (body, upstream_body) = match outcome.body {
+        Some(local) => (full(local), Some(body)),
+        None => (body, None),
+    };
+    let body = match (outcome.store, store, upstream_body) {
+        (Some(verdict), Some((timing, fill)), Some(upstream)) if outcome.store_behind => {
+            // The client got a 304; the upstream's body is stored without being sent.
+            let stored =
+                cache_serve::store_as_it_streams(&ex.backends.http_cache, verdict, fill, req, timing, upstream);
+            tokio::spawn(async move {
+                let _ = stored.collect().await;
+            });
+            body
+        }
+        (Some(verdict), Some((timing, fill)), None) => {
             cache_serve::store_as_it_streams(&ex.backends.http_cache, verdict, fill, req, timing, body)
         }
         _ => body,

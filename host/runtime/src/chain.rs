@@ -111,6 +111,10 @@ pub struct ResponseOutcome {
     pub compress: Option<EncodingSpec>,
     /// Store the response in the HTTP cache as it streams.
     pub store: Option<CacheStore>,
+    /// The plugin that asked to store the response answered the client 304 itself (the
+    /// client's own conditional matched the new response): `store` is of the upstream's
+    /// body, which is read to its end in the background instead of being sent.
+    pub store_behind: bool,
 }
 
 /// A route's ordered plugin chain.
@@ -322,6 +326,7 @@ impl Chain {
                     None => continue,
                 },
             };
+            let stored_here = matches!(directives.cache, Some(CacheDirective::Store(_)));
             match directives.cache {
                 Some(CacheDirective::Store(mut store)) => {
                     store.head = Some(resp.clone());
@@ -330,7 +335,16 @@ impl Chain {
                 Some(CacheDirective::AnswerStored(entry)) => {
                     resp.status = entry.status;
                     resp.headers = entry.headers.clone();
-                    outcome.body = Some(entry.body.clone());
+                    let mut body = entry.body.clone();
+                    // A revalidated or stale-on-error answer to a `Range` request is cut too.
+                    sluice_core::range::apply(
+                        &req.method,
+                        &req.headers,
+                        &mut resp.status,
+                        &mut resp.headers,
+                        &mut body,
+                    );
+                    outcome.body = Some(body);
                 }
                 Some(CacheDirective::Serve(_)) | None => {}
             }
@@ -338,11 +352,15 @@ impl Chain {
                 ResponseVerdict::Continue => {}
                 ResponseVerdict::Edit(edits) => verdict::apply_edits(&mut resp.headers, edits),
                 ResponseVerdict::Replace(local) => {
+                    // A 304 replacing the response this very hook stored keeps the store.
+                    outcome.store_behind = stored_here && local.status == 304 && outcome.body.is_none();
                     resp.status = local.status;
                     resp.headers = local.headers;
                     outcome.body = Some(Bytes::from(local.body));
                     outcome.compress = None;
-                    outcome.store = None;
+                    if !outcome.store_behind {
+                        outcome.store = None;
+                    }
                 }
                 ResponseVerdict::Compress(spec) => outcome.compress = Some(spec),
                 ResponseVerdict::Store(spec) => {

@@ -16,6 +16,7 @@ use crate::policy::Policy;
 use crate::settings::Settings;
 use crate::status::{CacheStatus, Fwd};
 use crate::storable::{self, is_authorized};
+use crate::targeted;
 use crate::variants::Vary;
 
 /// The cache key of `req` (see [`crate::key`]).
@@ -23,13 +24,13 @@ pub fn cache_key(settings: &Settings, req: &RequestHead) -> CacheKey {
     crate::key::cache_key(&settings.policy(req.path_only()), req)
 }
 
-/// Requests the cache stays out of.
+/// Requests the cache stays out of. `Range` requests are not among them: the host serves
+/// them from a stored complete response (206 / 416), and on a miss they go upstream without
+/// claiming the fill (the 206 they get is not stored).
 fn bypass(policy: &Policy, req: &RequestHead) -> Option<(Fwd, &'static str)> {
     let has = |name: &str| req.headers.get_bytes(name).is_some();
     if !matches!(req.method.as_str(), "GET" | "HEAD") {
         Some((Fwd::Method, "method"))
-    } else if has("range") {
-        Some((Fwd::Bypass, "range"))
     } else if has("if-match") || has("if-unmodified-since") {
         Some((Fwd::Bypass, "precondition"))
     } else if !policy.cache_authorized && is_authorized(req) {
@@ -48,7 +49,7 @@ struct Facts {
 }
 
 fn facts(policy: &Policy, status: u16, headers: &[(String, Vec<u8>)], response_time_ms: u64) -> Facts {
-    let cc = CacheControl::parse(headers);
+    let cc = targeted::response_directives(policy.targets, headers);
     let dates = ResponseDates::parse(headers, (response_time_ms / 1000) as i64);
     let lifetime = freshness::lifetime(status, &cc, &dates, response_time_ms, policy);
     let staleness = freshness::staleness(&cc, policy);
@@ -178,7 +179,7 @@ pub fn on_response(
     };
     let now_s = (response_time_ms / 1000) as i64;
     if let Some(stored) = revalidating {
-        if resp.status == 304 {
+        if resp.status == 304 || head_describes(req, resp, stored) {
             if !validators_agree(&stored.headers, &resp.headers) {
                 return not_stored(fwd, "validator-mismatch");
             }
@@ -191,7 +192,7 @@ pub fn on_response(
             let merged = merge_not_modified(&stored.headers, &update);
             let mut as_get = req.clone();
             as_get.method = "GET".into();
-            let cc = CacheControl::parse(&merged);
+            let cc = targeted::response_directives(policy.targets, &merged);
             let allowed = storable::check(&policy, &as_get, &req_cc, stored.status, &merged, &cc);
             let f = facts(&policy, stored.status, &merged, response_time_ms);
             let age = freshness::initial_age_ms(&f.dates, request_time_ms, response_time_ms);
@@ -205,7 +206,7 @@ pub fn on_response(
             };
             let not_modified = client_not_modified(req, stored.status, &merged, response_time_ms, now_s);
             let cache_status = status(|s| {
-                (s.fwd, s.fwd_status, s.ttl) = (Some(fwd), Some(304), Some(ttl_s(f.lifetime.ms, age)));
+                (s.fwd, s.fwd_status, s.ttl) = (Some(fwd), Some(resp.status), Some(ttl_s(f.lifetime.ms, age)));
                 s.stored = ttl_ms + stale_ms > 0;
                 s.detail = allowed.err().map(Into::into);
             });
@@ -223,7 +224,7 @@ pub fn on_response(
             return decision;
         }
     }
-    let resp_cc = CacheControl::parse(&resp.headers);
+    let resp_cc = targeted::response_directives(policy.targets, &resp.headers);
     let kept = match storable::check(&policy, req, &req_cc, resp.status, &resp.headers, &resp_cc) {
         Ok(kept) => kept,
         Err(detail) => return not_stored(fwd, detail),
@@ -255,8 +256,24 @@ pub fn on_response(
         tags: policy.tags.to_vec(),
         vary: kept.vary,
         strip_headers: kept.strip_headers,
+        not_modified: client_not_modified(req, resp.status, &resp.headers, response_time_ms, now_s),
     };
     ResponseDecision { action, cache_status }
+}
+
+/// Whether `resp`, a 200 to a HEAD request, describes the stored GET response `stored`
+/// (RFC 9111 §4.3.5): the same `ETag` (both or neither), and the same `Content-Length` and
+/// `Last-Modified` where both have them. Such a HEAD response freshens the stored headers as a
+/// 304 does.
+fn head_describes(req: &RequestHead, resp: &ResponseHead, stored: &StoredMeta) -> bool {
+    if req.method != "HEAD" || resp.status != 200 || stored.status != 200 {
+        return false;
+    }
+    let same = |name: &str| match (stored.headers.get_bytes(name), resp.headers.get_bytes(name)) {
+        (Some(a), Some(b)) => a.trim_ascii() == b.trim_ascii(),
+        _ => name != "etag" || (stored.headers.get_bytes(name).is_none() && resp.headers.get_bytes(name).is_none()),
+    };
+    same("etag") && same("content-length") && same("last-modified")
 }
 
 /// `UseStaleOnError` when `stale-if-error` (or the client's `max-stale`) covers the stored
@@ -315,3 +332,7 @@ mod tests;
 #[cfg(test)]
 #[path = "decide_response_tests.rs"]
 mod response_tests;
+
+#[cfg(test)]
+#[path = "decide_targeted_tests.rs"]
+mod targeted_tests;

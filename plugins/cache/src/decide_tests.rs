@@ -42,12 +42,20 @@ fn on_request_rfc9111_4_table() {
             RequestAction::Bypass { detail: "method" },
             "sluice; fwd=method; detail=method",
         ),
+        // RFC 9110 §14: a Range request is a hit like any other (the host cuts the part).
         (
             with(&[("range", "bytes=0-1")]),
             Some(&fresh),
+            T0 + 10 * S,
+            hit(10),
+            "sluice; hit; ttl=50",
+        ),
+        (
+            with(&[("range", "bytes=0-1")]),
+            None,
             T0,
-            RequestAction::Bypass { detail: "range" },
-            "sluice; fwd=bypass; detail=range",
+            RequestAction::Miss,
+            "sluice; fwd=uri-miss",
         ),
         (
             with(&[("if-match", "\"v1\"")]),

@@ -84,6 +84,8 @@ pub struct CacheControl {
     pub stale_while_revalidate: Option<u32>,
     /// `stale-if-error` in seconds (RFC 5861, request or response).
     pub stale_if_error: Option<u32>,
+    /// Read from a targeted field (RFC 9213), so `Expires` does not apply either.
+    pub targeted: bool,
 }
 
 /// Splits `s` on commas that are not inside a quoted string.
@@ -196,7 +198,7 @@ impl CacheControl {
     }
 
     /// Adds the directives of one field line.
-    fn add(&mut self, line: &str) {
+    pub(crate) fn add(&mut self, line: &str) {
         for item in split_list(line) {
             let (name, arg) = match item.split_once('=') {
                 Some((n, a)) => (n.trim(), Some(a)),
@@ -251,9 +253,10 @@ impl CacheControl {
     }
 
     /// Whether the response forbids a shared cache from serving it stale: `must-revalidate`,
-    /// `proxy-revalidate` or `s-maxage` (RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.10).
+    /// `proxy-revalidate`, `s-maxage` (RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.10) or unqualified
+    /// `no-cache`, which allows no use without validation (§5.2.2.4, §4.2.4).
     pub fn forbids_stale(&self) -> bool {
-        self.must_revalidate || self.proxy_revalidate || self.s_maxage.is_some()
+        self.must_revalidate || self.proxy_revalidate || self.s_maxage.is_some() || self.no_cache_all()
     }
 
     /// The fields named by `private="…"` and `no-cache="…"`: a shared cache stores the

@@ -57,7 +57,7 @@ impl Lifetime {
 
 /// The freshness lifetime of a response in a shared cache (§4.2.1): the rule's override, else
 /// `no-cache` (0), `s-maxage`, `max-age`, `Expires − Date` (the receipt time standing in for a
-/// missing `Date`), else a heuristic — only for heuristically cacheable statuses or `public`
+/// missing `Date`; not when the directives come from a targeted field, RFC 9213 §2.2), else a heuristic — only for heuristically cacheable statuses or `public`
 /// responses (§4.2.2): 10% of `Date − Last-Modified` capped at `max_heuristic_ttl_s`, else the
 /// route's default TTL. Nothing else gives a response a lifetime.
 pub fn lifetime(
@@ -80,7 +80,7 @@ pub fn lifetime(
         return Lifetime::new(u64::from(s), Source::MaxAge);
     }
     let date_ms = dates.date.map_or(ms_i64(response_time_ms), |d| d.saturating_mul(1000));
-    if let Some(expires) = dates.expires {
+    if let Some(expires) = dates.expires.filter(|_| !cc.targeted) {
         let ms = expires.saturating_mul(1000).saturating_sub(date_ms).max(0);
         return Lifetime {
             ms: ms as u64,

@@ -57,9 +57,18 @@ fn lookup(key: &str) -> Option<StoredMeta> {
     }
 }
 
+/// Edits every response the cache touches gets: the gateway's own targeted field (RFC 9213)
+/// is consumed here and never goes downstream.
+fn downstream(settings: &Settings) -> Edits {
+    match &settings.target_field {
+        Some(field) => Edits::new().remove(field),
+        None => Edits::new(),
+    }
+}
+
 /// Serves the stored response; whether the host did (it may have gone since the lookup).
-fn serve(key: &str, how: ServeAs, age_s: u64, cache_status: &str) -> bool {
-    let edits = Edits::new()
+fn serve(settings: &Settings, key: &str, how: ServeAs, age_s: u64, cache_status: &str) -> bool {
+    let edits = downstream(settings)
         .set("age", age_s.to_string())
         .set("cache-status", cache_status)
         .build();
@@ -95,14 +104,14 @@ pub fn on_request(settings: &Settings, req: &RequestHead) -> RequestVerdict {
             age_s,
             stale,
         } => {
-            if serve(&key, serve_as(not_modified, stale), age_s, &status) {
+            if serve(settings, &key, serve_as(not_modified, stale), age_s, &status) {
                 RequestVerdict::Continue
             } else {
                 miss(settings, req, &key)
             }
         }
         RequestAction::HitStaleRevalidate { age_s, .. } => {
-            if serve(&key, ServeAs::StaleWhileRevalidate, age_s, &status) {
+            if serve(settings, &key, ServeAs::StaleWhileRevalidate, age_s, &status) {
                 // The host's background refresh starts from this head: it carries the key
                 // to the response hook, which stores the refreshed answer.
                 Edits::new().context(KEY, &key).into()
@@ -112,11 +121,6 @@ pub fn on_request(settings: &Settings, req: &RequestHead) -> RequestVerdict {
         }
         RequestAction::Revalidate { validators } => {
             let mut edits = without_client_validators(req);
-            for name in CLIENT_VALIDATORS {
-                if let Some(value) = req.headers.get_str(name).filter(|v| v.len() <= MAX_CARRIED) {
-                    edits = edits.context(&carried(name), value);
-                }
-            }
             for (name, value) in validators {
                 edits = edits.set(&name, value);
             }
@@ -131,17 +135,28 @@ pub fn on_request(settings: &Settings, req: &RequestHead) -> RequestVerdict {
     }
 }
 
+/// Edits taking the client's validators off the request (a 304 to them could not be stored)
+/// and carrying them in the chain context, so the response hook judges them against what
+/// comes back.
 fn without_client_validators(req: &RequestHead) -> Edits {
-    CLIENT_VALIDATORS
-        .iter()
-        .filter(|name| req.headers.get_bytes(name).is_some())
-        .fold(Edits::new(), |edits, name| edits.remove(name))
+    let mut edits = Edits::new();
+    for name in CLIENT_VALIDATORS {
+        if req.headers.get_bytes(name).is_none() {
+            continue;
+        }
+        edits = edits.remove(name);
+        if let Some(value) = req.headers.get_str(name).filter(|v| v.len() <= MAX_CARRIED) {
+            edits = edits.context(&carried(name), value);
+        }
+    }
+    edits
 }
 
 /// A miss: waits for another request's fill when one is in flight (then serves what it
-/// stored), else leads the fill upstream.
+/// stored), else leads the fill upstream; a `Range` request goes upstream on its own.
 fn miss(settings: &Settings, req: &RequestHead, key: &str) -> RequestVerdict {
-    if settings.fill_hold_ms > 0 {
+    // A `Range` miss gets a 206, which is not stored: it must not hold others' fill.
+    if settings.fill_hold_ms > 0 && req.headers.get_bytes("range").is_none() {
         match http_cache::claim_fill(key, settings.fill_hold_ms, settings.fill_wait_ms) {
             Ok(Fill::Stored(head)) => {
                 let decision = decide::on_request(settings, req, Some(&meta(head)), clock::now_ms());
@@ -150,7 +165,13 @@ fn miss(settings: &Settings, req: &RequestHead, key: &str) -> RequestVerdict {
                     age_s,
                     stale,
                 } = decision.action
-                    && serve(key, serve_as(not_modified, stale), age_s, &decision.cache_status)
+                    && serve(
+                        settings,
+                        key,
+                        serve_as(not_modified, stale),
+                        age_s,
+                        &decision.cache_status,
+                    )
                 {
                     return RequestVerdict::Continue;
                 }
@@ -176,8 +197,17 @@ fn as_the_client_sent_it(req: &RequestHead) -> RequestHead {
     client
 }
 
-fn with_status(cache_status: &str) -> ResponseVerdict {
-    Edits::new().set("cache-status", cache_status).into()
+fn with_status(settings: &Settings, cache_status: &str) -> ResponseVerdict {
+    downstream(settings).set("cache-status", cache_status).into()
+}
+
+/// A 304 to the client's own conditional, with the fields of `headers` a 304 carries.
+fn not_modified_answer(headers: &[(String, Vec<u8>)], cache_status: &str) -> ResponseVerdict {
+    let mut answer = Response::new(304).header("cache-status", cache_status);
+    for (name, value) in not_modified_headers(headers) {
+        answer = answer.header(&name, value);
+    }
+    answer.into()
 }
 
 /// Runs `on-response-headers` (for requests the cache did not answer itself).
@@ -193,16 +223,28 @@ pub fn on_response(settings: &Settings, req: &RequestHead, resp: &ResponseHead) 
                 }
             }
         }
-        return ResponseVerdict::Continue;
+        return match settings.target_field {
+            Some(_) => downstream(settings).into(),
+            None => ResponseVerdict::Continue,
+        };
     }
     let now = clock::now_ms();
     let Some(key) = req.context(KEY) else {
         // Bypassed: say so.
-        return with_status(&decide::on_response(settings, req, resp, now, now, None).cache_status);
+        return with_status(
+            settings,
+            &decide::on_response(settings, req, resp, now, now, None).cache_status,
+        );
     };
     let revalidating = req.context(REVALIDATING).and_then(|_| lookup(key));
     let client;
-    let req = if revalidating.is_some() {
+    // The cache's own validators (revalidation) or none (a miss) went upstream: the client's
+    // are judged against the answer.
+    let req = if revalidating.is_some()
+        || CLIENT_VALIDATORS
+            .iter()
+            .any(|name| req.context(&carried(name)).is_some())
+    {
         client = as_the_client_sent_it(req);
         &client
     } else {
@@ -218,6 +260,7 @@ pub fn on_response(settings: &Settings, req: &RequestHead, resp: &ResponseHead) 
             tags,
             vary,
             strip_headers,
+            not_modified,
         } => {
             let spec = CacheSpec {
                 key: key.to_string(),
@@ -228,45 +271,51 @@ pub fn on_response(settings: &Settings, req: &RequestHead, resp: &ResponseHead) 
             };
             // Fresh answers to identical simple requests need no judging: the host may give
             // them itself while the key is the URL alone.
-            let direct = (ttl_ms > 0 && decide::direct_hits_allowed(settings, req)).then_some(DirectHits {
-                fresh_ms: ttl_ms,
-                age_s,
-            });
+            // The host gives direct hits with the stored head as it is: not with a field of
+            // the gateway's own still in it.
+            let own_field = settings
+                .target_field
+                .as_ref()
+                .is_some_and(|f| resp.headers.get_bytes(f).is_some());
+            let direct =
+                (ttl_ms > 0 && !own_field && decide::direct_hits_allowed(settings, req)).then_some(DirectHits {
+                    fresh_ms: ttl_ms,
+                    age_s,
+                });
             if let Err(e) = http_cache::store(&spec, &strip_headers, direct) {
                 warn("store", &e);
+                return with_status(settings, &status);
             }
-            with_status(&status)
+            if not_modified {
+                // The host stores the body without sending it (see `http-cache.store`).
+                return not_modified_answer(&resp.headers, &status);
+            }
+            with_status(settings, &status)
         }
-        ResponseAction::NotStored { .. } => with_status(&status),
+        ResponseAction::NotStored { .. } => with_status(settings, &status),
         ResponseAction::Refreshed304 {
             merged_headers,
             ttl_ms,
             stale_ms,
             not_modified,
         } => match http_cache::refresh(key, &merged_headers, ttl_ms, stale_ms) {
-            Ok(true) if not_modified => {
-                let mut answer = Response::new(304).header("cache-status", &status);
-                for (name, value) in not_modified_headers(&merged_headers) {
-                    answer = answer.header(&name, value);
-                }
-                answer.into()
-            }
-            Ok(true) => with_status(&status),
-            Ok(false) => with_status(&format!("{status}; detail=entry-gone")),
+            Ok(true) if not_modified => not_modified_answer(&merged_headers, &status),
+            Ok(true) => with_status(settings, &status),
+            Ok(false) => with_status(settings, &format!("{status}; detail=entry-gone")),
             Err(e) => {
                 warn("refresh", &e);
-                with_status(&status)
+                with_status(settings, &status)
             }
         },
         ResponseAction::UseStaleOnError { age_s } => match http_cache::use_stored(key) {
-            Ok(true) => Edits::new()
+            Ok(true) => downstream(settings)
                 .set("age", age_s.to_string())
                 .set("cache-status", &status)
                 .into(),
-            Ok(false) => with_status(&status),
+            Ok(false) => with_status(settings, &status),
             Err(e) => {
                 warn("use-stored", &e);
-                with_status(&status)
+                with_status(settings, &status)
             }
         },
     }

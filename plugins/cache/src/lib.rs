@@ -22,6 +22,7 @@ pub mod policy;
 pub mod settings;
 pub mod status;
 pub mod storable;
+pub mod targeted;
 pub mod variants;
 
 #[cfg(test)]

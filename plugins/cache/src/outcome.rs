@@ -103,6 +103,9 @@ pub enum ResponseAction {
         vary: Vec<String>,
         /// Lower-case names of the fields to leave out of the stored copy.
         strip_headers: Vec<String>,
+        /// The client's own conditional matches this new response (RFC 9111 §4.3.2): the
+        /// client gets a 304 while the response is stored.
+        not_modified: bool,
     },
     /// Pass it on; nothing is stored.
     NotStored {

@@ -31,6 +31,18 @@ pub struct Policy<'a> {
     pub store_set_cookie: bool,
     /// Let requests with credentials use the cache.
     pub cache_authorized: bool,
+    /// The targeted fields (RFC 9213) this cache follows, first match wins: the gateway's own
+    /// `target_field`, then `cdn-cache-control` unless turned off.
+    pub targets: Targets<'a>,
+}
+
+/// The targeted cache-control fields a cache follows, in order (RFC 9213 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets<'a> {
+    /// The gateway's own field, consumed (removed before the response goes downstream).
+    pub own: Option<&'a str>,
+    /// Whether `CDN-Cache-Control` is followed.
+    pub cdn: bool,
 }
 
 /// Whether `path` is `prefix` or below it on a segment boundary.
@@ -69,6 +81,10 @@ impl Settings {
             max_object_bytes: self.max_object_bytes,
             store_set_cookie: self.store_set_cookie,
             cache_authorized: self.cache_authorized,
+            targets: Targets {
+                own: self.target_field.as_deref(),
+                cdn: self.cdn_cache_control,
+            },
         }
     }
 }

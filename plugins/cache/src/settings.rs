@@ -136,6 +136,14 @@ pub struct Settings {
     /// their own, in ms (at most `fill_hold_ms`; the host also caps it at half the hook's
     /// wall-clock limit, 500 ms by default). Default 500.
     pub fill_wait_ms: u32,
+    /// Whether `CDN-Cache-Control` (RFC 9213) directs this cache: when the response has a
+    /// valid one it replaces `Cache-Control` and `Expires` here, and goes downstream unchanged.
+    /// Default true.
+    pub cdn_cache_control: bool,
+    /// The gateway's own targeted field (for example `sluice-cache-control`), read before
+    /// `CDN-Cache-Control` in the same way, and removed from the response before it goes
+    /// downstream or is stored. None by default (lower-cased at load).
+    pub target_field: Option<String>,
 }
 
 impl Default for Settings {
@@ -153,6 +161,8 @@ impl Default for Settings {
             revalidate_keep_s: 3_600,
             fill_hold_ms: 5_000,
             fill_wait_ms: 500,
+            cdn_cache_control: true,
+            target_field: None,
         }
     }
 }
@@ -283,6 +293,16 @@ impl Settings {
                 "invalid config: fill_wait_ms = {} must be at most fill_hold_ms = {}, itself at most {MAX_FILL_MS}",
                 self.fill_wait_ms, self.fill_hold_ms
             ));
+        }
+        if let Some(field) = &mut self.target_field {
+            field.make_ascii_lowercase();
+            if !is_token(field) || ["cache-control", "cdn-cache-control", "expires", "pragma"].contains(&field.as_str())
+            {
+                return Err(format!(
+                    "invalid config: target_field = {field:?} must be a header name of the gateway's own \
+                     (not Cache-Control, CDN-Cache-Control, Expires or Pragma)"
+                ));
+            }
         }
         if self.rules.len() > MAX_RULES {
             return Err(format!(

@@ -3,7 +3,7 @@
 //! `Cache-Status` `detail` (RFC 9211 §2.8).
 //!
 //! Choices beyond the RFC: responses to `HEAD` are not stored (they carry no body to serve a
-//! later `GET`); `206` is not stored (no partial-content support); a response carrying
+//! later `GET`); `206` is not stored (ranges are cut from stored complete responses); a response carrying
 //! `Set-Cookie` is not stored unless the route sets `store_set_cookie`, in which case it is
 //! stored with every `Set-Cookie` removed (the client that caused the fetch still gets its
 //! cookie; later clients get none); `X-Api-Key` counts as `Authorization` for §3.5.
@@ -126,7 +126,7 @@ pub fn check(
     let explicit = resp_cc.public
         || resp_cc.max_age.is_some()
         || resp_cc.s_maxage.is_some()
-        || headers.get_bytes("expires").is_some();
+        || (headers.get_bytes("expires").is_some() && !resp_cc.targeted);
     if !explicit && !heuristically_cacheable(status) {
         return Err("uncacheable-status");
     }

@@ -31,11 +31,13 @@ pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> Answer {
     send(req.body(full(Bytes::new())).unwrap()).await
 }
 
-fn text(a: &Answer) -> String {
+/// The body as text.
+pub fn text(a: &Answer) -> String {
     String::from_utf8_lossy(&a.body).into_owned()
 }
 
-fn status_of(a: &Answer) -> String {
+/// The `Cache-Status` value, or empty.
+pub fn status_of(a: &Answer) -> String {
     a.header("cache-status").unwrap_or_default().to_string()
 }
 

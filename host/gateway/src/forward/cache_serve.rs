@@ -16,6 +16,7 @@ use sluice_bindings::sluice::plugin::http_cache::ServeAs;
 use sluice_bindings::{RequestHead, ResponseHead};
 use sluice_core::body::{ProxyBody, empty, full};
 use sluice_core::headers;
+use sluice_core::range;
 use sluice_core::time::unix_ms;
 use sluice_core::upstream::Upstream;
 use sluice_runtime::state::CacheStore;
@@ -32,14 +33,16 @@ use crate::exchange::Exchange;
 pub fn answer(ex: &Exchange<'_>, head: &RequestHead, serve: CacheServe) -> Answer {
     let chain = &ex.route.chain;
     let (how, base) = (serve.how, serve.base.clone());
+    let ranged = head.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("range"));
     if how == ServeAs::Fresh
+        && !ranged
         && !chain.plugins()[..ex.ran]
             .iter()
             .any(|p| p.has_hook(sluice_bindings::Hook::ResponseHeaders))
     {
         return Answer::Direct(served_directly(&serve, &head.method));
     }
-    let (stored_head, body) = served(serve, &head.method);
+    let (stored_head, body) = served(serve, head);
     if how == ServeAs::StaleWhileRevalidate
         && let Some(upstream) = &ex.route.upstream
     {
@@ -58,9 +61,10 @@ pub fn answer(ex: &Exchange<'_>, head: &RequestHead, serve: CacheServe) -> Answe
     }
 }
 
-/// The head and body a served stored response answers with: a 304 without a body for
-/// `not-modified`, no body for HEAD, the stored body otherwise.
-pub fn served(serve: CacheServe, method: &str) -> (ResponseHead, Bytes) {
+/// The head and body a served stored response answers `req` with: a 304 without a body for
+/// `not-modified`, no body for HEAD, the part a `Range` asks for (206, or 416 when it cannot
+/// be satisfied), the stored body otherwise.
+pub fn served(serve: CacheServe, req: &RequestHead) -> (ResponseHead, Bytes) {
     let entry = &serve.entry;
     let not_modified = serve.how == ServeAs::NotModified;
     let mut head = ResponseHead {
@@ -69,16 +73,24 @@ pub fn served(serve: CacheServe, method: &str) -> (ResponseHead, Bytes) {
     };
     verdict::apply_edits(&mut head.headers, serve.edits);
     head.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
-    if !not_modified {
-        // Response hooks see the stored body's length, as they would an upstream's.
-        let length = entry.body.len().to_string().into_bytes();
-        head.headers.push(("content-length".to_string(), length));
+    if not_modified || req.method == "HEAD" {
+        if !not_modified {
+            // Response hooks see the stored body's length, as they would an upstream's.
+            head.headers
+                .push(("content-length".to_string(), entry.body.len().to_string().into_bytes()));
+        }
+        return (head, Bytes::new());
     }
-    let body = if not_modified || method == "HEAD" {
-        Bytes::new()
-    } else {
-        entry.body.clone()
-    };
+    let mut body = entry.body.clone();
+    head.headers
+        .push(("content-length".to_string(), body.len().to_string().into_bytes()));
+    range::apply(
+        &req.method,
+        &req.headers,
+        &mut head.status,
+        &mut head.headers,
+        &mut body,
+    );
     (head, body)
 }
 
