@@ -8,10 +8,15 @@ wrk_extra=()
 
 # Builds the gateway as it is deployed (`--profile production`: fat LTO, one codegen unit) and
 # the plugins, and sets $sluice to it; with SLUICE_BINARY=PATH, that gateway is measured
-# instead (an older commit's, for an A/B). Expects $root.
+# instead and nothing is built (an older commit's, for an A/B; its plugins are built in).
+# Expects $root.
 build_sluice() {
+  if [ -n "${SLUICE_BINARY:-}" ]; then
+    sluice=$SLUICE_BINARY
+    return
+  fi
   cargo build --profile production -q -p sluice -p sluice-artifacts
-  sluice="${SLUICE_BINARY:-$root/target/production/sluice}"
+  sluice="$root/target/production/sluice"
 }
 
 # CPU ticks (user + system) used so far by the processes $@ and their children's threads.

@@ -41,6 +41,7 @@ mod gateway {
     mod resilience;
     mod response_edit;
     mod sinks;
+    mod sinks_audit;
     mod streaming;
     mod tls;
 }

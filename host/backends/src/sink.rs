@@ -1,14 +1,23 @@
 //! The background writer of telemetry, audit and inference rows. `emit` puts a row on a
 //! bounded queue and returns at once: the request path never waits on Postgres. The writer
 //! collects batches (a size or an age, whichever first) and writes each in one transaction of
-//! multi-row INSERTs. While Postgres is down, batches go to a bounded append-only spill file
-//! (JSON lines) that is replayed, oldest first, once a write succeeds again (also after a
+//! multi-row INSERTs. A write that fails or takes longer than `write_timeout_ms` marks
+//! Postgres down: batches then go straight to a bounded append-only spill file (JSON lines,
+//! fsynced after each append), and one write per flush interval probes Postgres. Once a
+//! write succeeds, the spill is replayed oldest first, and while it holds rows new batches
+//! are appended behind them, so rows reach Postgres in the order they came (also after a
 //! restart). Without Postgres, rows go to an in-memory ring and optionally a JSON-lines file.
-//! A row that cannot be kept anywhere is counted; a lost audit row is also logged.
+//!
+//! Audit rows are never dropped while there is room: past `queue_rows` they still queue (up
+//! to `audit_overflow_rows` more) for the writer to spill. When they cannot be kept (overflow
+//! full, spill full or unwritable), `audit_when_full` decides: `closed` makes
+//! [`Sinks::audit_refused`] true, and the gateway answers 503 on audited routes; `open`
+//! drops them, counted and logged. A row that cannot be kept anywhere is counted.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -21,7 +30,7 @@ pub use super::sink_rows::SinkRow;
 pub use super::sink_rows::now_us;
 use super::sink_rows::{Queued, inserts};
 use super::sink_spill::Spill;
-use sluice_config::SinkSettings;
+use sluice_config::{AuditWhenFull, SinkSettings};
 use sluice_core::telemetry::metrics::{Counter, Gauge, Registry};
 
 /// Where rows end up.
@@ -64,6 +73,9 @@ pub struct Sinks {
     queue: Arc<SinkQueue>,
     metrics: Arc<SinkMetrics>,
     ring: Arc<Mutex<VecDeque<SinkRow>>>,
+    /// The spill is full or cannot be written: rows the writer has to spill are lost.
+    spill_stuck: Arc<AtomicBool>,
+    when_full: AuditWhenFull,
     /// Audit rows dropped at the queue since the last log line about it.
     audit_dropped: Mutex<(u64, Option<std::time::Instant>)>,
 }
@@ -92,7 +104,12 @@ impl Sinks {
         postgres: Option<Arc<PostgresBackend>>,
         registry: Arc<Registry>,
     ) -> Arc<Self> {
-        let queue = Arc::new(SinkQueue::new(settings.queue_rows, settings.batch_rows));
+        let queue = Arc::new(SinkQueue::new(
+            settings.queue_rows,
+            settings.audit_overflow_rows,
+            settings.batch_rows,
+        ));
+        let spill_stuck = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(SinkMetrics {
             spill_bytes: registry.gauge("sluice_sink_spill_bytes", &[]),
             registry,
@@ -110,14 +127,24 @@ impl Sinks {
             ring: ring.clone(),
             last_failure_log: None,
             down_since: None,
+            spill_stuck: spill_stuck.clone(),
         };
         tokio::spawn(writer.run(queue.clone()));
         Arc::new(Sinks {
             queue,
             metrics,
             ring,
+            spill_stuck,
+            when_full: settings.audit_when_full,
             audit_dropped: Mutex::new((0, None)),
         })
+    }
+
+    /// Whether routes whose plugins audit must be refused now (`audit_when_full = "closed"`
+    /// and audit rows could not be kept: the queue and its audit overflow are full, or the
+    /// spill is full or cannot be written). Cleared once there is room again.
+    pub fn audit_refused(&self) -> bool {
+        self.when_full == AuditWhenFull::Closed && (self.spill_stuck.load(Ordering::Relaxed) || self.queue.audit_full())
     }
 
     /// Queues `row` without waiting. Returns false when the queue was full (the row is
@@ -133,7 +160,10 @@ impl Sinks {
             dropped.0 += 1;
             let due = dropped.1.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
             if due {
-                tracing::error!(dropped = dropped.0, "audit rows dropped: the sink queue is full");
+                tracing::error!(
+                    dropped = dropped.0,
+                    "audit rows dropped: the sink queue and its audit overflow are full"
+                );
                 *dropped = (0, Some(std::time::Instant::now()));
             }
         }
@@ -172,6 +202,8 @@ struct Writer {
     last_failure_log: Option<Instant>,
     /// When a write last found Postgres unreachable (None while it answers).
     down_since: Option<Instant>,
+    /// Set while the spill refuses rows (full or unwritable); cleared when it has room.
+    spill_stuck: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -249,17 +281,24 @@ impl Writer {
                 // only one attempt per flush interval probes it.
                 let interval = Duration::from_millis(self.settings.flush_ms);
                 let probing = self.down_since.is_some_and(|at| at.elapsed() < interval);
-                if !rows.is_empty() {
-                    if probing {
+                if probing {
+                    if !rows.is_empty() {
                         self.keep(rows).await;
-                        return;
                     }
-                    if !self.store(&pg, rows).await {
-                        return;
-                    }
+                    return;
                 }
-                if self.spill.bytes() > 0 && !probing {
+                // Older rows first: the spill, then this batch (behind the spill when the
+                // replay could not finish).
+                if self.spill.bytes() > 0 {
                     self.replay(&pg).await;
+                }
+                if rows.is_empty() {
+                    return;
+                }
+                if self.spill.bytes() > 0 {
+                    self.keep(rows).await;
+                } else {
+                    self.store(&pg, rows).await;
                 }
             }
         }
@@ -270,7 +309,7 @@ impl Writer {
     /// not written) when Postgres could not be reached.
     async fn store(&mut self, pg: &PostgresBackend, rows: Vec<Queued>) -> bool {
         let attempts = if self.down_since.is_some() { 1 } else { 2 };
-        match write(pg, &rows, attempts).await {
+        match write(pg, &rows, attempts, self.timeout()).await {
             Ok(()) => {
                 self.up();
                 self.metrics.count(&rows, "written");
@@ -279,7 +318,7 @@ impl Writer {
             Err(WriteError::Data(_)) => {
                 self.up();
                 for (i, q) in rows.iter().enumerate() {
-                    match write(pg, std::slice::from_ref(q), 1).await {
+                    match write(pg, std::slice::from_ref(q), 1, self.timeout()).await {
                         Ok(()) => self.metrics.count(std::slice::from_ref(q), "written"),
                         Err(WriteError::Data(why)) => self.reject(q, &why).await,
                         Err(WriteError::Unavailable(why)) => {
@@ -309,6 +348,11 @@ impl Writer {
         }
     }
 
+    /// How long one write may take before Postgres counts as unavailable.
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.write_timeout_ms)
+    }
+
     fn up(&mut self) {
         if self.down_since.take().is_some() {
             tracing::info!("Postgres is back: writing rows again");
@@ -325,6 +369,11 @@ impl Writer {
         let refused = self.spill.append(&rows).await;
         let kept = rows.len() - refused.len();
         self.metrics.count(&rows[..kept], "spilled");
+        if !refused.is_empty() {
+            self.spill_stuck.store(true, Ordering::Relaxed);
+        } else if self.spill.bytes() < self.settings.spill_max_bytes / 10 * 9 {
+            self.spill_stuck.store(false, Ordering::Relaxed);
+        }
         if !refused.is_empty() {
             self.metrics.count(&refused, "dropped");
             let audit = refused.iter().filter(|q| q.row.is_audit()).count();
@@ -357,13 +406,13 @@ impl Writer {
         };
         let mut done = 0;
         for chunk in rows.chunks(self.settings.batch_rows) {
-            match write(pg, chunk, 1).await {
+            match write(pg, chunk, 1, self.timeout()).await {
                 Ok(()) => self.metrics.count(chunk, "replayed"),
                 Err(WriteError::Data(_)) => {
                     // One bad row must not block the rest: row by row, the bad ones aside.
                     let mut reached = true;
                     for q in chunk {
-                        match write(pg, std::slice::from_ref(q), 1).await {
+                        match write(pg, std::slice::from_ref(q), 1, self.timeout()).await {
                             Ok(()) => self.metrics.count(std::slice::from_ref(q), "replayed"),
                             Err(WriteError::Data(why)) => self.reject(q, &why).await,
                             Err(WriteError::Unavailable(why)) => {
@@ -399,6 +448,9 @@ impl Writer {
             "replayed spilled rows into Postgres"
         );
         self.metrics.spill_bytes.set(self.spill.bytes() as f64);
+        if self.spill.bytes() < self.settings.spill_max_bytes / 10 * 9 {
+            self.spill_stuck.store(false, Ordering::Relaxed);
+        }
     }
 
     fn log_failure(&mut self, error: &str) {
@@ -437,23 +489,27 @@ impl From<sqlx::Error> for WriteError {
     }
 }
 
-/// Writes `rows` in one transaction, up to `attempts` times: after Postgres restarts, the
-/// pool's first connection is a dead one, and a second attempt gets a fresh one. Each row
-/// carries its event id and inserts skip ids already there, so a batch written again (after a
-/// commit whose answer was lost) adds nothing twice.
-async fn write(pg: &PostgresBackend, rows: &[Queued], attempts: u32) -> Result<(), WriteError> {
-    let mut result = write_once(pg, rows).await;
+/// Writes `rows` in one transaction within `timeout`, up to `attempts` times: after Postgres
+/// restarts, the pool's first connection is a dead one, and a second attempt gets a fresh one
+/// (only when the first failed fast: a Postgres that does not answer is not waited on twice).
+/// Each row carries its event id and inserts skip ids already there, so a batch written again
+/// (after a commit whose answer was lost) adds nothing twice.
+async fn write(pg: &PostgresBackend, rows: &[Queued], attempts: u32, timeout: Duration) -> Result<(), WriteError> {
+    let started = Instant::now();
+    let mut result = write_once(pg, rows, timeout).await;
     for _ in 1..attempts {
         match result {
-            Err(WriteError::Unavailable(_)) => result = write_once(pg, rows).await,
+            Err(WriteError::Unavailable(_)) if started.elapsed() < timeout / 2 => {
+                result = write_once(pg, rows, timeout).await;
+            }
             _ => break,
         }
     }
     result
 }
 
-async fn write_once(pg: &PostgresBackend, rows: &[Queued]) -> Result<(), WriteError> {
-    let limit = pg.call_limit();
+async fn write_once(pg: &PostgresBackend, rows: &[Queued], timeout: Duration) -> Result<(), WriteError> {
+    let limit = pg.call_limit().min(timeout);
     let work = async {
         let mut tx = pg.pool().begin().await?;
         for mut insert in inserts(rows) {

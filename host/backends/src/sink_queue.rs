@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
@@ -23,12 +24,17 @@ struct State {
     gone: bool,
 }
 
-/// A bounded queue of rows with a writer that is woken sparingly.
+/// A bounded queue of rows with a writer that is woken sparingly. Audit rows may go
+/// `audit_overflow` rows past the capacity: they must reach the spill, not be dropped, while
+/// the writer catches up.
 pub(crate) struct SinkQueue {
     state: Mutex<State>,
     wake: Notify,
     capacity: usize,
+    audit_overflow: usize,
     batch_rows: usize,
+    /// An audit row was refused; cleared once the writer took the queue below its capacity.
+    audit_refused: AtomicBool,
 }
 
 /// What the writer is to do next.
@@ -44,20 +50,31 @@ pub(crate) enum Work {
 }
 
 impl SinkQueue {
-    /// A queue of at most `capacity` rows whose writer writes batches of `batch_rows`.
-    pub(crate) fn new(capacity: usize, batch_rows: usize) -> Self {
+    /// A queue of at most `capacity` rows (audit rows: `audit_overflow` more) whose writer
+    /// writes batches of `batch_rows`.
+    pub(crate) fn new(capacity: usize, audit_overflow: usize, batch_rows: usize) -> Self {
         SinkQueue {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             capacity: capacity.max(1),
+            audit_overflow,
             batch_rows: batch_rows.max(1),
+            audit_refused: AtomicBool::new(false),
         }
     }
 
-    /// Queues `row`; returns false (and drops it) when the queue is full.
+    /// Queues `row`; returns false (and drops it) when the queue is full for its kind.
     pub(crate) fn push(&self, row: Queued) -> bool {
         let mut state = self.state.lock();
-        if state.gone || state.rows.len() >= self.capacity {
+        let limit = if row.row.is_audit() {
+            self.capacity + self.audit_overflow
+        } else {
+            self.capacity
+        };
+        if state.gone || state.rows.len() >= limit {
+            if row.row.is_audit() {
+                self.audit_refused.store(true, Ordering::Relaxed);
+            }
             return false;
         }
         state.rows.push_back(row);
@@ -72,6 +89,12 @@ impl SinkQueue {
     /// Rows waiting now.
     pub(crate) fn len(&self) -> usize {
         self.state.lock().rows.len()
+    }
+
+    /// Whether an audit row was refused since the writer last took the queue below its
+    /// capacity (one atomic load: the request path asks).
+    pub(crate) fn audit_full(&self) -> bool {
+        self.audit_refused.load(Ordering::Relaxed)
     }
 
     /// Asks the writer to write everything queued so far; `ack` is answered once it has.
@@ -99,7 +122,11 @@ impl SinkQueue {
         let urgent = batch_due || state.closed || !state.flushes.is_empty();
         if state.rows.len() >= self.batch_rows || (urgent && !state.rows.is_empty()) {
             let n = state.rows.len().min(self.batch_rows);
-            return Work::Write(state.rows.drain(..n).collect());
+            let rows = state.rows.drain(..n).collect();
+            if state.rows.len() < self.capacity {
+                self.audit_refused.store(false, Ordering::Relaxed);
+            }
+            return Work::Write(rows);
         }
         if !state.flushes.is_empty() {
             return Work::Flushed(std::mem::take(&mut state.flushes));
@@ -164,7 +191,7 @@ mod tests {
 
     #[test]
     fn full_batches_are_written_at_once_and_the_rest_when_due() {
-        let q = SinkQueue::new(10, 3);
+        let q = SinkQueue::new(10, 0, 3);
         for n in 0..7 {
             assert!(q.push(row(n)));
         }
@@ -177,16 +204,47 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses_the_row() {
-        let q = SinkQueue::new(2, 5);
+        let q = SinkQueue::new(2, 0, 5);
         assert!(q.push(row(1)));
         assert!(q.push(row(2)));
         assert!(!q.push(row(3)));
         assert_eq!(q.len(), 2);
     }
 
+    fn audit_row(n: u16) -> Queued {
+        Queued::new(SinkRow::AuditLog {
+            occurred_at_us: i64::from(n),
+            actor: Some("k".into()),
+            action: "authenticate".into(),
+            subject: None,
+            outcome: "allowed".into(),
+            client_ip: None,
+            correlation_id: None,
+            route: None,
+            details: serde_json::Value::Null,
+        })
+    }
+
+    #[test]
+    fn audit_rows_go_past_the_capacity_up_to_the_overflow() {
+        let q = SinkQueue::new(2, 3, 5);
+        assert!(q.push(row(1)));
+        assert!(q.push(audit_row(2)));
+        assert!(!q.push(row(3)), "telemetry is dropped at the capacity");
+        for n in 3..6 {
+            assert!(q.push(audit_row(n)), "audit row {n}");
+        }
+        assert!(!q.audit_full(), "nothing refused yet");
+        assert!(!q.push(audit_row(6)));
+        assert!(q.audit_full());
+        assert_eq!(q.len(), 5);
+        assert_eq!(written(q.next(false)), 5, "in the order they came");
+        assert!(!q.audit_full());
+    }
+
     #[test]
     fn flush_and_close_drain_first() {
-        let q = SinkQueue::new(10, 5);
+        let q = SinkQueue::new(10, 0, 5);
         assert!(q.push(row(1)));
         let (ack, _done) = oneshot::channel();
         q.request_flush(ack);
@@ -200,7 +258,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_writer_flushes_end_at_once_and_rows_are_refused() {
-        let q = Arc::new(SinkQueue::new(10, 5));
+        let q = Arc::new(SinkQueue::new(10, 0, 5));
         let guard = q.writer_guard();
         let (ack, waiting) = oneshot::channel();
         q.request_flush(ack);
@@ -214,7 +272,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_first_row_of_a_batch_wakes_the_writer() {
-        let q = SinkQueue::new(100, 50);
+        let q = SinkQueue::new(100, 0, 50);
         assert!(q.push(row(1)));
         assert!(q.push(row(2)));
         // One stored wake for both rows: it is taken at once, and then nothing is pending.

@@ -8,8 +8,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSettings {
-    /// Rows waiting for the writer; when full, new rows are dropped and counted (audit rows
-    /// also logged). Default 10000.
+    /// Rows waiting for the writer; when full, new telemetry and inference rows are dropped
+    /// and counted (audit rows go on to `audit_overflow_rows`). Default 10000.
     #[serde(default = "default_queue_rows")]
     pub queue_rows: usize,
     /// A batch is written when it has this many rows (at most 4000)... Default 100.
@@ -34,6 +34,31 @@ pub struct SinkSettings {
     /// Whether the gateway writes a `service_telemetry` row for every request. Default false.
     #[serde(default)]
     pub request_telemetry: bool,
+    /// How long one batch may take to reach Postgres, in ms, before Postgres counts as
+    /// unavailable and the batch goes to the spill. Default 1000.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+    /// Audit rows accepted beyond `queue_rows` while the writer moves rows to the spill (in
+    /// memory until then). Default 100000.
+    #[serde(default = "default_audit_overflow_rows")]
+    pub audit_overflow_rows: usize,
+    /// What happens when audit rows cannot be kept (the spill is at `spill_max_bytes` or
+    /// cannot be written, or the overflow is full): `closed` (default) answers 503
+    /// `audit_unavailable` on routes with a plugin granted `audit` until there is room again;
+    /// `open` serves them and drops the rows, counted and logged.
+    #[serde(default)]
+    pub audit_when_full: AuditWhenFull,
+}
+
+/// What happens to audited routes when audit rows cannot be kept.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditWhenFull {
+    /// Answer 503 on routes whose plugins audit.
+    #[default]
+    Closed,
+    /// Serve them; the rows are dropped and counted.
+    Open,
 }
 
 fn default_queue_rows() -> usize {
@@ -54,6 +79,12 @@ fn default_spill_max_bytes() -> u64 {
 fn default_ring_rows() -> usize {
     10_000
 }
+fn default_write_timeout_ms() -> u64 {
+    1_000
+}
+fn default_audit_overflow_rows() -> usize {
+    100_000
+}
 
 impl Default for SinkSettings {
     fn default() -> Self {
@@ -66,14 +97,24 @@ impl Default for SinkSettings {
             ring_rows: default_ring_rows(),
             jsonl_path: None,
             request_telemetry: false,
+            write_timeout_ms: default_write_timeout_ms(),
+            audit_overflow_rows: default_audit_overflow_rows(),
+            audit_when_full: AuditWhenFull::Closed,
         }
     }
 }
 
 impl SinkSettings {
     pub(super) fn validate(&self) -> Result<(), String> {
-        if self.queue_rows == 0 || self.batch_rows == 0 || self.flush_ms == 0 || self.ring_rows == 0 {
-            return Err("sinks: queue_rows, batch_rows, flush_ms and ring_rows must be at least 1".into());
+        if self.queue_rows == 0
+            || self.batch_rows == 0
+            || self.flush_ms == 0
+            || self.ring_rows == 0
+            || self.write_timeout_ms == 0
+        {
+            return Err(
+                "sinks: queue_rows, batch_rows, flush_ms, ring_rows and write_timeout_ms must be at least 1".into(),
+            );
         }
         if self.batch_rows > 4_000 {
             return Err("sinks.batch_rows must be at most 4000 (one INSERT binds every value, at most 65535)".into());

@@ -96,7 +96,7 @@ fn rfc9110_13_1_5_if_range() {
 }
 
 #[test]
-fn apply_cuts_the_body_and_sets_the_fields() {
+fn rfc9110_14_4_and_15_5_17_apply_cuts_the_body_and_sets_content_range() {
     let body_of = |s: &str| Bytes::from(s.to_string());
     let (mut status, mut headers, mut body) = (
         200,

@@ -90,7 +90,9 @@ async fn serve<'g>(
     };
     let (parts, incoming) = req.into_parts();
     let authority = matched.authority.as_deref();
-    if let Err(refusal) = route::admit(&parts, &gw.config.server, request_id) {
+    let admitted = route::admit(&parts, &gw.config.server, request_id)
+        .and_then(|()| route::audit_ready(route, ex.backends.sinks.as_deref(), request_id));
+    if let Err(refusal) = admitted {
         if ex.logs() {
             ex.head = Some(request_chain::request_head(&ex, &parts, authority));
         }

@@ -174,9 +174,15 @@ pub async fn readiness(state: &GatewayState) -> Value {
         (Some(s), None) => json!({ "state": "embedded", "backend": "memory", "queued": s.queued() }),
         (Some(s), Some(_)) => {
             // Rows in the spill file wait for Postgres: not lost, but not stored yet either.
+            // Audit rows that cannot be kept close the audited routes (`audit_when_full`).
             let spilling = s.spilled_bytes() > 0;
-            degraded |= spilling;
-            let state = if spilling { "spilling" } else { "up" };
+            let refusing = s.audit_refused();
+            degraded |= spilling || refusing;
+            let state = match (refusing, spilling) {
+                (true, _) => "refusing-audited-routes",
+                (false, true) => "spilling",
+                (false, false) => "up",
+            };
             json!({ "state": state, "backend": "postgres", "queued": s.queued(), "spilled_bytes": s.spilled_bytes() })
         }
     };

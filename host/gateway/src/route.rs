@@ -7,6 +7,7 @@ use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
 
+use sluice_backends::sink::Sinks;
 use sluice_config::ServerSettings;
 use sluice_core::headers;
 
@@ -49,6 +50,30 @@ pub fn route<'g, B>(gw: &'g Gateway, req: &Request<B>, request_id: &str) -> Resu
         return Err(Refusal::json(StatusCode::NOT_FOUND, "no_route", &message, request_id));
     };
     Ok(Matched { route, authority })
+}
+
+/// Refuses a request on a route whose plugins write to the audit log while audit rows cannot
+/// be kept (`[sinks] audit_when_full = "closed"`, the default): 503 `audit_unavailable`
+/// rather than decisions nobody could audit.
+pub fn audit_ready(route: &Route, sinks: Option<&Sinks>, request_id: &str) -> Result<(), Refusal> {
+    let Some(sinks) = sinks else {
+        return Ok(());
+    };
+    if !sinks.audit_refused() || !route.chain.plugins().iter().any(|p| p.context().grants.audit) {
+        return Ok(());
+    }
+    tracing::error!(route = %route.name, "refused: audit rows cannot be kept (the sink's spill or overflow is full)");
+    let mut refusal = Refusal::json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        "this route audits its decisions and the audit log cannot keep rows right now",
+        request_id,
+    );
+    refusal
+        .response
+        .headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("5"));
+    Err(refusal)
 }
 
 /// Refuses a header section over the configured size or count (431), which hyper lets

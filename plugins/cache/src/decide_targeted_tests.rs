@@ -72,7 +72,7 @@ fn rfc9213_2_2_cdn_cache_control_replaces_cache_control_and_expires() {
 }
 
 #[test]
-fn rfc9213_a_stored_response_is_judged_by_its_targeted_field() {
+fn rfc9213_2_2_a_stored_response_is_judged_by_its_targeted_field() {
     let s = settings("{}");
     let get = req("GET", "/a", &[]);
     let old = stored(

@@ -128,3 +128,17 @@ fn longest_prefix_wins_and_overrides_the_top_level() {
         assert_eq!(crate::policy::under_prefix(path, prefix), want, "{path} {prefix}");
     }
 }
+
+#[test]
+fn targeted_fields_rfc9213() {
+    let s = parse("{}").unwrap();
+    assert!(s.cdn_cache_control);
+    assert_eq!(s.target_field, None);
+    let s = parse(r#"{"target_field": "Sluice-Cache-Control", "cdn_cache_control": false}"#).unwrap();
+    assert_eq!(s.target_field.as_deref(), Some("sluice-cache-control"));
+    assert!(!s.cdn_cache_control);
+    for bad in ["Cache-Control", "cdn-cache-control", "expires", "bad name", ""] {
+        let err = parse(&format!(r#"{{"target_field": "{bad}"}}"#)).unwrap_err();
+        assert!(err.contains("target_field"), "{bad}: {err}");
+    }
+}

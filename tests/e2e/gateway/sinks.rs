@@ -10,16 +10,19 @@ use sluice_e2e::postgres::TestDatabase;
 use sluice_e2e::relay::Relay;
 use sluice_e2e::{Gateway, Upstream, get, start_gateway};
 
-fn sinks(gw: &Gateway) -> Arc<Sinks> {
+/// The gateway's row writer.
+pub fn sinks(gw: &Gateway) -> Arc<Sinks> {
     gw.running.state.runtime().backends().sinks.clone().unwrap()
 }
 
-async fn migrated(gw: &Gateway) {
+/// Runs the migrations on the gateway's Postgres.
+pub async fn migrated(gw: &Gateway) {
     let pg = gw.running.state.runtime().backends().postgres.clone().unwrap();
     pg.migrate().await.unwrap();
 }
 
-async fn count(url: &str, table: &str) -> i64 {
+/// Rows in `table`.
+pub async fn count(url: &str, table: &str) -> i64 {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
@@ -28,7 +31,8 @@ async fn count(url: &str, table: &str) -> i64 {
         .unwrap()
 }
 
-fn audit(n: usize) -> SinkRow {
+/// Audit row number `n` (its time is `n` µs after a fixed instant).
+pub fn audit(n: usize) -> SinkRow {
     SinkRow::AuditLog {
         occurred_at_us: 1_700_000_000_000_000 + n as i64,
         actor: Some(format!("key-{n}")),
@@ -42,13 +46,15 @@ fn audit(n: usize) -> SinkRow {
     }
 }
 
-fn metric(text: &str, series: &str) -> u64 {
+/// The value of `series` in a metrics page.
+pub fn metric(text: &str, series: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse::<f64>().ok()))
         .unwrap_or(0.0) as u64
 }
 
-async fn metrics(gw: &Gateway) -> String {
+/// The gateway's metrics page.
+pub async fn metrics(gw: &Gateway) -> String {
     String::from_utf8(get(&gw.admin_url("/metrics")).await.body.to_vec()).unwrap()
 }
 
