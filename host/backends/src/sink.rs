@@ -8,8 +8,8 @@
 //! are appended behind them, so rows reach Postgres in the order they came (also after a
 //! restart). Without Postgres, rows go to an in-memory ring and optionally a JSON-lines file.
 //!
-//! Audit rows are never dropped while there is room: past `queue_rows` they still queue (up
-//! to `audit_overflow_rows` more) for the writer to spill. When they cannot be kept (overflow
+//! Audit rows (the rows of `overflow_tables`) are never dropped while there is room: past
+//! `queue_rows` they still queue (up to `overflow_rows` more) for the writer to spill. When they cannot be kept (overflow
 //! full, spill full or unwritable), `audit_when_full` decides: `closed` makes
 //! [`Sinks::audit_refused`] true, and the gateway answers 503 on audited routes; `open`
 //! drops them, counted and logged. A row that cannot be kept anywhere is counted.
@@ -106,7 +106,8 @@ impl Sinks {
     ) -> Arc<Self> {
         let queue = Arc::new(SinkQueue::new(
             settings.queue_rows,
-            settings.audit_overflow_rows,
+            settings.overflow_rows,
+            &settings.overflow_tables,
             settings.batch_rows,
         ));
         let spill_stuck = Arc::new(AtomicBool::new(false));

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
 
 use super::sink_rows::Queued;
+use sluice_config::SINK_TABLES;
 
 /// What the writer finds when it looks.
 #[derive(Default)]
@@ -24,14 +25,16 @@ struct State {
     gone: bool,
 }
 
-/// A bounded queue of rows with a writer that is woken sparingly. Audit rows may go
-/// `audit_overflow` rows past the capacity: they must reach the spill, not be dropped, while
-/// the writer catches up.
+/// A bounded queue of rows with a writer that is woken sparingly. Rows of the overflow tables
+/// (audit rows by default) may go `overflow` rows past the capacity: they must reach the
+/// spill, not be dropped, while the writer catches up.
 pub(crate) struct SinkQueue {
     state: Mutex<State>,
     wake: Notify,
     capacity: usize,
-    audit_overflow: usize,
+    overflow: usize,
+    /// Which tables overflow, in the order of [`SINK_TABLES`].
+    overflows: [bool; 3],
     batch_rows: usize,
     /// An audit row was refused; cleared once the writer took the queue below its capacity.
     audit_refused: AtomicBool,
@@ -50,14 +53,16 @@ pub(crate) enum Work {
 }
 
 impl SinkQueue {
-    /// A queue of at most `capacity` rows (audit rows: `audit_overflow` more) whose writer
-    /// writes batches of `batch_rows`.
-    pub(crate) fn new(capacity: usize, audit_overflow: usize, batch_rows: usize) -> Self {
+    /// A queue of at most `capacity` rows (rows of the `overflow_tables`: `overflow` more)
+    /// whose writer writes batches of `batch_rows`.
+    pub(crate) fn new(capacity: usize, overflow: usize, overflow_tables: &[String], batch_rows: usize) -> Self {
+        let overflows = SINK_TABLES.map(|t| overflow_tables.iter().any(|o| o == t));
         SinkQueue {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             capacity: capacity.max(1),
-            audit_overflow,
+            overflow,
+            overflows,
             batch_rows: batch_rows.max(1),
             audit_refused: AtomicBool::new(false),
         }
@@ -66,8 +71,9 @@ impl SinkQueue {
     /// Queues `row`; returns false (and drops it) when the queue is full for its kind.
     pub(crate) fn push(&self, row: Queued) -> bool {
         let mut state = self.state.lock();
-        let limit = if row.row.is_audit() {
-            self.capacity + self.audit_overflow
+        let table = SINK_TABLES.iter().position(|t| *t == row.row.table()).unwrap_or(0);
+        let limit = if self.overflows[table] {
+            self.capacity + self.overflow
         } else {
             self.capacity
         };
@@ -182,6 +188,10 @@ mod tests {
         })
     }
 
+    fn audit_only() -> Vec<String> {
+        vec!["audit_log".into()]
+    }
+
     fn written(work: Work) -> usize {
         match work {
             Work::Write(rows) => rows.len(),
@@ -191,7 +201,7 @@ mod tests {
 
     #[test]
     fn full_batches_are_written_at_once_and_the_rest_when_due() {
-        let q = SinkQueue::new(10, 0, 3);
+        let q = SinkQueue::new(10, 0, &audit_only(), 3);
         for n in 0..7 {
             assert!(q.push(row(n)));
         }
@@ -204,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses_the_row() {
-        let q = SinkQueue::new(2, 0, 5);
+        let q = SinkQueue::new(2, 0, &audit_only(), 5);
         assert!(q.push(row(1)));
         assert!(q.push(row(2)));
         assert!(!q.push(row(3)));
@@ -227,7 +237,7 @@ mod tests {
 
     #[test]
     fn audit_rows_go_past_the_capacity_up_to_the_overflow() {
-        let q = SinkQueue::new(2, 3, 5);
+        let q = SinkQueue::new(2, 3, &audit_only(), 5);
         assert!(q.push(row(1)));
         assert!(q.push(audit_row(2)));
         assert!(!q.push(row(3)), "telemetry is dropped at the capacity");
@@ -244,7 +254,7 @@ mod tests {
 
     #[test]
     fn flush_and_close_drain_first() {
-        let q = SinkQueue::new(10, 0, 5);
+        let q = SinkQueue::new(10, 0, &audit_only(), 5);
         assert!(q.push(row(1)));
         let (ack, _done) = oneshot::channel();
         q.request_flush(ack);
@@ -258,7 +268,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_writer_flushes_end_at_once_and_rows_are_refused() {
-        let q = Arc::new(SinkQueue::new(10, 0, 5));
+        let q = Arc::new(SinkQueue::new(10, 0, &audit_only(), 5));
         let guard = q.writer_guard();
         let (ack, waiting) = oneshot::channel();
         q.request_flush(ack);
@@ -272,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_first_row_of_a_batch_wakes_the_writer() {
-        let q = SinkQueue::new(100, 0, 50);
+        let q = SinkQueue::new(100, 0, &audit_only(), 50);
         assert!(q.push(row(1)));
         assert!(q.push(row(2)));
         // One stored wake for both rows: it is taken at once, and then nothing is pending.

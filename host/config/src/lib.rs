@@ -33,7 +33,7 @@ pub use postgres::PostgresSettings;
 pub use redis::RedisSettings;
 pub use runtime::{Profiler, RuntimeSettings};
 pub use server::{AdminSettings, ServerSettings, TlsSettings};
-pub use sinks::{AuditWhenFull, SinkSettings};
+pub use sinks::{AuditWhenFull, SINK_TABLES, SinkSettings};
 pub use telemetry::TelemetrySettings;
 pub use upstream::{Balance, HealthCheck, UpstreamDef};
 

@@ -8,8 +8,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSettings {
-    /// Rows waiting for the writer; when full, new telemetry and inference rows are dropped
-    /// and counted (audit rows go on to `audit_overflow_rows`). Default 10000.
+    /// Rows waiting for the writer; when full, new rows are dropped and counted, except rows
+    /// of `overflow_tables`, which go on into the overflow. Default 10000.
     #[serde(default = "default_queue_rows")]
     pub queue_rows: usize,
     /// A batch is written when it has this many rows (at most 4000)... Default 100.
@@ -38,12 +38,16 @@ pub struct SinkSettings {
     /// unavailable and the batch goes to the spill. Default 1000.
     #[serde(default = "default_write_timeout_ms")]
     pub write_timeout_ms: u64,
-    /// Audit rows accepted beyond `queue_rows` while the writer moves rows to the spill (in
-    /// memory until then). Default 100000.
-    #[serde(default = "default_audit_overflow_rows")]
-    pub audit_overflow_rows: usize,
+    /// Rows of `overflow_tables` accepted beyond `queue_rows` while the writer moves rows to
+    /// the spill (in memory until then). Default 100000.
+    #[serde(default = "default_overflow_rows")]
+    pub overflow_rows: usize,
+    /// The tables whose rows are never dropped at the queue while the overflow has room:
+    /// `audit_log` (default), `inference_logs`, `service_telemetry`.
+    #[serde(default = "default_overflow_tables")]
+    pub overflow_tables: Vec<String>,
     /// What happens when audit rows cannot be kept (the spill is at `spill_max_bytes` or
-    /// cannot be written, or the overflow is full): `closed` (default) answers 503
+    /// cannot be written, or the overflow is full; needs `audit_log` in `overflow_tables`): `closed` (default) answers 503
     /// `audit_unavailable` on routes with a plugin granted `audit` until there is room again;
     /// `open` serves them and drops the rows, counted and logged.
     #[serde(default)]
@@ -82,9 +86,15 @@ fn default_ring_rows() -> usize {
 fn default_write_timeout_ms() -> u64 {
     1_000
 }
-fn default_audit_overflow_rows() -> usize {
+fn default_overflow_rows() -> usize {
     100_000
 }
+fn default_overflow_tables() -> Vec<String> {
+    vec!["audit_log".into()]
+}
+
+/// The tables rows are written to.
+pub const SINK_TABLES: [&str; 3] = ["service_telemetry", "audit_log", "inference_logs"];
 
 impl Default for SinkSettings {
     fn default() -> Self {
@@ -98,7 +108,8 @@ impl Default for SinkSettings {
             jsonl_path: None,
             request_telemetry: false,
             write_timeout_ms: default_write_timeout_ms(),
-            audit_overflow_rows: default_audit_overflow_rows(),
+            overflow_rows: default_overflow_rows(),
+            overflow_tables: default_overflow_tables(),
             audit_when_full: AuditWhenFull::Closed,
         }
     }
@@ -115,6 +126,12 @@ impl SinkSettings {
             return Err(
                 "sinks: queue_rows, batch_rows, flush_ms, ring_rows and write_timeout_ms must be at least 1".into(),
             );
+        }
+        if let Some(bad) = self.overflow_tables.iter().find(|t| !SINK_TABLES.contains(&t.as_str())) {
+            return Err(format!(
+                "sinks.overflow_tables: unknown table {bad:?} (the tables are {})",
+                SINK_TABLES.join(", ")
+            ));
         }
         if self.batch_rows > 4_000 {
             return Err("sinks.batch_rows must be at most 4000 (one INSERT binds every value, at most 65535)".into());
