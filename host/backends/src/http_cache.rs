@@ -31,7 +31,7 @@ use shared::Shared;
 use sluice_config::HttpCacheSettings;
 use sluice_core::telemetry::metrics::Registry;
 use sluice_core::time::unix_ms;
-use state::UntilKeepUntil;
+use state::{Fast, UntilKeepUntil};
 
 /// The prefix every `http-cache` key is scoped under ([`scoped_key`](crate::scoped_key)).
 pub const KEY_PREFIX: &str = "http:";
@@ -79,7 +79,7 @@ impl HttpCache {
                     on_removal.lock().remove(&key, &entry.target, &entry.tags);
                 }
             })
-            .build();
+            .build_with_hasher(Fast::default());
         let variants = Cache::builder()
             .max_capacity(1 << 20)
             .time_to_idle(Duration::from_secs(24 * 3600))
@@ -87,18 +87,19 @@ impl HttpCache {
         let direct = Cache::builder()
             .max_capacity(1 << 20)
             .time_to_idle(Duration::from_secs(3600))
-            .build();
+            .build_with_hasher(Fast::default());
         let tag_hints = Cache::builder()
             .max_capacity(1 << 20)
             .time_to_idle(Duration::from_secs(3600))
             .build();
-        let hit_counters = Cache::builder().max_capacity(10_000).build();
+        let hit_counters = parking_lot::RwLock::default();
         let cache = Arc::new(HttpCache {
             hit_counters,
             entries,
             variants,
             tag_hints,
             direct,
+            slot_hasher: Fast::default(),
             index,
             refreshing: Mutex::default(),
             claims: Mutex::default(),

@@ -152,9 +152,12 @@ pub fn request_id(headers: &HeaderMap) -> String {
 pub fn generate_id() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = fastrand::u128(..);
-    (0..32)
-        .map(|i| HEX[((n >> (124 - 4 * i)) & 0xf) as usize] as char)
-        .collect()
+    let mut id = [0u8; 32];
+    for (i, digit) in id.iter_mut().enumerate() {
+        *digit = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    // Hex digits only: one allocation of the exact size, no per-character pushes.
+    String::from_utf8(id.to_vec()).unwrap_or_default()
 }
 
 /// Sets `X-Forwarded-For` (appending the client), `-Proto`, `-Host` and `Via`.
@@ -234,6 +237,18 @@ pub fn sync_from_plugin(map: &mut HeaderMap, list: &[(String, Vec<u8>)], names: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_ids_are_32_lowercase_hex_digits_and_differ() {
+        let (a, b) = (generate_id(), generate_id());
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+            "{a}"
+        );
+        assert!(valid_request_id(&a));
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn ip_text_is_what_display_writes() {

@@ -2,8 +2,9 @@
 //! A plugin stores a response with `direct` when its key is the URL alone (no identity, no
 //! other headers); the host then indexes it by route, plugin, authority and path-and-query, and
 //! answers simple requests for it from memory while it is fresh, with `Age` and
-//! `Cache-Status`. Anything the plugin would judge differently (request directives, validators,
-//! ranges, credentials) goes to the plugin as usual.
+//! `Cache-Status` (a `Range` cut from them as the plugin's own serve would be). Anything the
+//! plugin would judge differently (request directives, validators, credentials) goes to the
+//! plugin as usual.
 
 use std::sync::Arc;
 
@@ -13,30 +14,27 @@ use sluice_bindings::RequestHead;
 use sluice_bindings::sluice::plugin::http_cache::ServeAs;
 use sluice_core::time::unix_ms;
 
-/// Request fields that send a request to the plugin instead.
-const PLUGIN_JUDGES: [&str; 10] = [
+/// Request fields that send a request to the plugin instead. `Range` and `If-Range` are not
+/// among them: the host cuts ranges from stored responses itself (`sluice_core::range`).
+const PLUGIN_JUDGES: [&str; 8] = [
     "cache-control",
     "pragma",
     "authorization",
     "x-api-key",
-    "range",
     "if-none-match",
     "if-modified-since",
     "if-match",
     "if-unmodified-since",
-    "if-range",
 ];
 
-/// The hash the direct index is keyed by (no allocation per request); the slot keeps the
-/// parts to check a hit against.
-fn slot_hash(route: &str, plugin: &str, authority: &str, path: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (route, plugin, authority, path).hash(&mut h);
-    h.finish()
-}
-
 impl HttpCache {
+    /// The hash the direct index is keyed by (no allocation per request); the slot keeps the
+    /// parts to check a hit against.
+    fn slot_hash(&self, route: &str, plugin: &str, authority: &str, path: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.slot_hasher.hash_one((route, plugin, authority, path))
+    }
+
     /// The fresh stored response `plugin` on `route` vouched for answering `head`, served as
     /// that plugin would serve it; None when the plugin must judge.
     pub fn direct_serve(&self, route: &str, plugin: &str, head: &RequestHead) -> Option<CacheServe> {
@@ -51,7 +49,7 @@ impl HttpCache {
             return None;
         }
         let (authority, path) = (head.authority.as_str(), head.path.as_str());
-        let slot = self.direct.get(&slot_hash(route, plugin, authority, path))?;
+        let slot = self.direct.get(&self.slot_hash(route, plugin, authority, path))?;
         if !slot.matches(route, plugin, authority, path) {
             return None;
         }
@@ -66,11 +64,13 @@ impl HttpCache {
         }
         let age_s = direct.age_s + now.saturating_sub(direct.stored_ms) / 1000;
         let ttl_s = (direct.until_ms - now) / 1000;
+        let mut status = b"sluice; hit; ttl=".to_vec();
+        status.extend_from_slice(itoa::Buffer::new().format(ttl_s).as_bytes());
         self.hit_counter(route).add(1);
         let edits = sluice_bindings::HeaderEdits {
             set: vec![
-                ("age".into(), age_s.to_string().into_bytes()),
-                ("cache-status".into(), format!("sluice; hit; ttl={ttl_s}").into_bytes()),
+                ("age".into(), itoa::Buffer::new().format(age_s).as_bytes().to_vec()),
+                ("cache-status".into(), status),
             ],
             append: Vec::new(),
             remove: Vec::new(),
@@ -86,14 +86,14 @@ impl HttpCache {
 
     /// The `hit` counter of `route`'s lookups (kept, not looked up by labels per hit).
     fn hit_counter(&self, route: &str) -> Arc<sluice_core::telemetry::metrics::Counter> {
-        if let Some(counter) = self.hit_counters.get(route) {
-            return counter;
+        if let Some(counter) = self.hit_counters.read().get(route) {
+            return counter.clone();
         }
         let counter = self.metrics.counter(
             "sluice_http_cache_lookups_total",
             &[("route", route), ("result", "hit")],
         );
-        self.hit_counters.insert(route.to_string(), counter.clone());
+        self.hit_counters.write().insert(route.to_string(), counter.clone());
         counter
     }
 
@@ -110,7 +110,7 @@ impl HttpCache {
             base: Arc::from(base),
             key: (!vary).then(|| key.to_string()),
         };
-        let hash = slot_hash(&slot.route, &slot.plugin, &slot.authority, &slot.path);
+        let hash = self.slot_hash(&slot.route, &slot.plugin, &slot.authority, &slot.path);
         self.direct.insert(hash, Arc::new(slot));
     }
 }

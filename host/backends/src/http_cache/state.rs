@@ -37,18 +37,28 @@ impl Expiry<String, Arc<StoredEntry>> for UntilKeepUntil {
     }
 }
 
+/// The hasher of the indexes a hit goes through: foldhash, seeded per process (SipHash, moka's
+/// default, cost about 400 instructions per hit).
+pub(super) type Fast = foldhash::fast::RandomState;
+
+/// The `hit` lookup counter of each route, by route name.
+pub(super) type HitCounters = std::collections::HashMap<String, Arc<sluice_core::telemetry::metrics::Counter>, Fast>;
+
 /// The gateway's HTTP response cache.
 pub struct HttpCache {
-    pub(super) entries: Cache<String, Arc<StoredEntry>>,
+    pub(super) entries: Cache<String, Arc<StoredEntry>, Fast>,
     /// The `Vary` names last stored under each base key.
     pub(super) variants: Cache<String, Arc<[String]>>,
     /// The tags last seen on each key read from Redis: their generations are read in the
     /// same round trip as the entry.
     pub(super) tag_hints: Cache<String, Arc<[String]>>,
     /// Direct hits: base keys by route, plugin, authority and path-and-query.
-    pub(super) direct: Cache<u64, Arc<Slot>>,
+    pub(super) direct: Cache<u64, Arc<Slot>, Fast>,
+    /// Hashes the parts a direct-index slot is found by.
+    pub(super) slot_hasher: Fast,
     /// The `hit` lookup counter of each route (direct hits count without a label lookup).
-    pub(super) hit_counters: Cache<String, Arc<sluice_core::telemetry::metrics::Counter>>,
+    /// (Routes come from the config, so the map stays small; read-locked on every direct hit.)
+    pub(super) hit_counters: parking_lot::RwLock<HitCounters>,
     pub(super) index: Arc<Mutex<Index>>,
     /// Keys whose background refresh (stale-while-revalidate) is running.
     pub(super) refreshing: Mutex<std::collections::HashSet<String>>,
