@@ -286,12 +286,19 @@ impl Gateway {
     }
 }
 
-/// A loopback port nothing listens on (free a moment ago): connections to it are refused.
+/// A loopback port nothing listens on: connections to it are refused.
 pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    // Bound but never listening, and kept for the life of the test process: connections are
+    // refused, and the port cannot be handed to another listener (a gateway started later in
+    // the same test once got the freed port and called itself until its pool was busy).
+    static RESERVED: std::sync::Mutex<Vec<tokio::net::TcpSocket>> = std::sync::Mutex::new(Vec::new());
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().unwrap())
+        .expect("a free loopback port");
+    let port = socket.local_addr().expect("its address").port();
+    RESERVED.lock().unwrap_or_else(|e| e.into_inner()).push(socket);
+    port
 }
 
 /// An HTTP/1.1 client with a connection pool.

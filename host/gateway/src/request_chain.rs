@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::CONTENT_LENGTH;
+use hyper::header::{CONTENT_LENGTH, RANGE};
 use hyper::http::request::Parts;
 
+use sluice_bindings::Hook;
 use sluice_bindings::RequestHead;
 use sluice_core::body::{BoxError, ProxyBody, empty, full};
 use sluice_core::headers;
@@ -134,12 +135,49 @@ pub fn request_head(ex: &Exchange<'_>, parts: &Parts, authority: Option<&str>) -
     }
 }
 
+/// A fresh stored response the HTTP cache answers before the request head for plugins is
+/// built (`http-cache.store` with `direct`): when the first plugin with a request hook is a
+/// caching one, and nothing would see the head (no plugin before it has a response hook, none
+/// has a log hook, no `Range` to cut). Otherwise the chain finds the same hit with the head.
+fn direct_hit(ex: &mut Exchange<'_>, parts: &Parts, authority: Option<&str>) -> Option<Answer> {
+    let plugins = ex.route.chain.plugins();
+    let (index, plugin) = plugins
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.has_hook(Hook::RequestHeaders))?;
+    let context = plugin.context();
+    if !context.grants.http_cache
+        || parts.headers.contains_key(RANGE)
+        || plugins[..index].iter().any(|p| p.has_hook(Hook::ResponseHeaders))
+        || ex.logs()
+    {
+        return None;
+    }
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let serve = context.backends.http_cache.direct_serve_request(
+        &ex.route.name,
+        plugin.name(),
+        parts.method.as_str(),
+        authority.unwrap_or_default(),
+        path,
+        &parts.headers,
+    )?;
+    ex.ran = index;
+    Some(Answer::Direct(cache_serve::served_directly(
+        &serve,
+        parts.method.as_str(),
+    )))
+}
+
 /// Runs the route's request hooks over the request. Leaves the head as the chain saw it and
 /// how many plugins get response hooks in `ex`; a route without plugins forwards at once.
 pub async fn run(ex: &mut Exchange<'_>, parts: &Parts, authority: Option<&str>, body: &mut RequestBody) -> Decision {
     let chain = ex.route.chain.clone();
     if chain.plugins().is_empty() {
         return Decision::Forward(Forward::default());
+    }
+    if let Some(answer) = direct_hit(ex, parts, authority) {
+        return Decision::Answer(answer);
     }
     let mut head = request_head(ex, parts, authority);
     let outcome = chain.on_request(&mut head, body, &mut ex.replies).await;

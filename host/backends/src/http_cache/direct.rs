@@ -48,14 +48,46 @@ impl HttpCache {
         {
             return None;
         }
-        let (authority, path) = (head.authority.as_str(), head.path.as_str());
+        self.direct_hit(route, plugin, &head.authority, &head.path, |base| {
+            self.lookup_memory(base, &head.headers)
+        })
+    }
+
+    /// [`direct_serve`](Self::direct_serve) for a request as hyper has it, before any request
+    /// head is built for plugins: `path` with its query. Responses stored with `Vary` are not
+    /// found this way (their variant is picked from the plugins' header list).
+    pub fn direct_serve_request(
+        &self,
+        route: &str,
+        plugin: &str,
+        method: &str,
+        authority: &str,
+        path: &str,
+        headers: &http::HeaderMap,
+    ) -> Option<CacheServe> {
+        if !matches!(method, "GET" | "HEAD") || PLUGIN_JUDGES.iter().any(|j| headers.contains_key(*j)) {
+            return None;
+        }
+        self.direct_hit(route, plugin, authority, path, |_| None)
+    }
+
+    /// The direct hit for `authority` + `path` on `route`, if the slot is fresh; `by_vary`
+    /// picks the variant of a response stored with `Vary` from its base key.
+    fn direct_hit(
+        &self,
+        route: &str,
+        plugin: &str,
+        authority: &str,
+        path: &str,
+        by_vary: impl FnOnce(&str) -> Option<Arc<StoredEntry>>,
+    ) -> Option<CacheServe> {
         let slot = self.direct.get(&self.slot_hash(route, plugin, authority, path))?;
         if !slot.matches(route, plugin, authority, path) {
             return None;
         }
         let entry = match &slot.key {
             Some(key) => self.entries.get(key.as_str())?,
-            None => self.lookup_memory(&slot.base, &head.headers)?,
+            None => by_vary(&slot.base)?,
         };
         let direct = entry.direct.as_ref()?;
         let now = unix_ms();
