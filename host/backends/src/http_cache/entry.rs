@@ -49,13 +49,10 @@ pub struct StoredEntry {
 }
 
 impl StoredEntry {
-    /// The stored header fields as a header map (without `Content-Length`; built once, with
-    /// room for the fields every hit adds, so a clone of it does not grow its index: `Age`,
-    /// `Cache-Status`, `Content-Length`, `X-Request-Id`, `X-Response-Time` and a few more).
+    /// The stored header fields as a header map (without `Content-Length`; built once).
     pub fn header_map(&self) -> &http::HeaderMap {
         self.built.get_or_init(|| {
-            let mut map = http::HeaderMap::with_capacity(self.headers.len() + 8);
-            map.extend(sluice_core::headers::from_plugin(self.headers.clone()));
+            let mut map = sluice_core::headers::from_plugin(self.headers.clone());
             map.remove(http::header::CONTENT_LENGTH);
             map
         })

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
+use hyper::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use sluice_backends::http_cache::{CacheServe, KEY_PREFIX};
@@ -106,7 +106,13 @@ pub fn served_directly(serve: &CacheServe, method: &str) -> Response<ProxyBody> 
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
     let headers = resp.headers_mut();
-    *headers = entry.header_map().clone();
+    // A fresh map with room for the fields this hit and the access step add: a clone of the
+    // stored one has none, and grew its field list twice per hit.
+    let stored = entry.header_map();
+    *headers = HeaderMap::with_capacity(stored.len() + 8);
+    for (name, value) in stored {
+        headers.append(name.clone(), value.clone());
+    }
     // As `verdict::apply_edits` does: remove, then set, then append (all checked already).
     let edits = &serve.edits;
     for name in &edits.remove {
