@@ -38,6 +38,9 @@ pub const KEY_PREFIX: &str = "http:";
 
 pub use entry::{CacheServe, Direct, Fields, StoreError, StoredEntry};
 pub use fill::{Fill, FillGuard};
+/// Reads an entry as the Redis level stored it (the fuzz target `redis_entry` runs it on
+/// arbitrary bytes): the entry and its tags' generations, or why the bytes are not one.
+pub use shared::decode as decode_redis_entry;
 pub use state::HttpCache;
 pub use store_body::{Store, StoreBody, Storing, store_body};
 

@@ -68,6 +68,14 @@ impl SinkMetrics {
     }
 }
 
+/// Reads one line of the spill file as the replay does: the row, or why the line cannot be
+/// read (the replay skips and logs such a line).
+pub fn parse_spill_line(line: &str) -> Result<SinkRow, String> {
+    serde_json::from_str::<Queued>(line)
+        .map(|q| q.row)
+        .map_err(|e| e.to_string())
+}
+
 /// The handle rows are emitted through.
 pub struct Sinks {
     queue: Arc<SinkQueue>,

@@ -15,6 +15,7 @@ pub mod dates;
 pub mod decide;
 pub mod directives;
 pub mod freshness;
+pub mod fuzzing;
 pub mod invalidation;
 pub mod key;
 pub mod outcome;
