@@ -286,6 +286,14 @@ impl Gateway {
     }
 }
 
+/// A loopback port free a moment ago, for something the test is about to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// A loopback port nothing listens on: connections to it are refused.
 pub fn closed_port() -> u16 {
     // Bound but never listening, and kept for the life of the test process: connections are

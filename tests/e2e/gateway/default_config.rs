@@ -9,7 +9,7 @@ const DEMO_KEY: &str = "sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_config_serves_the_demo_and_guards_private() {
-    let demo_port = sluice_e2e::closed_port();
+    let demo_port = sluice_e2e::free_port();
     // The shipped file, on free ports.
     let text = include_str!("../../../config/sluice.toml")
         .replace("127.0.0.1:8080", "127.0.0.1:0")
