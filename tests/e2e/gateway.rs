@@ -28,6 +28,7 @@ mod gateway {
     mod gpu_reload;
     mod gpu_route;
     mod head_reads;
+    mod hostile;
     mod keys_cli;
     mod limits;
     mod messages;
