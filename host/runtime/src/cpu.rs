@@ -8,6 +8,7 @@
 //! after the call started, so the CPU used before it is at most one tick; from then on the
 //! thread's CPU clock is read at each callback.
 
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,13 @@ pub struct CpuMeter {
     used: Duration,
     /// The thread and its CPU clock at the last callback.
     mark: Option<(ThreadId, Duration)>,
+    /// Where the call resumed after its last yield (set by the yield's future, which runs
+    /// outside the store); made at the first yield only.
+    after_yield: Option<Arc<Mutex<Option<(ThreadId, Duration)>>>>,
 }
+
+/// What a deadline callback hands wasmtime to yield with.
+pub type YieldFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl CpuMeter {
     /// A meter for a call starting now.
@@ -39,6 +46,7 @@ impl CpuMeter {
             resumed: now,
             used: Duration::ZERO,
             mark: None,
+            after_yield: None,
         }
     }
 
@@ -79,6 +87,9 @@ impl CpuMeter {
     /// the total. `tick` bounds what the call can have used before the first callback, and is
     /// what a call is charged if it moved to another thread between callbacks.
     pub fn observe(&mut self, tick: Duration) -> Duration {
+        if let Some(resumed) = self.after_yield.as_ref().and_then(|m| m.lock().ok()?.take()) {
+            self.mark = Some(resumed);
+        }
         let now = thread_cpu();
         let thread = std::thread::current().id();
         self.used += match self.mark {
@@ -88,6 +99,22 @@ impl CpuMeter {
         };
         self.mark = Some((thread, now));
         self.used
+    }
+}
+
+impl CpuMeter {
+    /// A future that gives the thread to the executor's other tasks (a long hook must not
+    /// hold its worker, and every connection on it, for its whole budget), then notes the
+    /// thread's CPU clock where the call resumes: what the other tasks used meanwhile is not
+    /// charged to it.
+    pub fn yield_point(&mut self) -> YieldFuture {
+        let slot = self.after_yield.get_or_insert_with(Arc::default).clone();
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            if let Ok(mut resumed) = slot.lock() {
+                *resumed = Some((std::thread::current().id(), thread_cpu()));
+            }
+        })
     }
 }
 
@@ -127,5 +154,26 @@ mod tests {
         meter.waited();
         let charged = meter.observe(tick) - first;
         assert!(charged <= tick, "the other task's CPU was charged: {charged:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn cpu_used_by_other_tasks_during_a_yield_is_not_charged() {
+        let tick = Duration::from_millis(1);
+        let mut meter = CpuMeter::start();
+        let first = meter.observe(tick);
+        // While the call yields, another task on this thread spins 20 ms.
+        let other = tokio::spawn(async {
+            let cpu_before = thread_cpu();
+            while thread_cpu() - cpu_before < Duration::from_millis(20) {
+                std::hint::spin_loop();
+            }
+        });
+        meter.yield_point().await;
+        assert!(other.is_finished(), "the other task ran during the yield");
+        let charged = meter.observe(tick) - first;
+        assert!(
+            charged < Duration::from_millis(5),
+            "the other task's CPU was charged: {charged:?}"
+        );
     }
 }

@@ -492,8 +492,8 @@ impl PluginInstance {
                 state.deadline_hit = true;
                 return Err(wasmtime::format_err!("CPU budget of {:?} exhausted", state.cpu_budget));
             }
-            // Not yet: look again when the rest of the budget could be spent.
-            Ok(UpdateDeadline::Continue(ticker.ticks_for(state.cpu_budget - used)))
+            // Not yet: let the worker's other tasks run, and look again at the next tick.
+            Ok(UpdateDeadline::YieldCustom(1, state.cpu.yield_point()))
         });
         let budget = Duration::from_millis(limits.init_ms.into());
         store.data_mut().begin_call("-", "", "", budget);
