@@ -28,11 +28,14 @@ pub struct CpuMeter {
     resumed: Instant,
     used: Duration,
     /// The thread and its CPU clock at the last callback.
-    mark: Option<(ThreadId, Duration)>,
+    mark: Option<Mark>,
     /// Where the call resumed after its last yield (set by the yield's future, which runs
     /// outside the store); made at the first yield only.
-    after_yield: Option<Arc<Mutex<Option<(ThreadId, Duration)>>>>,
+    after_yield: Option<Arc<Mutex<Option<Mark>>>>,
 }
+
+/// A thread and its CPU clock at one moment.
+type Mark = (ThreadId, Duration);
 
 /// What a deadline callback hands wasmtime to yield with.
 pub type YieldFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
