@@ -84,6 +84,10 @@ impl CpuMeter {
     pub fn waited(&mut self) {
         self.mark = None;
         self.resumed = Instant::now();
+        // A mark left by an earlier yield predates the wait: it must not be taken either.
+        if let Some(Ok(mut resumed)) = self.after_yield.as_ref().map(|m| m.lock()) {
+            *resumed = None;
+        }
     }
 
     /// Called from the deadline callback: adds the CPU used since the last look and returns
@@ -178,5 +182,21 @@ mod tests {
             charged < Duration::from_millis(5),
             "the other task's CPU was charged: {charged:?}"
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_wait_after_a_yield_is_not_charged_either() {
+        let tick = Duration::from_millis(1);
+        let mut meter = CpuMeter::start();
+        let first = meter.observe(tick);
+        meter.yield_point().await;
+        // The call then waits on a host call while another task spins 20 ms on this thread.
+        let cpu_before = thread_cpu();
+        while thread_cpu() - cpu_before < Duration::from_millis(20) {
+            std::hint::spin_loop();
+        }
+        meter.waited();
+        let charged = meter.observe(tick) - first;
+        assert!(charged <= tick, "the wait was charged from the yield's mark: {charged:?}");
     }
 }
