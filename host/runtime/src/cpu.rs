@@ -197,6 +197,9 @@ mod tests {
         }
         meter.waited();
         let charged = meter.observe(tick) - first;
-        assert!(charged <= tick, "the wait was charged from the yield's mark: {charged:?}");
+        assert!(
+            charged <= tick,
+            "the wait was charged from the yield's mark: {charged:?}"
+        );
     }
 }
