@@ -6,6 +6,13 @@ need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONT
 
 wrk_extra=()
 
+# The demo key of config/sluice.toml (published in the README); the auth plugin's route entry
+# accepting it as a static key (its hash under the demo secret); a per-key rate limit that
+# is never reached.
+key=sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G
+auth="{ plugin = \"auth\", config = { secret = \"demo-secret-please-change-me\", lookup_statement = \"\", touch_statement = \"\", required_scopes = [\"read\"], static_keys = [{ id = -1, hash = \"45ee5a983ba02465b215b5002f978dec3b8bfba1421974f6caf4f39733a46752\", owner = \"demo\", scopes = [\"read\"], tier = \"free\" }] } }"
+limit='{ plugin = "ratelimit", config = { limits = [{ name = "per-key", key = "api_key", limit = 1000000000000, period = "1s" }] } }'
+
 # Builds the gateway as it is deployed (`--profile production`: fat LTO, one codegen unit) and
 # the plugins, and sets $sluice to it; with SLUICE_BINARY=PATH, that gateway is measured
 # instead and nothing is built (an older commit's, for an A/B; its plugins are built in).

@@ -71,7 +71,7 @@ impl SinkMetrics {
 /// Reads one line of the spill file as the replay does: the row, or why the line cannot be
 /// read (the replay skips and logs such a line).
 pub fn parse_spill_line(line: &str) -> Result<SinkRow, String> {
-    serde_json::from_str::<Queued>(line)
+    super::sink_spill::parse_line(line)
         .map(|q| q.row)
         .map_err(|e| e.to_string())
 }
@@ -357,6 +357,13 @@ impl Writer {
         }
     }
 
+    /// Clears `spill_stuck` once the spill is below 90% of its limit again.
+    fn note_spill_room(&self) {
+        if self.spill.bytes() < self.settings.spill_max_bytes / 10 * 9 {
+            self.spill_stuck.store(false, Ordering::Relaxed);
+        }
+    }
+
     /// How long one write may take before Postgres counts as unavailable.
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.settings.write_timeout_ms)
@@ -378,10 +385,10 @@ impl Writer {
         let refused = self.spill.append(&rows).await;
         let kept = rows.len() - refused.len();
         self.metrics.count(&rows[..kept], "spilled");
-        if !refused.is_empty() {
+        if refused.is_empty() {
+            self.note_spill_room();
+        } else {
             self.spill_stuck.store(true, Ordering::Relaxed);
-        } else if self.spill.bytes() < self.settings.spill_max_bytes / 10 * 9 {
-            self.spill_stuck.store(false, Ordering::Relaxed);
         }
         if !refused.is_empty() {
             self.metrics.count(&refused, "dropped");
@@ -457,9 +464,7 @@ impl Writer {
             "replayed spilled rows into Postgres"
         );
         self.metrics.spill_bytes.set(self.spill.bytes() as f64);
-        if self.spill.bytes() < self.settings.spill_max_bytes / 10 * 9 {
-            self.spill_stuck.store(false, Ordering::Relaxed);
-        }
+        self.note_spill_room();
     }
 
     fn log_failure(&mut self, error: &str) {

@@ -24,6 +24,11 @@ fn lines(rows: &[Queued]) -> Vec<String> {
         .collect()
 }
 
+/// One line of the file: the row and its event id.
+pub(super) fn parse_line(line: &str) -> serde_json::Result<Queued> {
+    serde_json::from_str(line)
+}
+
 impl Spill {
     /// The spill at `path` (what an earlier run left there counts), at most `max` bytes.
     pub(super) fn new(path: PathBuf, max: u64) -> Self {
@@ -74,7 +79,7 @@ impl Spill {
         };
         let mut rows = Vec::new();
         for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            match serde_json::from_str(line) {
+            match parse_line(line) {
                 Ok(row) => rows.push(row),
                 Err(e) => {
                     tracing::error!(line = n + 1, error = %e, path = %self.path.display(), "unreadable row in the spill file skipped")

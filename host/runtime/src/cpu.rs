@@ -107,9 +107,7 @@ impl CpuMeter {
         self.mark = Some((thread, now));
         self.used
     }
-}
 
-impl CpuMeter {
     /// A future that gives the thread to the executor's other tasks (a long hook must not
     /// hold its worker, and every connection on it, for its whole budget), then notes the
     /// thread's CPU clock where the call resumes: what the other tasks used meanwhile is not
@@ -129,6 +127,15 @@ impl CpuMeter {
 mod tests {
     use super::*;
 
+    /// Spins until the thread's own CPU clock moved `cpu` (however long that takes in wall
+    /// time on a busy machine).
+    fn spin_cpu(cpu: Duration) {
+        let before = thread_cpu();
+        while thread_cpu() - before < cpu {
+            std::hint::spin_loop();
+        }
+    }
+
     #[test]
     fn a_sleeping_thread_uses_no_cpu_and_a_spinning_one_does() {
         let tick = Duration::from_millis(1);
@@ -138,12 +145,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(30));
         let slept = meter.observe(tick) - first;
         assert!(slept < Duration::from_millis(10), "sleeping counted as CPU: {slept:?}");
-        // Spin until the thread's own CPU clock moved 20 ms (however long that takes in wall
-        // time on a busy machine).
-        let cpu_before = thread_cpu();
-        while thread_cpu() - cpu_before < Duration::from_millis(20) {
-            std::hint::spin_loop();
-        }
+        spin_cpu(Duration::from_millis(20));
         let spun = meter.observe(tick) - first - slept;
         assert!(spun >= Duration::from_millis(20), "spinning not counted: {spun:?}");
     }
@@ -154,10 +156,7 @@ mod tests {
         let mut meter = CpuMeter::start();
         let first = meter.observe(tick);
         // Another task runs on this thread while the call awaits a host call (Redis, say).
-        let cpu_before = thread_cpu();
-        while thread_cpu() - cpu_before < Duration::from_millis(20) {
-            std::hint::spin_loop();
-        }
+        spin_cpu(Duration::from_millis(20));
         meter.waited();
         let charged = meter.observe(tick) - first;
         assert!(charged <= tick, "the other task's CPU was charged: {charged:?}");
@@ -169,12 +168,7 @@ mod tests {
         let mut meter = CpuMeter::start();
         let first = meter.observe(tick);
         // While the call yields, another task on this thread spins 20 ms.
-        let other = tokio::spawn(async {
-            let cpu_before = thread_cpu();
-            while thread_cpu() - cpu_before < Duration::from_millis(20) {
-                std::hint::spin_loop();
-            }
-        });
+        let other = tokio::spawn(async { spin_cpu(Duration::from_millis(20)) });
         meter.yield_point().await;
         assert!(other.is_finished(), "the other task ran during the yield");
         let charged = meter.observe(tick) - first;
@@ -191,10 +185,7 @@ mod tests {
         let first = meter.observe(tick);
         meter.yield_point().await;
         // The call then waits on a host call while another task spins 20 ms on this thread.
-        let cpu_before = thread_cpu();
-        while thread_cpu() - cpu_before < Duration::from_millis(20) {
-            std::hint::spin_loop();
-        }
+        spin_cpu(Duration::from_millis(20));
         meter.waited();
         let charged = meter.observe(tick) - first;
         assert!(
