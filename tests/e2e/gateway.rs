@@ -45,4 +45,5 @@ mod gateway {
     mod sinks_audit;
     mod streaming;
     mod tls;
+    mod websocket;
 }

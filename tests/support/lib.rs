@@ -9,6 +9,7 @@ pub mod postgres;
 pub mod redis;
 pub mod redis_servers;
 pub mod relay;
+pub mod websocket;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -14,6 +14,7 @@ mod runtime;
 mod server;
 mod sinks;
 mod telemetry;
+mod upgrades;
 mod upstream;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ pub use runtime::{Profiler, RuntimeSettings};
 pub use server::{AdminSettings, ServerSettings, TlsSettings};
 pub use sinks::{AuditWhenFull, SINK_TABLES, SinkSettings};
 pub use telemetry::TelemetrySettings;
+pub use upgrades::UpgradeSettings;
 pub use upstream::{Balance, HealthCheck, UpstreamDef};
 
 /// A whole gateway configuration.
@@ -109,6 +111,10 @@ pub struct RouteDef {
     /// The plugin chain: request hooks run in this order, response hooks in reverse.
     #[serde(default)]
     pub plugins: Vec<ChainEntry>,
+    /// The protocol upgrades (WebSocket) this route tunnels to its upstream, and their
+    /// timeouts.
+    #[serde(default)]
+    pub upgrades: UpgradeSettings,
 }
 
 /// What a route matches. Every condition given must hold.
@@ -269,6 +275,10 @@ impl GatewayConfig {
                     route.name
                 ));
             }
+            route
+                .upgrades
+                .validate()
+                .map_err(|e| format!("route '{}': {e}", route.name))?;
             for p in [&route.matcher.path_prefix, &route.matcher.path].into_iter().flatten() {
                 if !p.starts_with('/') {
                     return Err(format!("route '{}': paths start with '/', got '{p}'", route.name));

@@ -97,3 +97,21 @@ fn route_entries_override_the_definition() {
     assert_eq!((limits.cpu_ms, limits.memory_mb), (7, 32));
     assert_eq!(config.resolve(&def.module), PathBuf::from("/etc/sluice/p.wasm"));
 }
+
+#[test]
+fn a_route_tunnels_websocket_by_default_and_its_upgrades_are_checked() {
+    let route = "[[routes]]\nname = \"ws\"\n";
+    let config = parse(route).unwrap();
+    assert!(config.routes[0].upgrades.allows("websocket"));
+    let config = parse(&format!(
+        "{route}upgrades = {{ protocols = [\"websocket\", \"mqtt\"], idle_timeout_ms = 1000 }}\n"
+    ))
+    .unwrap();
+    let upgrades = &config.routes[0].upgrades;
+    assert!(upgrades.allows("mqtt") && upgrades.idle_timeout_ms == 1000);
+    assert_eq!(upgrades.max_duration_ms, 86_400_000);
+    let err = parse(&format!("{route}upgrades = {{ protocols = [\"h2c\"] }}\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("route 'ws': upgrades.protocols"), "{err}");
+}

@@ -19,12 +19,13 @@ use sluice_core::telemetry::otlp;
 use crate::answer::Answer;
 use crate::exchange::{ConnInfo, Exchange};
 use crate::finish::finish;
-use crate::forward::forward;
+use crate::forward::{self, forward};
 use crate::log::{self, Access};
 use crate::request_chain::{self, Decision, RequestBody};
 use crate::route;
 use crate::router::Route;
 use crate::state::{Gateway, GatewayState};
+use crate::tunnel;
 
 /// Serves one request with the gateway current when it arrived.
 pub async fn handle(
@@ -98,10 +99,22 @@ async fn serve<'g>(
         }
         return (finish(ex, Answer::Refused(refusal)).await, Some(route));
     }
+    let upgrade = tunnel::requested(&parts, &route.upgrades);
     let mut body = RequestBody::new(incoming, gw.config.server.max_body_bytes, ex.body.clone());
-    let answer = match request_chain::run(&mut ex, &parts, authority, &mut body).await {
-        Decision::Answer(answer) => answer,
-        Decision::Forward(decided) => forward(&ex, parts, body, decided, authority, state.coalescer()).await,
+    let answer = match (request_chain::run(&mut ex, &parts, authority, &mut body).await, upgrade) {
+        (Decision::Answer(answer), _) => answer,
+        (Decision::Forward(decided), Some(upgrade)) => {
+            Box::pin(forward::upgrade::forward(
+                &ex,
+                parts,
+                &decided,
+                upgrade,
+                authority,
+                state.tunnels(),
+            ))
+            .await
+        }
+        (Decision::Forward(decided), None) => forward(&ex, parts, body, decided, authority, state.coalescer()).await,
     };
     (finish(ex, answer).await, Some(route))
 }

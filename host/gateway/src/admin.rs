@@ -111,6 +111,7 @@ pub fn stats(state: &GatewayState) -> Value {
         "upstreams": upstreams,
         "postgres": postgres,
         "sinks": state.runtime().backends().sinks.as_ref().map(|s| json!({ "queued": s.queued(), "spilled_bytes": s.spilled_bytes() })),
+        "tunnels": { "open": state.tunnels().open_count() },
         "last_reload": state.last_reload(),
     })
 }
@@ -221,6 +222,9 @@ fn export_pool_gauges(state: &GatewayState) {
                 .set(p.busy_instances() as f64);
         }
     }
+    metrics
+        .gauge("sluice_tunnels_open", &[])
+        .set(state.tunnels().open_count() as f64);
     if let Some(redis) = &state.runtime().backends().redis {
         metrics
             .gauge("sluice_redis_breaker_open", &[])

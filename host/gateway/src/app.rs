@@ -136,13 +136,16 @@ impl RunningGateway {
         })
     }
 
-    /// Stops accepting, drains in-flight requests (up to the configured grace) and returns
-    /// when both listeners are done.
+    /// Stops accepting, drains in-flight requests and open tunnels (up to the configured
+    /// grace; tunnels still open then are closed) and returns when both listeners are done.
     pub async fn shutdown(self) {
+        let grace = Duration::from_millis(self.state.current().config.server.shutdown_grace_ms);
+        let deadline = tokio::time::Instant::now() + grace;
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+        self.state.tunnels().drain(deadline).await;
         // Every connection has drained: the workers' threads may end.
         drop(self.workers);
     }

@@ -9,6 +9,7 @@ pub mod cache_serve;
 pub mod coalesce;
 pub mod inference;
 pub mod route_to;
+pub mod upgrade;
 
 use std::sync::atomic::Ordering;
 
@@ -41,24 +42,14 @@ pub async fn forward(
     authority: Option<&str>,
     coalescer: &Coalescer,
 ) -> Answer {
-    if let Some(head) = &ex.head {
-        headers::sync_from_plugin(&mut parts.headers, &head.headers, &forward.edited_headers);
-    }
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-    parts.uri = path_and_query.parse().unwrap_or_default();
+    apply_chain_edits(ex, &mut parts, &forward);
     if let Some(choice) = forward.route_to.take() {
         // Boxed, as the coalesced send below: their futures are large and most requests take
         // neither, so inline they would make every request's future (and its moves) larger.
         return Box::pin(to_backend(ex, parts, &mut body, choice, forward)).await;
     }
     let Some(upstream) = &ex.route.upstream else {
-        let message = format!("route '{}' has no upstream and no plugin answered", ex.route.name);
-        return Answer::Refused(Refusal::json(
-            StatusCode::BAD_GATEWAY,
-            "no_upstream",
-            &message,
-            ex.request_id,
-        ));
+        return no_upstream(ex);
     };
     prepare_upstream_head(ex, &mut parts, authority);
     let max_body = ex.gateway.config.server.max_body_bytes;
@@ -109,10 +100,31 @@ pub async fn forward(
     }
 }
 
+/// 502 `no_upstream`: the route has no upstream and no plugin answered.
+pub(crate) fn no_upstream(ex: &Exchange<'_>) -> Answer {
+    let message = format!("route '{}' has no upstream and no plugin answered", ex.route.name);
+    Answer::Refused(Refusal::json(
+        StatusCode::BAD_GATEWAY,
+        "no_upstream",
+        &message,
+        ex.request_id,
+    ))
+}
+
+/// The header edits of the request hooks, onto the request to send; its URI is cut to the
+/// path and query.
+pub(crate) fn apply_chain_edits(ex: &Exchange<'_>, parts: &mut Parts, forward: &Forward) {
+    if let Some(head) = &ex.head {
+        headers::sync_from_plugin(&mut parts.headers, &head.headers, &forward.edited_headers);
+    }
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    parts.uri = path_and_query.parse().unwrap_or_default();
+}
+
 /// The head the upstream sees: no hop-by-hop fields, forwarding fields, the host the route
 /// was chosen by (HTTP/2 requests carry it only in the URI; an absolute-form request line
 /// wins over a different Host header), the request id and the trace context, over HTTP/1.1.
-fn prepare_upstream_head(ex: &Exchange<'_>, parts: &mut Parts, authority: Option<&str>) {
+pub(crate) fn prepare_upstream_head(ex: &Exchange<'_>, parts: &mut Parts, authority: Option<&str>) {
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::add_forwarding(&mut parts.headers, ex.conn.peer.ip(), ex.conn.scheme, authority);
     if let Some(v) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
@@ -173,7 +185,7 @@ async fn to_backend(
 
 /// The gateway's answer when the upstream failed: 504 on a timeout, 502 when it could not be
 /// reached or failed, 503 (with `Retry-After`) when no target is available.
-fn upstream_error(ex: &Exchange<'_>, error: &UpstreamError) -> Refusal {
+pub(crate) fn upstream_error(ex: &Exchange<'_>, error: &UpstreamError) -> Refusal {
     let upstream = ex.route.upstream.as_ref().map_or("-", |u| u.name.as_str());
     tracing::warn!(upstream, %error, "upstream failed");
     let (status, code) = match error {

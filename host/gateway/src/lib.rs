@@ -7,7 +7,8 @@
 //! 2. [`route`]: path normalization, the matching route, header and body-size limits.
 //! 3. [`request_chain`]: the route's request hooks decide (forward, answer, serve cached).
 //! 4. [`forward`]: to the upstream (coalesced when asked), or to a GPU backend (`route-to`);
-//!    answers from the HTTP cache in [`forward::cache_serve`].
+//!    answers from the HTTP cache in [`forward::cache_serve`]; a protocol switch (WebSocket)
+//!    in [`forward::upgrade`], its joined connections then carried by [`tunnel`].
 //! 5. [`response_chain`]: the response hooks of the plugins that ran, compression, storing.
 //! 6. [`finish`]: the one place every routed response ends, the gateway's own refusals
 //!    included, so response hooks and `on-log` run for them too.
@@ -34,3 +35,4 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod ticks;
+pub mod tunnel;

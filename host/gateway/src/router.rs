@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use hyper::{HeaderMap, Method};
 
-use sluice_config::RouteMatch;
+use sluice_config::{RouteMatch, UpgradeSettings};
 use sluice_core::telemetry::metrics::{Counter, Histogram, Registry};
 use sluice_core::upstream::Upstream;
 use sluice_runtime::Chain;
@@ -45,6 +45,8 @@ pub struct Route {
     pub upstream: Option<Arc<Upstream>>,
     /// The route's request metrics.
     pub metrics: RouteMetrics,
+    /// The protocol upgrades it tunnels.
+    pub upgrades: UpgradeSettings,
 }
 
 impl Route {
@@ -63,7 +65,14 @@ impl Route {
             chain,
             upstream,
             metrics,
+            upgrades: UpgradeSettings::default(),
         }
+    }
+
+    /// The route with `upgrades` as its tunnelled protocols (the default: WebSocket).
+    pub fn with_upgrades(mut self, upgrades: UpgradeSettings) -> Self {
+        self.upgrades = upgrades;
+        self
     }
 
     fn matches(&self, method: &Method, host: Option<&str>, path: &str, headers: &HeaderMap) -> bool {

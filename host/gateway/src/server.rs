@@ -30,8 +30,9 @@ use idle::{Activity, Tracked};
 /// Tells listeners to stop accepting and drain.
 pub type Shutdown = watch::Receiver<bool>;
 
-/// The connection builder for `settings`: header size and count limits (431 beyond them) and
-/// the header-read timeout that cuts slow clients off.
+/// The connection builder for `settings`: header size and count limits (431 beyond them),
+/// the header-read timeout that cuts slow clients off, and HTTP/2's extended CONNECT (RFC
+/// 8441, WebSocket over HTTP/2).
 pub fn builder(settings: &ServerSettings) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -43,7 +44,8 @@ pub fn builder(settings: &ServerSettings) -> Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(settings.max_header_bytes as u32);
+        .max_header_list_size(settings.max_header_bytes as u32)
+        .enable_connect_protocol();
     builder
 }
 

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::forward::coalesce::Coalescer;
 use crate::router::{Route, Router};
+use crate::tunnel::Tunnels;
 use sluice_config::GatewayConfig;
 use sluice_core::telemetry::metrics::Registry;
 use sluice_core::upstream::Upstream;
@@ -59,7 +60,7 @@ impl Gateway {
                     .cloned()
                     .unwrap_or_else(|| Arc::new(Chain::new(&r.name, Vec::new(), metrics.clone())));
                 let upstream = r.upstream.as_ref().and_then(|u| upstreams.get(u).cloned());
-                Route::new(&r.name, r.matcher.clone(), chain, upstream, &metrics)
+                Route::new(&r.name, r.matcher.clone(), chain, upstream, &metrics).with_upgrades(r.upgrades.clone())
             })
             .collect();
         Ok(Gateway {
@@ -213,6 +214,8 @@ pub struct GatewayState {
     /// Request coalescing's in-flight table and replay store, shared by every worker and kept
     /// across reloads.
     coalescer: Coalescer,
+    /// The open protocol-switch tunnels, kept across reloads until their own end or the drain.
+    tunnels: Arc<Tunnels>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -233,8 +236,10 @@ impl GatewayState {
         let effective = effective_config(&runtime, source.load()?, true).await?;
         let gateway = Gateway::build(&runtime, effective.config, None).await?;
         let coalescer = Coalescer::new(runtime.backends());
+        let tunnels = Tunnels::new(runtime.backends().metrics.clone());
         Ok(Arc::new(GatewayState {
             coalescer,
+            tunnels,
             current: ArcSwap::from_pointee(gateway),
             runtime,
             source,
@@ -253,6 +258,11 @@ impl GatewayState {
     /// The gateway requests should use now.
     pub fn current(&self) -> Arc<Gateway> {
         self.current.load_full()
+    }
+
+    /// The open tunnels of protocol switches (WebSocket).
+    pub fn tunnels(&self) -> &Arc<Tunnels> {
+        &self.tunnels
     }
 
     /// Request coalescing (the `coalesce` verdict).

@@ -386,6 +386,7 @@ impl PluginInstance {
             data.request = Some(CallRequest {
                 headers: req.headers.clone(),
                 target: req.path.clone(),
+                upgrade: req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("upgrade")),
             });
         }
         // The first look at the next tick; the callback then meters CPU time.

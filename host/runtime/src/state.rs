@@ -161,6 +161,9 @@ pub struct CallRequest {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The request target (path and query).
     pub target: String,
+    /// Whether the request asks to switch protocols (it has an `Upgrade` field): the HTTP
+    /// cache never answers it, nor lets it lead a fill.
+    pub upgrade: bool,
 }
 
 impl WasiView for HostState {

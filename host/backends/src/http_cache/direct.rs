@@ -16,7 +16,10 @@ use sluice_core::time::unix_ms;
 
 /// Request fields that send a request to the plugin instead. `Range` and `If-Range` are not
 /// among them: the host cuts ranges from stored responses itself (`sluice_core::range`).
-const PLUGIN_JUDGES: [&str; 8] = [
+/// `Upgrade` is: a protocol switch is never answered from the cache (the `http-cache` calls
+/// find nothing for it).
+const PLUGIN_JUDGES: [&str; 9] = [
+    "upgrade",
     "cache-control",
     "pragma",
     "authorization",

@@ -324,6 +324,7 @@ async fn a_promised_fresh_response_is_served_directly_to_simple_requests_only() 
         ("/a?x=1", vec![("cache-control", "no-cache")]),
         ("/a?x=1", vec![("authorization", "Bearer t")]),
         ("/a?x=1", vec![("If-None-Match", "\"v\"")]),
+        ("/a?x=1", vec![("upgrade", "websocket")]),
     ] {
         assert!(
             c.direct_serve("r", "cache", &head(path, &headers)).is_none(),
@@ -344,6 +345,13 @@ async fn a_promised_fresh_response_is_served_directly_to_simple_requests_only() 
     map.insert("accept", http::HeaderValue::from_static("*/*"));
     let served = c.direct_serve_request("r", "cache", "GET", "example.com", "/a?x=1", &map);
     assert_eq!(served.unwrap().entry.body, "direct");
+    map.insert("upgrade", http::HeaderValue::from_static("websocket"));
+    assert!(
+        c.direct_serve_request("r", "cache", "GET", "example.com", "/a?x=1", &map)
+            .is_none(),
+        "a protocol switch is never a hit"
+    );
+    map.remove("upgrade");
     map.insert("authorization", http::HeaderValue::from_static("Bearer t"));
     assert!(
         c.direct_serve_request("r", "cache", "GET", "example.com", "/a?x=1", &map)

@@ -112,6 +112,9 @@ impl HostState {
 impl Host for HostState {
     async fn lookup(&mut self, key: String) -> Result<Option<StoredHead>, HostError> {
         let (cache, base, request) = http_cache_call(&self.plugin, self.request.as_ref(), &self.route, "lookup", &key)?;
+        if request.upgrade {
+            return Ok(None);
+        }
         let found = self.cpu.waiting_on(cache.lookup(&base, &request.headers)).await;
         if found.is_none() && self.in_request_headers {
             self.count_lookup("miss");
@@ -129,6 +132,9 @@ impl Host for HostState {
             ));
         }
         verdict::check_edits(&edits).map_err(|why| p.invalid(Capability::HttpCache, why))?;
+        if request.upgrade {
+            return Ok(false);
+        }
         let found = self.cpu.waiting_on(cache.lookup(&base, &request.headers)).await;
         let Some(entry) = found else {
             return Ok(false);
@@ -214,6 +220,9 @@ impl Host for HostState {
                 "use-stored can only be called from on-response-headers",
             ));
         }
+        if request.upgrade {
+            return Ok(false);
+        }
         let found = self.cpu.waiting_on(cache.lookup(&base, &request.headers)).await;
         let Some(entry) = found else {
             return Ok(false);
@@ -237,6 +246,9 @@ impl Host for HostState {
             return Err(p.invalid(Capability::HttpCache,
                 format!("claim-fill takes a hold of 1 to {MAX_HOLD_MS} ms and a wait no longer than the hold (got {hold_ms} and {wait_ms})"),
             ));
+        }
+        if request.upgrade {
+            return Ok(Fill::GaveUp);
         }
         let headers = request.headers.clone();
         // The wait must leave the hook time to answer within its wall-clock limit.
