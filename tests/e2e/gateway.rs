@@ -27,6 +27,7 @@ mod gateway {
     mod gpu_persist;
     mod gpu_reload;
     mod gpu_route;
+    mod grpc;
     mod head_reads;
     mod hostile;
     mod keys_cli;

@@ -2,6 +2,7 @@
 //! file on real sockets, a client, and a Postgres database per test.
 
 pub mod examples;
+pub mod grpc;
 pub mod hold;
 pub mod jwt;
 pub mod origin;

@@ -55,7 +55,8 @@ pub fn effective_level(spec: &EncodingSpec) -> i32 {
 /// response may be compressed, sets `Content-Encoding`, removes `Content-Length` and
 /// `Accept-Ranges`, merges `Accept-Encoding` into `Vary`, weakens a strong `ETag`, and wraps
 /// the body. A response that must not be compressed (already encoded, no body by its status
-/// or method, a partial response) passes through unchanged.
+/// or method, a partial response, a gRPC response: gRPC compresses per message) passes
+/// through unchanged.
 pub fn apply(spec: Option<&EncodingSpec>, method: &str, resp: Response<ProxyBody>) -> Response<ProxyBody> {
     let Some(spec) = spec else {
         return resp;
@@ -91,7 +92,7 @@ fn compressible(method: &str, status: StatusCode, headers: &HeaderMap) -> bool {
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    !already_encoded && !bodyless && status != StatusCode::PARTIAL_CONTENT
+    !already_encoded && !bodyless && status != StatusCode::PARTIAL_CONTENT && !crate::grpc::is_grpc(headers)
 }
 
 fn is_event_stream(headers: &HeaderMap) -> bool {

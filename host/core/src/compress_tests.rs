@@ -93,7 +93,8 @@ async fn invalid_levels_are_clamped_into_the_encodings_range() {
 #[tokio::test]
 async fn responses_that_must_not_be_compressed_pass_through() {
     type Case = (&'static str, u16, &'static [(&'static str, &'static str)]);
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
+        ("POST", 200, &[("content-type", "application/grpc")]),
         ("GET", 200, &[("content-encoding", "gzip")]),
         ("GET", 200, &[("content-encoding", "identity, br")]),
         ("HEAD", 200, &[]),

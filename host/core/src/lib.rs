@@ -13,13 +13,15 @@
 //! - [`telemetry`]: the metrics registry, the log subscriber, OTLP span export;
 //! - [`tls`]: the public listener's rustls config; [`workers`]: thread-per-core request
 //!   workers; [`time`]: the clocks;
-//! - [`range`]: byte ranges (`Range`, `If-Range`) answered from a stored response.
+//! - [`range`]: byte ranges (`Range`, `If-Range`) answered from a stored response;
+//! - [`grpc`]: gRPC calls: their timeout, the gateway's errors as gRPC statuses, deadlines.
 
 pub mod body;
 pub mod breaker;
 pub mod compress;
 pub mod decompress;
 pub mod errors;
+pub mod grpc;
 pub mod headers;
 pub mod pool;
 pub mod range;

@@ -114,6 +114,12 @@ pub enum UpstreamError {
     },
 }
 
+/// A shorter wait for the response head than the upstream's `request_timeout_ms`, put in a
+/// request's extensions (a gRPC call's `grpc-timeout`): [`Upstream::send`] waits for the
+/// shorter of the two.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadDeadline(pub Duration);
+
 /// Counts a request in flight on a target until dropped.
 struct InFlight(Arc<Target>);
 
@@ -285,6 +291,10 @@ impl Upstream {
     /// or is dropped, so least-in-flight balancing sees long streams.
     pub async fn send(&self, req: Request<ProxyBody>, has_body: bool) -> Result<Response<ProxyBody>, UpstreamError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let timeout = req
+            .extensions()
+            .get::<HeadDeadline>()
+            .map_or(self.request_timeout, |d| d.0.min(self.request_timeout));
         let replay = (!has_body && self.retries > 0).then(|| Replay {
             method: req.method().clone(),
             uri: req.uri().clone(),
@@ -295,7 +305,7 @@ impl Upstream {
             ),
         });
         let (mut target, _) = self.pick(None)?;
-        let mut result = self.send_to(target, req).await;
+        let mut result = self.send_to(target, req, timeout).await;
         let mut attempts = 0;
         while let (Err(error), Some(replay)) = (&result, &replay) {
             let retryable = match error {
@@ -315,7 +325,7 @@ impl Upstream {
             *again.method_mut() = replay.method.clone();
             *again.uri_mut() = replay.uri.clone();
             *again.headers_mut() = replay.headers.clone();
-            result = self.send_to(target, again).await;
+            result = self.send_to(target, again, timeout).await;
         }
         result
     }
@@ -324,6 +334,7 @@ impl Upstream {
         &self,
         target: &Arc<Target>,
         mut req: Request<ProxyBody>,
+        timeout: Duration,
     ) -> Result<Response<ProxyBody>, UpstreamError> {
         let path = req.uri().path_and_query().cloned();
         let uri = Uri::builder()
@@ -338,7 +349,7 @@ impl Upstream {
         target.requests.add(1);
         target.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(target.clone());
-        let result = tokio::time::timeout(self.request_timeout, self.client().request(req)).await;
+        let result = tokio::time::timeout(timeout, self.client().request(req)).await;
         let error = match result {
             Ok(Ok(resp)) => {
                 target.breaker.success();
@@ -349,7 +360,7 @@ impl Upstream {
             }
             Err(_) => UpstreamError::Timeout {
                 target: target.authority.clone(),
-                timeout_ms: self.request_timeout.as_millis() as u64,
+                timeout_ms: timeout.as_millis() as u64,
             },
             Ok(Err(e)) if e.is_connect() => UpstreamError::Connect {
                 target: target.authority.clone(),

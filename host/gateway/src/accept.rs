@@ -13,8 +13,8 @@ use hyper::{Request, Response};
 use tracing::Instrument;
 
 use sluice_core::body::ProxyBody;
-use sluice_core::headers;
 use sluice_core::telemetry::otlp;
+use sluice_core::{grpc, headers};
 
 use crate::answer::Answer;
 use crate::exchange::{ConnInfo, Exchange};
@@ -72,8 +72,10 @@ async fn serve<'g>(
     request_id: &'g str,
     started: Instant,
 ) -> (Response<ProxyBody>, Option<&'g Route>) {
+    let grpc = grpc::is_grpc(req.headers());
     let matched = match route::route(gw, &req, request_id) {
         Ok(matched) => matched,
+        Err(refusal) if grpc => return (grpc::trailers_only(*refusal.response, &refusal.why), None),
         Err(refusal) => return (*refusal.response, None),
     };
     let route = matched.route;
@@ -88,6 +90,7 @@ async fn serve<'g>(
         ran: 0,
         replies: Default::default(),
         body: Arc::default(),
+        grpc,
     };
     let (parts, incoming) = req.into_parts();
     let authority = matched.authority.as_deref();

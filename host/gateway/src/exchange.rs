@@ -55,6 +55,9 @@ pub struct Exchange<'g> {
     pub replies: ResponseEdits,
     /// What was read of the request body.
     pub body: Arc<BodyStats>,
+    /// Whether the request is a gRPC call (`application/grpc`): the gateway's and plugins'
+    /// error answers then go out as gRPC statuses.
+    pub grpc: bool,
 }
 
 impl Exchange<'_> {

@@ -14,16 +14,20 @@ pub mod upgrade;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use hyper::header::{HOST, HeaderValue};
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::header::{HOST, HeaderValue, TE};
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
 
 use sluice_bindings::UpstreamChoice;
 use sluice_core::decompress;
+use sluice_core::grpc;
 use sluice_core::headers;
 use sluice_core::telemetry::otlp;
 use sluice_core::time::unix_ms;
-use sluice_core::upstream::UpstreamError;
+use sluice_core::upstream::{HeadDeadline, UpstreamError};
 use sluice_runtime::{BodyError, BodySource, Forward};
 
 use crate::answer::{Answer, Refusal, Timing};
@@ -52,6 +56,7 @@ pub async fn forward(
         return no_upstream(ex);
     };
     prepare_upstream_head(ex, &mut parts, authority);
+    let deadline = ex.grpc.then(|| grpc_call(&mut parts)).flatten();
     let max_body = ex.gateway.config.server.max_body_bytes;
     let has_body = body.has_body(&parts.headers);
     let (upstream_body, decoding) = match decompress::request(
@@ -87,6 +92,10 @@ pub async fn forward(
         Err(error) => return Answer::Refused(upstream_error(ex, &error)),
     };
     headers::strip_hop_by_hop(response.headers_mut());
+    if let Some(deadline) = deadline {
+        let left = deadline.saturating_sub(ex.started.elapsed());
+        response = response.map(|body| grpc::Deadline::new(body, left).boxed());
+    }
     let timing = Timing {
         sent_ms,
         received_ms: unix_ms(),
@@ -109,6 +118,16 @@ pub(crate) fn no_upstream(ex: &Exchange<'_>) -> Answer {
         &message,
         ex.request_id,
     ))
+}
+
+/// A gRPC call on its way upstream: `TE: trailers` (gRPC requires it; it went with the
+/// hop-by-hop fields) and its `grpc-timeout` as the wait for the response head; the deadline
+/// for the whole call.
+fn grpc_call(parts: &mut Parts) -> Option<Duration> {
+    parts.headers.insert(TE, HeaderValue::from_static("trailers"));
+    let deadline = grpc::timeout(&parts.headers)?;
+    parts.extensions.insert(HeadDeadline(deadline));
+    Some(deadline)
 }
 
 /// The header edits of the request hooks, onto the request to send; its URI is cut to the

@@ -9,14 +9,14 @@ use sluice_e2e::{Upstream, full, start_gateway};
 use tokio_rustls::TlsConnector;
 
 /// A self-signed certificate for `localhost` written to `dir`; returns its DER.
-fn certificate(dir: &std::path::Path) -> CertificateDer<'static> {
+pub fn certificate(dir: &std::path::Path) -> CertificateDer<'static> {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
     cert.cert.der().clone()
 }
 
-fn connector(cert: CertificateDer<'static>, alpn: &[&[u8]]) -> TlsConnector {
+pub fn connector(cert: CertificateDer<'static>, alpn: &[&[u8]]) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
