@@ -30,6 +30,7 @@ mod gateway {
     mod grpc;
     mod head_reads;
     mod hostile;
+    mod http3;
     mod keys_cli;
     mod limits;
     mod messages;

@@ -4,6 +4,7 @@
 pub mod examples;
 pub mod grpc;
 pub mod hold;
+pub mod http3;
 pub mod jwt;
 pub mod origin;
 pub mod postgres;

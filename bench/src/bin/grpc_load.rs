@@ -41,11 +41,17 @@ async fn serve(addr: &str) -> anyhow::Result<()> {
 async fn run(url: &str, concurrency: usize, seconds: u64, header: Option<(&str, &str)>) -> anyhow::Result<()> {
     let mut channels = Vec::new();
     for _ in 0..concurrency.div_ceil(10) {
-        let channel = Channel::from_shared(url.to_string())?.tcp_nodelay(true).connect().await?;
+        let channel = Channel::from_shared(url.to_string())?
+            .tcp_nodelay(true)
+            .connect()
+            .await?;
         channels.push(channel);
     }
     let header = match header {
-        Some((name, value)) => Some((MetadataKey::from_bytes(name.as_bytes())?, MetadataValue::try_from(value)?)),
+        Some((name, value)) => Some((
+            MetadataKey::from_bytes(name.as_bytes())?,
+            MetadataValue::try_from(value)?,
+        )),
         None => None,
     };
     let until = Instant::now() + Duration::from_secs(seconds);
@@ -82,6 +88,11 @@ async fn run(url: &str, concurrency: usize, seconds: u64, header: Option<(&str, 
             .copied()
             .unwrap_or(0)
     };
-    println!("{:.0} {} {} {errors}", all.len() as f64 / seconds as f64, at(0.5), at(0.99));
+    println!(
+        "{:.0} {} {} {errors}",
+        all.len() as f64 / seconds as f64,
+        at(0.5),
+        at(0.99)
+    );
     Ok(())
 }

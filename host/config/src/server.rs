@@ -15,6 +15,10 @@ pub struct ServerSettings {
     /// TLS certificate and key files; plain HTTP (with h2c by prior knowledge) when absent.
     #[serde(default)]
     pub tls: Option<TlsSettings>,
+    /// A UDP address to serve HTTP/3 on (QUIC, with `tls`'s certificate), advertised to
+    /// HTTPS clients in `Alt-Svc`; none (the default) serves no HTTP/3.
+    #[serde(default)]
+    pub http3_listen: Option<SocketAddr>,
     /// The largest request header section in bytes (431 beyond it). Default 16 KiB.
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
@@ -105,6 +109,7 @@ impl Default for ServerSettings {
         ServerSettings {
             listen: default_listen(),
             tls: None,
+            http3_listen: None,
             max_header_bytes: default_max_header_bytes(),
             max_headers: default_max_headers(),
             max_body_bytes: default_max_body_bytes(),
@@ -155,6 +160,11 @@ impl ServerSettings {
         }
         if self.idle_timeout_ms < 10 {
             return Err("server.idle_timeout_ms must be at least 10".into());
+        }
+        if self.http3_listen.is_some() && self.tls.is_none() {
+            return Err(
+                "server.http3_listen needs server.tls: HTTP/3 runs over QUIC, which is always encrypted".into(),
+            );
         }
         Ok(())
     }

@@ -115,3 +115,14 @@ fn a_route_tunnels_websocket_by_default_and_its_upgrades_are_checked() {
         .to_string();
     assert!(err.contains("route 'ws': upgrades.protocols"), "{err}");
 }
+
+#[test]
+fn http3_needs_the_tls_certificate() {
+    let err = parse("[server]\nhttp3_listen = \"127.0.0.1:8443\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("http3_listen needs server.tls"), "{err}");
+    let config =
+        parse("[server]\nhttp3_listen = \"127.0.0.1:8443\"\ntls = { cert = \"c.pem\", key = \"k.pem\" }\n").unwrap();
+    assert_eq!(config.server.http3_listen, Some("127.0.0.1:8443".parse().unwrap()));
+}

@@ -8,7 +8,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::body::Incoming;
 use hyper::{Request, Response};
 use tracing::Instrument;
 
@@ -17,6 +16,7 @@ use sluice_core::telemetry::otlp;
 use sluice_core::{grpc, headers};
 
 use crate::answer::Answer;
+use crate::client_body::ClientBody;
 use crate::exchange::{ConnInfo, Exchange};
 use crate::finish::finish;
 use crate::forward::{self, forward};
@@ -30,7 +30,7 @@ use crate::tunnel;
 /// Serves one request with the gateway current when it arrived.
 pub async fn handle(
     state: Arc<GatewayState>,
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     conn: ConnInfo,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
@@ -67,7 +67,7 @@ pub async fn handle(
 async fn serve<'g>(
     gw: &'g Gateway,
     state: &'g GatewayState,
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     conn: ConnInfo,
     request_id: &'g str,
     started: Instant,

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::accept::handle;
+use crate::client_body::ClientBody;
 use crate::exchange::ConnInfo;
 use crate::state::{ConfigSource, GatewayState};
 use crate::{admin, server};
@@ -30,6 +31,8 @@ pub struct RunningGateway {
     pub addr: SocketAddr,
     /// Where the admin listener is bound.
     pub admin_addr: SocketAddr,
+    /// Where the HTTP/3 listener is bound (UDP), when `server.http3_listen` is set.
+    pub http3_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     /// The request workers; they stop when the gateway is dropped, after the drain.
@@ -79,7 +82,9 @@ impl RunningGateway {
             server::builder(&settings.server),
             tls,
             timeouts,
-            move |req, peer, scheme| handle(proxy_state.clone(), req, ConnInfo { peer, scheme }),
+            move |req: hyper::Request<hyper::body::Incoming>, peer, scheme| {
+                handle(proxy_state.clone(), req.map(ClientBody::Tcp), ConnInfo { peer, scheme })
+            },
             rx.clone(),
             Some(workers.clone()),
         );
@@ -94,6 +99,13 @@ impl RunningGateway {
             None,
         );
         let mut tasks = vec![tokio::spawn(proxy), tokio::spawn(admin)];
+        let http3_addr = match start_http3(&state, &settings, rx.clone())? {
+            Some((bound, task)) => {
+                tasks.push(task);
+                Some(bound)
+            }
+            None => None,
+        };
         if let Some(demo) = &settings.demo {
             let listener = bind(demo.listen).await?;
             tracing::info!(addr = %demo.listen, "demo upstream serving");
@@ -130,6 +142,7 @@ impl RunningGateway {
             state,
             addr,
             admin_addr,
+            http3_addr,
             shutdown,
             tasks,
             workers,
@@ -172,6 +185,28 @@ impl RunningGateway {
         self.shutdown().await;
         Ok(())
     }
+}
+
+/// Binds the HTTP/3 listener when `server.http3_listen` is set and advertises it in
+/// `Alt-Svc`: where it is bound, and its task.
+fn start_http3(
+    state: &Arc<GatewayState>,
+    settings: &sluice_config::GatewayConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Option<(SocketAddr, JoinHandle<()>)>, String> {
+    let (Some(addr), Some(tls)) = (settings.server.http3_listen, &settings.server.tls) else {
+        return Ok(None);
+    };
+    let quic = sluice_core::tls::quic_server_config(tls, |p| settings.resolve(p)).map_err(|e| e.to_string())?;
+    let endpoint = server::http3::endpoint(addr, quic)?;
+    let bound = endpoint.local_addr().map_err(|e| e.to_string())?;
+    state.advertise_http3(bound.port());
+    tracing::info!(addr = %bound, "HTTP/3 serving");
+    let h3_state = state.clone();
+    let handler = move |req, peer, scheme| handle(h3_state.clone(), req, ConnInfo { peer, scheme });
+    let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
+    let task = tokio::spawn(server::http3::serve(endpoint, handler, shutdown, grace));
+    Ok(Some((bound, task)))
 }
 
 /// Reloads whenever Postgres says the config named `name` changed, until shutdown.

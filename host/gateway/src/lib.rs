@@ -22,6 +22,7 @@ pub mod accept;
 pub mod admin;
 pub mod answer;
 pub mod app;
+pub mod client_body;
 pub mod demo;
 pub mod exchange;
 pub mod finish;

@@ -95,7 +95,8 @@ fn response_time(elapsed: std::time::Duration) -> Vec<u8> {
     text
 }
 
-/// The common response headers, the route's metrics, the request row and the access line.
+/// The common response headers (with `Alt-Svc` on HTTPS when HTTP/3 is served), the route's
+/// metrics, the request row and the access line.
 pub fn access(state: &GatewayState, a: &Access<'_>, resp: &mut Response<ProxyBody>, span: &tracing::Span) {
     let elapsed = a.started.elapsed();
     let headers = resp.headers_mut();
@@ -104,6 +105,11 @@ pub fn access(state: &GatewayState, a: &Access<'_>, resp: &mut Response<ProxyBod
     }
     if let Ok(v) = HeaderValue::from_bytes(&response_time(elapsed)) {
         headers.insert(X_RESPONSE_TIME.clone(), v);
+    }
+    if a.conn.scheme == "https"
+        && let Some(alt_svc) = state.alt_svc()
+    {
+        headers.insert(hyper::header::ALT_SVC, alt_svc.clone());
     }
     let status = resp.status().as_u16();
     let route_label = a.route.map_or("-", |r| r.name.as_str());

@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, RANGE};
 use hyper::http::request::Parts;
 
@@ -18,6 +17,7 @@ use sluice_core::headers;
 use sluice_runtime::{BodyError, BodySource, Forward, RequestOutcome};
 
 use crate::answer::Answer;
+use crate::client_body::ClientBody;
 use crate::exchange::{BodyStats, Exchange};
 use crate::forward::cache_serve;
 
@@ -31,7 +31,7 @@ pub enum Decision {
 
 /// The request body: streamed to the upstream under the size limit, or buffered for a plugin.
 pub struct RequestBody {
-    incoming: Option<Incoming>,
+    incoming: Option<ClientBody>,
     buffered: Option<Bytes>,
     max: u64,
     stats: Arc<BodyStats>,
@@ -39,7 +39,7 @@ pub struct RequestBody {
 
 impl RequestBody {
     /// The body of a request, read at most `max` bytes, counted into `stats`.
-    pub fn new(incoming: Incoming, max: u64, stats: Arc<BodyStats>) -> Self {
+    pub fn new(incoming: ClientBody, max: u64, stats: Arc<BodyStats>) -> Self {
         RequestBody {
             incoming: Some(incoming),
             buffered: None,

@@ -23,6 +23,7 @@ use sluice_core::body::ProxyBody;
 use sluice_core::body::observed;
 use sluice_core::workers::Workers;
 
+pub mod http3;
 mod idle;
 
 use idle::{Activity, Tracked};

@@ -216,6 +216,8 @@ pub struct GatewayState {
     coalescer: Coalescer,
     /// The open protocol-switch tunnels, kept across reloads until their own end or the drain.
     tunnels: Arc<Tunnels>,
+    /// `Alt-Svc` for HTTPS answers, once the HTTP/3 listener is bound.
+    alt_svc: std::sync::OnceLock<hyper::header::HeaderValue>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -240,6 +242,7 @@ impl GatewayState {
         Ok(Arc::new(GatewayState {
             coalescer,
             tunnels,
+            alt_svc: std::sync::OnceLock::new(),
             current: ArcSwap::from_pointee(gateway),
             runtime,
             source,
@@ -258,6 +261,19 @@ impl GatewayState {
     /// The gateway requests should use now.
     pub fn current(&self) -> Arc<Gateway> {
         self.current.load_full()
+    }
+
+    /// `Alt-Svc` advertising the HTTP/3 listener, when there is one.
+    pub fn alt_svc(&self) -> Option<&hyper::header::HeaderValue> {
+        self.alt_svc.get()
+    }
+
+    /// Advertises HTTP/3 on UDP `port` in every HTTPS answer from now on (for a day).
+    pub fn advertise_http3(&self, port: u16) {
+        let value = format!("h3=\":{port}\"; ma=86400");
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
+            let _ = self.alt_svc.set(value);
+        }
     }
 
     /// The open tunnels of protocol switches (WebSocket).
