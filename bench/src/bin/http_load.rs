@@ -79,9 +79,11 @@ async fn h2_callers(
     let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
         .connect(ServerName::try_from("localhost")?, tcp)
         .await?;
-    let (send, conn) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream))
-            .await?;
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await?;
     tokio::spawn(conn);
     Ok((0..streams)
         .map(|_| {
@@ -90,7 +92,9 @@ async fn h2_callers(
                 let (mut latencies, mut errors) = (Vec::new(), 0);
                 while Instant::now() < until {
                     let sent = Instant::now();
-                    let req = hyper::Request::get(uri.clone()).body(Empty::<Bytes>::new()).expect("a request");
+                    let req = hyper::Request::get(uri.clone())
+                        .body(Empty::<Bytes>::new())
+                        .expect("a request");
                     let done = match send.send_request(req).await {
                         Ok(resp) => resp.into_body().collect().await.is_ok(),
                         Err(_) => false,
@@ -143,7 +147,10 @@ async fn h3_callers(
         .collect())
 }
 
-async fn h3_get(send: &mut h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>, uri: hyper::Uri) -> anyhow::Result<()> {
+async fn h3_get(
+    send: &mut h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    uri: hyper::Uri,
+) -> anyhow::Result<()> {
     let mut stream = send.send_request(hyper::Request::get(uri).body(())?).await?;
     stream.finish().await?;
     stream.recv_response().await?;

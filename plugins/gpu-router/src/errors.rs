@@ -43,6 +43,15 @@ impl ApiError {
         }
     }
 
+    /// The 404 for a method and path the plugin does not serve (OpenAI answers `Invalid URL`
+    /// the same way).
+    pub fn unknown_url(method: &str, path: &str) -> ApiError {
+        ApiError {
+            status: 404,
+            ..ApiError::bad_request("unknown_url", None, format!("Invalid URL ({method} {path})"))
+        }
+    }
+
     /// The JSON body.
     pub fn body(&self) -> String {
         json!({

@@ -1,7 +1,9 @@
 //! Sluice's GPU router plugin: routes OpenAI-compatible inference requests through the
 //! gateway's GPU scheduler.
 //!
-//! `GET /v1/models` is answered with the fleet's models. A `POST` to `/v1/chat/completions`,
+//! `GET /v1/models` is answered with the fleet's models, `GET /v1/models/{id}` with one of them
+//! (404 `model_not_found` when the fleet has none by that id), and any other request the plugin
+//! does not serve with 404 `unknown_url` (unless `pass_unknown_paths`). A `POST` to `/v1/chat/completions`,
 //! `/v1/completions` or `/v1/embeddings` has its scheduling headers checked ([`headers`]), its
 //! body read ([`openai`]) and a lease reserved with `gpu.reserve`; the request is then routed
 //! to the backend the host grants (`route-to` with the lease and an empty url), or answered
@@ -85,8 +87,17 @@ impl Plugin for GpuRouter {
         if models::is_list_request(&req.method, path) {
             return Response::json(200, models::list_body(&gpu::models())).into();
         }
+        if let Some(id) = models::retrieved_model(&req.method, path) {
+            return match models::model_body(&gpu::models(), &id) {
+                Some(body) => Response::json(200, body).into(),
+                None => ApiError::model_not_found(&id).response().into(),
+            };
+        }
         if req.method != "POST" || Endpoint::of(path).is_none() {
-            return RequestVerdict::Continue;
+            return match self.settings.pass_unknown_paths {
+                true => RequestVerdict::Continue,
+                false => ApiError::unknown_url(&req.method, path).response().into(),
+            };
         }
         match headers::parse(&req.headers, req.context("tenant"), &self.settings) {
             Ok(_) => RequestVerdict::NeedBody(self.settings.max_body_bytes),

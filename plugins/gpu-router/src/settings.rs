@@ -31,6 +31,9 @@ pub struct Settings {
     pub prefix_chars: u32,
     /// Prompts shorter than this many characters get no prefix hash.
     pub min_prefix_chars: u32,
+    /// Whether requests the plugin does not serve go on down the chain (to the route's
+    /// upstream, if it has one) instead of getting 404 in OpenAI's format.
+    pub pass_unknown_paths: bool,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             default_max_tokens: 256,
             prefix_chars: 512,
             min_prefix_chars: 64,
+            pass_unknown_paths: false,
         }
     }
 }
@@ -65,6 +69,8 @@ struct RawSettings {
     prefix_chars: Option<u32>,
     #[serde(default)]
     min_prefix_chars: Option<u32>,
+    #[serde(default)]
+    pass_unknown_paths: Option<bool>,
 }
 
 impl Settings {
@@ -80,6 +86,7 @@ impl Settings {
             default_max_tokens: raw.default_max_tokens.unwrap_or(d.default_max_tokens),
             prefix_chars: raw.prefix_chars.unwrap_or(d.prefix_chars),
             min_prefix_chars: raw.min_prefix_chars.unwrap_or(d.min_prefix_chars),
+            pass_unknown_paths: raw.pass_unknown_paths.unwrap_or(d.pass_unknown_paths),
         };
         s.validate()?;
         Ok(s)
@@ -155,7 +162,7 @@ mod tests {
         let s = Settings::from_json(
             r#"{"max_body_bytes": 4096, "default_priority": 2, "tenant_header": "X-Org",
                 "chars_per_token": 3, "default_max_tokens": 100, "prefix_chars": 256,
-                "min_prefix_chars": 0}"#,
+                "min_prefix_chars": 0, "pass_unknown_paths": true}"#,
         )
         .unwrap();
         assert_eq!(s.max_body_bytes, 4096);
@@ -163,6 +170,7 @@ mod tests {
         assert_eq!(s.tenant_header, "x-org");
         assert_eq!((s.chars_per_token, s.default_max_tokens), (3, 100));
         assert_eq!((s.prefix_chars, s.min_prefix_chars), (256, 0));
+        assert!(s.pass_unknown_paths);
     }
 
     #[test]

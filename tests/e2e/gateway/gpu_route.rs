@@ -153,6 +153,13 @@ async fn a_warm_backend_beats_a_cold_one_and_a_cold_one_is_loaded_when_it_is_the
         .map(|m| m["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids, ["m", "only-cold"], "the fleet's combined list");
+    let one = get(&gw.url("/v1/models/only-cold")).await;
+    assert_eq!(one.status, 200, "{:?}", one.body);
+    assert_eq!(one.json()["id"], "only-cold");
+    assert_eq!(one.json()["object"], "model");
+    let missing = get(&gw.url("/v1/models/no-such-model")).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"]["code"], "model_not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,6 +379,23 @@ async fn bad_input_gets_openai_errors() {
     let invalid = post_raw(&gw, "/v1/chat/completions", Bytes::from_static(b"{not json"), &[]).await;
     assert_eq!(invalid.status, 400);
     assert_eq!(invalid.json()["error"]["code"], "invalid_json");
+    // Paths the router does not serve: OpenAI's 404, never the gateway's 502 (no upstream).
+    for (method, path) in [
+        ("GET", "/v1/files"),
+        ("GET", "/v1/chat/completions"),
+        ("POST", "/v1/models"),
+    ] {
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(gw.url(path))
+            .body(full(""))
+            .unwrap();
+        let answer = sluice_e2e::send(req).await;
+        assert_eq!(answer.status, 404, "{method} {path}");
+        let error = &answer.json()["error"];
+        assert_eq!(error["code"], "unknown_url");
+        assert_eq!(error["message"], format!("Invalid URL ({method} {path})"));
+    }
     let unknown = post(&gw, "/v1/chat/completions", &chat("no-such-model", "hi", 2), &[]).await;
     assert_eq!(unknown.status, 404);
     let error = &unknown.json()["error"];
