@@ -1,7 +1,9 @@
 //! A WebSocket origin on a real socket (hyper with upgrades, tungstenite framing) and a
 //! client through the gateway. The origin echoes every text and binary message; a plain GET
 //! gets a cacheable 200 (so tests can prove the cache never answers a handshake); a handshake
-//! for `/refuse` gets 403. It records the head of every handshake it accepted.
+//! for `/refuse` gets 403, one for `/ignore` a 200 as if it were a plain GET, one for `/other`
+//! a 101 to another protocol (`Upgrade: chat-v2`). It records the head of every handshake it
+//! accepted.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -92,8 +94,19 @@ async fn answer(
             .map(|v| v.to_str().unwrap_or("?").to_string());
         return Ok(text(200, format!("plain {} upgrade={upgrade:?}", req.uri().path())));
     };
-    if req.uri().path() == "/refuse" {
-        return Ok(text(403, "no tunnel here".into()));
+    match req.uri().path() {
+        "/refuse" => return Ok(text(403, "no tunnel here".into())),
+        "/ignore" => return Ok(text(200, "upgrade ignored".into())),
+        "/other" => {
+            let switched = Response::builder()
+                .status(101)
+                .header("upgrade", "chat-v2")
+                .header("connection", "upgrade")
+                .body(Full::new(Bytes::new()).boxed())
+                .unwrap();
+            return Ok(switched);
+        }
+        _ => {}
     }
     seen.lock().push(req.headers().clone());
     let protocol = req.headers().get("sec-websocket-protocol").cloned();

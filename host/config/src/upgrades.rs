@@ -13,10 +13,12 @@ pub struct UpgradeSettings {
     /// Default `["websocket"]`; an empty list tunnels nothing.
     #[serde(default = "default_protocols")]
     pub protocols: Vec<String>,
-    /// A tunnel that moves no byte either way for this long is closed. Default 300 s.
+    /// A tunnel that moves no byte either way for this long is closed. Default 300 s (1 ms to
+    /// a year).
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
-    /// A tunnel is closed this long after it opened, whatever it carries. Default 24 h.
+    /// A tunnel is closed this long after it opened, whatever it carries. Default 24 h (1 ms
+    /// to a year).
     #[serde(default = "default_max_duration_ms")]
     pub max_duration_ms: u64,
 }
@@ -67,8 +69,11 @@ impl UpgradeSettings {
                 );
             }
         }
-        if self.idle_timeout_ms == 0 || self.max_duration_ms == 0 {
-            return Err("upgrades: idle_timeout_ms and max_duration_ms must be above 0".to_string());
+        let year_ms = 365 * 86_400_000;
+        if !(1..=year_ms).contains(&self.idle_timeout_ms) || !(1..=year_ms).contains(&self.max_duration_ms) {
+            return Err(format!(
+                "upgrades: idle_timeout_ms and max_duration_ms must be 1 to {year_ms} (a year)"
+            ));
         }
         Ok(())
     }
@@ -103,7 +108,8 @@ mod tests {
                 .contains("not a protocol name")
         );
         assert!(with(&["H2C"], 1, 1).validate().unwrap_err().contains("h2c"));
-        assert!(with(&[], 0, 1).validate().unwrap_err().contains("above 0"));
+        assert!(with(&[], 0, 1).validate().unwrap_err().contains("1 to"));
+        assert!(with(&[], 1, u64::MAX).validate().unwrap_err().contains("a year"));
         assert!(with(&[], 1, 1).validate().is_ok());
         assert!(!with(&[], 1, 1).allows("websocket"), "an empty list tunnels nothing");
     }

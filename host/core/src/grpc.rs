@@ -179,11 +179,13 @@ impl Body for Deadline {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended
+        // The inner body's own end shows through, so that a Trailers-Only answer (an empty
+        // body) still ends the stream with its HEADERS frame, as gRPC clients expect.
+        self.ended || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        self.inner.size_hint()
     }
 }
 
@@ -263,5 +265,9 @@ mod tests {
         assert_eq!(trailers["grpc-status"], "4");
         assert!(cut.frame().await.is_none());
         drop(tx);
+        // An answer that is over before it starts says so at once.
+        let empty = Deadline::new(crate::body::empty(), Duration::from_secs(1));
+        assert!(empty.is_end_stream());
+        assert_eq!(empty.size_hint().exact(), Some(0));
     }
 }

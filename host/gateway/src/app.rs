@@ -198,14 +198,20 @@ fn start_http3(
         return Ok(None);
     };
     let quic = sluice_core::tls::quic_server_config(tls, |p| settings.resolve(p)).map_err(|e| e.to_string())?;
-    let endpoint = server::http3::endpoint(addr, quic)?;
+    let public = &settings.server;
+    let limits = server::http3::Limits {
+        header_read: Duration::from_millis(public.header_read_timeout_ms),
+        idle: Duration::from_millis(public.idle_timeout_ms),
+        max_header_bytes: public.max_header_bytes as u64,
+        grace: Duration::from_millis(public.shutdown_grace_ms),
+    };
+    let endpoint = server::http3::endpoint(addr, quic, &limits)?;
     let bound = endpoint.local_addr().map_err(|e| e.to_string())?;
     state.advertise_http3(bound.port());
     tracing::info!(addr = %bound, "HTTP/3 serving");
     let h3_state = state.clone();
     let handler = move |req, peer, scheme| handle(h3_state.clone(), req, ConnInfo { peer, scheme });
-    let grace = Duration::from_millis(settings.server.shutdown_grace_ms);
-    let task = tokio::spawn(server::http3::serve(endpoint, handler, shutdown, grace));
+    let task = tokio::spawn(server::http3::serve(endpoint, handler, shutdown, limits));
     Ok(Some((bound, task)))
 }
 

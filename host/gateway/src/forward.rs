@@ -56,7 +56,7 @@ pub async fn forward(
         return no_upstream(ex);
     };
     prepare_upstream_head(ex, &mut parts, authority);
-    let deadline = ex.grpc.then(|| grpc_call(&mut parts)).flatten();
+    let deadline = ex.grpc.then(|| grpc_call(&mut parts, ex.started)).flatten();
     let max_body = ex.gateway.config.server.max_body_bytes;
     let has_body = body.has_body(&parts.headers);
     let (upstream_body, decoding) = match decompress::request(
@@ -121,12 +121,13 @@ pub(crate) fn no_upstream(ex: &Exchange<'_>) -> Answer {
 }
 
 /// A gRPC call on its way upstream: `TE: trailers` (gRPC requires it; it went with the
-/// hop-by-hop fields) and its `grpc-timeout` as the wait for the response head; the deadline
-/// for the whole call.
-fn grpc_call(parts: &mut Parts) -> Option<Duration> {
+/// hop-by-hop fields) and what is left of its `grpc-timeout` (counted from when the request
+/// arrived, `started`) as the wait for the response head; the deadline for the whole call.
+fn grpc_call(parts: &mut Parts, started: std::time::Instant) -> Option<Duration> {
     parts.headers.insert(TE, HeaderValue::from_static("trailers"));
     let deadline = grpc::timeout(&parts.headers)?;
-    parts.extensions.insert(HeadDeadline(deadline));
+    let left = deadline.saturating_sub(started.elapsed());
+    parts.extensions.insert(HeadDeadline(left));
     Some(deadline)
 }
 

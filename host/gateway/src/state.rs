@@ -140,6 +140,7 @@ fn startup_only_changes(running: &GatewayConfig, next: &GatewayConfig) -> Vec<&'
     [
         ("server.listen", a.listen != b.listen),
         ("server.tls", a.tls != b.tls),
+        ("server.http3_listen", a.http3_listen != b.http3_listen),
         ("server.max_header_bytes", a.max_header_bytes != b.max_header_bytes),
         ("server.max_headers", a.max_headers != b.max_headers),
         (

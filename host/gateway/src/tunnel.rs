@@ -35,7 +35,8 @@ const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The switch a request asks for, when its route tunnels that protocol.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Upgrade {
-    /// HTTP/1.1 `Connection: upgrade` with this `Upgrade` field.
+    /// HTTP/1.1 `Connection: upgrade`, asking for this protocol (the `Upgrade` field's first
+    /// entry, the only one sent upstream).
     Http1(HeaderValue),
     /// HTTP/2 extended CONNECT with this `:protocol`; the upstream gets an HTTP/1.1 upgrade.
     ExtendedConnect(String),
@@ -62,9 +63,20 @@ pub fn requested(parts: &Parts, settings: &UpgradeSettings) -> Option<Upgrade> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|option| option.trim().eq_ignore_ascii_case("upgrade"));
-    let upgrade = parts.headers.get(UPGRADE)?;
-    let first = upgrade.to_str().ok()?.split(',').next()?.trim();
-    (asks && settings.allows(first)).then(|| Upgrade::Http1(upgrade.clone()))
+    let first = parts.headers.get(UPGRADE)?.to_str().ok()?.split(',').next()?.trim();
+    let value = HeaderValue::from_str(first).ok()?;
+    (asks && settings.allows(first)).then_some(Upgrade::Http1(value))
+}
+
+impl Upgrade {
+    /// The protocol's name, without a version (`websocket`).
+    pub fn protocol(&self) -> &str {
+        let named = match self {
+            Upgrade::Http1(value) => value.to_str().unwrap_or_default(),
+            Upgrade::ExtendedConnect(protocol) => protocol,
+        };
+        named.split('/').next().unwrap_or_default().trim()
+    }
 }
 
 /// The open tunnels of a gateway, across reloads: how many, and the drain that ends them.
@@ -85,6 +97,16 @@ pub struct Opened {
     pub request_id: String,
     /// How long it may idle and live.
     pub lifetime: Lifetime,
+}
+
+/// One open tunnel in the count of its gateway's tunnels.
+struct OpenTunnel(Arc<Tunnels>);
+
+impl Drop for OpenTunnel {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.0.closed.notify_waiters();
+    }
 }
 
 impl Tunnels {
@@ -112,6 +134,8 @@ impl Tunnels {
             .add(1);
         let tunnels = self.clone();
         tokio::spawn(async move {
+            // Counted open until this task ends, however it ends.
+            let _open = OpenTunnel(tunnels.clone());
             let started = Instant::now();
             let (reason, meter) = tunnels.carry(client, upstream, &opened).await;
             tunnels.closed_with(&opened, reason, &meter, started);
@@ -171,8 +195,6 @@ impl Tunnels {
             duration_ms = started.elapsed().as_millis() as u64,
             "tunnel closed"
         );
-        self.open.fetch_sub(1, Ordering::Relaxed);
-        self.closed.notify_waiters();
     }
 
     /// Waits for the open tunnels to end by themselves until `deadline`, then closes the
@@ -220,7 +242,7 @@ mod tests {
         let settings = UpgradeSettings::default();
         let asked = parts(
             Version::HTTP_11,
-            &[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")],
+            &[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket, h2c")],
         );
         assert_eq!(
             requested(&asked, &settings),

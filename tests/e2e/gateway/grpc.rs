@@ -222,3 +222,31 @@ async fn grpc_over_tls_picks_http2_by_alpn() {
         .unwrap();
     assert_eq!(serving.get_ref().status, Reported::Serving as i32);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trailers_only_answer_ends_its_stream_even_under_a_deadline() {
+    let origin = GrpcOrigin::start().await;
+    let gw = start_gateway(&config(&origin.addr.to_string(), 1000, "/")).await;
+    let stream = tokio::net::TcpStream::connect(gw.running.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // HealthCheckRequest { service: "no.such" }: field 1, length 7.
+    let mut frame = vec![0, 0, 0, 0, 9, 0x0a, 7];
+    frame.extend_from_slice(b"no.such");
+    let call = hyper::Request::post(format!("http://{}/grpc.health.v1.Health/Check", gw.running.addr))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", "5S")
+        .header("x-api-key", KEY)
+        .body(Full::new(Bytes::from(frame)))
+        .unwrap();
+    let answer = sender.send_request(call).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["grpc-status"], "5", "NOT_FOUND, in the head");
+    assert!(
+        hyper::body::Body::is_end_stream(answer.body()),
+        "END_STREAM on the HEADERS frame, as grpc-go requires of a Trailers-Only answer"
+    );
+}

@@ -81,3 +81,32 @@ async fn requests_over_http3_take_the_same_route_and_plugins() {
         .await
         .expect("the HTTP/3 listener drains and stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_call_over_http3_keeps_its_trailers() {
+    let origin = sluice_e2e::grpc::GrpcOrigin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let der = super::tls::certificate(dir.path());
+    let gw = start_gateway(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nhttp3_listen = \"127.0.0.1:0\"\n\
+         tls = {{ cert = {:?}, key = {:?} }}\n\
+         [upstreams.grpc]\ntargets = [\"{}\"]\nhttp2 = true\n\
+         [[routes]]\nname = \"grpc\"\nupstream = \"grpc\"\n",
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        origin.addr
+    ))
+    .await;
+    let mut client = H3Client::connect(gw.running.http3_addr.unwrap(), der).await;
+    let call = hyper::Request::post("https://localhost/grpc.health.v1.Health/Check")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    // An empty HealthCheckRequest: a 5-byte frame header and no message bytes.
+    let answer = client.send(call, &[0, 0, 0, 0, 0]).await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.len() > 5, "the HealthCheckResponse frame");
+    let trailers = answer.trailers.expect("the call's trailers");
+    assert_eq!(trailers["grpc-status"], "0");
+}

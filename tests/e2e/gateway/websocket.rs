@@ -40,6 +40,24 @@ fn config(origin: &WsOrigin, upgrades: &str, server: &str) -> String {
     )
 }
 
+/// A WebSocket opened over HTTP/2 with an extended CONNECT (RFC 8441) to `path`, with the
+/// key; the gateway's answer, whose upgrade carries the tunnel on a 200.
+async fn extended_connect(gw: &Gateway, path: &str) -> hyper::Response<hyper::body::Incoming> {
+    let stream = tokio::net::TcpStream::connect(gw.running.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::connect(format!("http://{}{path}", gw.running.addr))
+        .header("x-api-key", KEY)
+        .header("sec-websocket-version", "13")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    req.extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    sender.send_request(req).await.unwrap()
+}
+
 fn ws_url(gw: &Gateway, path: &str) -> String {
     format!("ws://{}{path}", gw.running.addr)
 }
@@ -133,6 +151,12 @@ async fn a_denied_or_refused_handshake_gets_no_tunnel() {
         Some("status 403"),
         "the origin's refusal is passed on"
     );
+    let other = connect(&ws_url(&gw, "/other"), &[("x-api-key", KEY)]).await.err();
+    assert_eq!(
+        other.as_deref(),
+        Some("status 502"),
+        "a switch to another protocol is refused"
+    );
     let page = metrics(&gw).await;
     assert_eq!(metric(&page, "sluice_tunnels_opened_total{route=\"ws\"}"), 0);
 }
@@ -217,19 +241,7 @@ async fn the_drain_keeps_a_tunnel_until_its_deadline() {
 async fn websocket_over_http2_reaches_an_http1_origin() {
     let origin = WsOrigin::start().await;
     let gw = start_gateway(&config(&origin, "", "")).await;
-    let stream = tokio::net::TcpStream::connect(gw.running.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut req = Request::connect(format!("http://{}/chat", gw.running.addr))
-        .header("x-api-key", KEY)
-        .header("sec-websocket-version", "13")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    req.extensions_mut()
-        .insert(hyper::ext::Protocol::from_static("websocket"));
-    let mut resp = sender.send_request(req).await.unwrap();
+    let mut resp = extended_connect(&gw, "/chat").await;
     assert_eq!(resp.status(), 200, "RFC 8441: 200 opens the stream");
     assert!(!resp.headers().contains_key("sec-websocket-accept"));
     let upgraded = hyper::upgrade::on(&mut resp).await.unwrap();
@@ -270,4 +282,12 @@ async fn a_stored_response_never_answers_a_handshake_even_on_the_direct_hit_path
     let mut ws = ws.unwrap();
     assert_eq!(echo(&mut ws, Message::text("live")).await, Message::text("live"));
     assert_eq!(origin.handshakes().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_never_takes_an_unswitched_answer_for_a_tunnel() {
+    let origin = WsOrigin::start().await;
+    let gw = start_gateway(&config(&origin, "", "")).await;
+    let resp = extended_connect(&gw, "/ignore").await;
+    assert_eq!(resp.status(), 502, "the origin's 200 is not a switch");
 }

@@ -54,6 +54,9 @@ pub async fn forward(
         Ok(response) => response,
         Err(error) => return Answer::Refused(upstream_error(ex, &error)),
     };
+    if let Some(refusal) = bad_switch(ex, &response, &upgrade) {
+        return Answer::Refused(refusal);
+    }
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         headers::strip_hop_by_hop(response.headers_mut());
         return Answer::Upstream {
@@ -76,6 +79,42 @@ pub async fn forward(
     };
     tunnels.open(client, switched, opened);
     Answer::Direct(answer)
+}
+
+/// 502 when the upstream's answer would mislead the client: a 101 to another protocol than
+/// the one asked for, or a 2xx without switching to an HTTP/2 extended CONNECT (whose client
+/// would take any 2xx for an open tunnel).
+fn bad_switch(ex: &Exchange<'_>, response: &Response<ProxyBody>, upgrade: &Upgrade) -> Option<Refusal> {
+    let message = if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let named = response
+            .headers()
+            .get(UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let protocol = named.split('/').next().unwrap_or_default().trim();
+        if protocol.eq_ignore_ascii_case(upgrade.protocol()) {
+            return None;
+        }
+        format!(
+            "the upstream switched to {named:?}, not to {:?} as asked",
+            upgrade.protocol()
+        )
+    } else if matches!(upgrade, Upgrade::ExtendedConnect(_)) && response.status().is_success() {
+        format!(
+            "the upstream answered {} instead of switching to {:?}",
+            response.status().as_u16(),
+            upgrade.protocol()
+        )
+    } else {
+        return None;
+    };
+    tracing::warn!(request_id = %ex.request_id, %message, "protocol switch refused");
+    Some(Refusal::json(
+        StatusCode::BAD_GATEWAY,
+        "upstream_bad_switch",
+        &message,
+        ex.request_id,
+    ))
 }
 
 /// The upgrade fields the upstream needs, after the hop-by-hop ones were removed: the

@@ -96,7 +96,11 @@ impl Meter {
     /// Returns once no byte has moved for `idle`.
     async fn idle_for(&self, idle: Duration) {
         loop {
-            let due = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle;
+            let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let Some(due) = self.started.checked_add(last).and_then(|t| t.checked_add(idle)) else {
+                // Past what the clock can count: never idle.
+                return std::future::pending().await;
+            };
             if Instant::now() >= due {
                 return;
             }
