@@ -11,6 +11,7 @@
 mod answer;
 mod credentials;
 mod decision;
+pub mod fuzzing;
 mod jwks;
 mod jwt;
 mod jwt_keys;

@@ -13,6 +13,7 @@
 //! The config reference is `plugins/gpu-router/README.md`.
 
 pub mod errors;
+pub mod fuzzing;
 pub mod headers;
 pub mod models;
 pub mod openai;

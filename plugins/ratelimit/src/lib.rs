@@ -9,6 +9,7 @@
 //! The config reference is `plugins/ratelimit/README.md`.
 
 mod fields;
+pub mod fuzzing;
 mod request;
 mod settings;
 
