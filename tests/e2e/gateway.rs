@@ -7,6 +7,7 @@ mod gateway {
     mod audit;
     mod auth;
     mod auth_jwt;
+    mod auth_jwt_forged;
     mod cache;
     mod cache_rfc;
     mod cache_shared;

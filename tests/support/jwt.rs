@@ -24,10 +24,12 @@ pub fn b64(bytes: &[u8]) -> String {
 pub enum Signer {
     /// HS256/384/512.
     Hmac(ring::hmac::Key, &'static str),
-    /// RS256/384/512 or PS256.
+    /// RS256/384/512 or PS256/384/512.
     Rsa(signature::RsaKeyPair, &'static str),
     /// ES256 or ES384.
     Ecdsa(signature::EcdsaKeyPair, &'static str),
+    /// ES512 (ring has no P-521: the p521 crate).
+    P521(p521::ecdsa::SigningKey),
     /// EdDSA.
     Ed25519(signature::Ed25519KeyPair),
 }
@@ -71,7 +73,7 @@ impl TestKey {
                 };
                 Signer::Hmac(ring::hmac::Key::new(algo, &hmac_secret(kid)), alg)
             }
-            "RS256" | "RS384" | "RS512" | "PS256" => {
+            "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" => {
                 Signer::Rsa(signature::RsaKeyPair::from_der(&rsa_der()).unwrap(), alg)
             }
             "ES256" | "ES384" => {
@@ -86,6 +88,7 @@ impl TestKey {
                     alg,
                 )
             }
+            "ES512" => Signer::P521(random_p521()),
             "EdDSA" => {
                 let pkcs8 = signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
                 Signer::Ed25519(signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
@@ -102,6 +105,7 @@ impl TestKey {
     pub fn alg(&self) -> &'static str {
         match &self.signer {
             Signer::Hmac(_, a) | Signer::Rsa(_, a) | Signer::Ecdsa(_, a) => a,
+            Signer::P521(_) => "ES512",
             Signer::Ed25519(_) => "EdDSA",
         }
     }
@@ -126,6 +130,13 @@ impl TestKey {
                     "x": b64(&point[1..1 + half]), "y": b64(&point[1 + half..]),
                 })
             }
+            Signer::P521(key) => {
+                let point = p521::ecdsa::VerifyingKey::from(key).to_encoded_point(false);
+                json!({
+                    "kty": "EC", "kid": self.kid, "alg": "ES512", "crv": "P-521",
+                    "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap()),
+                })
+            }
             Signer::Ed25519(key) => json!({
                 "kty": "OKP", "kid": self.kid, "alg": "EdDSA", "crv": "Ed25519",
                 "x": b64(key.public_key().as_ref()),
@@ -143,13 +154,19 @@ impl TestKey {
                     "RS256" => &signature::RSA_PKCS1_SHA256,
                     "RS384" => &signature::RSA_PKCS1_SHA384,
                     "RS512" => &signature::RSA_PKCS1_SHA512,
-                    _ => &signature::RSA_PSS_SHA256,
+                    "PS256" => &signature::RSA_PSS_SHA256,
+                    "PS384" => &signature::RSA_PSS_SHA384,
+                    _ => &signature::RSA_PSS_SHA512,
                 };
                 let mut sig = vec![0; key.public().modulus_len()];
                 key.sign(padding, &rng, input, &mut sig).unwrap();
                 sig
             }
             Signer::Ecdsa(key, _) => key.sign(&rng, input).unwrap().as_ref().to_vec(),
+            Signer::P521(key) => {
+                let sig: p521::ecdsa::Signature = p521::ecdsa::signature::Signer::sign(key, input);
+                sig.to_vec()
+            }
             Signer::Ed25519(key) => key.sign(input).as_ref().to_vec(),
         }
     }
@@ -170,6 +187,51 @@ impl TestKey {
         );
         let sig = self.sign(input.as_bytes());
         format!("{input}.{}", b64(&sig))
+    }
+}
+
+/// A random P-521 signing key (a scalar below the group order, from ring's generator).
+fn random_p521() -> p521::ecdsa::SigningKey {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 66];
+    loop {
+        SystemRandom::new().fill(&mut bytes).unwrap();
+        bytes[0] &= 1;
+        if let Ok(key) = p521::ecdsa::SigningKey::from_slice(&bytes) {
+            return key;
+        }
+    }
+}
+
+impl TestKey {
+    /// The signing key of a private JWK (RSA for `alg` RS*/PS*, EC P-521, or oct for HS256),
+    /// such as the published keys of RFC 7520 §3; `kid` is the JWK's.
+    pub fn from_private_jwk(jwk: &Value, alg: &'static str) -> Self {
+        let part = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
+        let signer = match jwk["kty"].as_str().unwrap() {
+            "RSA" => {
+                let components = ring::rsa::KeyPairComponents {
+                    public_key: ring::rsa::PublicKeyComponents {
+                        n: part("n"),
+                        e: part("e"),
+                    },
+                    d: part("d"),
+                    p: part("p"),
+                    q: part("q"),
+                    dP: part("dp"),
+                    dQ: part("dq"),
+                    qInv: part("qi"),
+                };
+                Signer::Rsa(signature::RsaKeyPair::from_components(&components).unwrap(), alg)
+            }
+            "EC" => Signer::P521(p521::ecdsa::SigningKey::from_slice(&part("d")).unwrap()),
+            "oct" => Signer::Hmac(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &part("k")), alg),
+            other => panic!("no signer for a {other} JWK"),
+        };
+        TestKey {
+            kid: jwk["kid"].as_str().unwrap().to_string(),
+            signer,
+        }
     }
 }
 

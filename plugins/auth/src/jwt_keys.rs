@@ -28,12 +28,18 @@ pub enum Alg {
     Rs384,
     /// See [`Alg::Rs256`].
     Rs512,
-    /// RSASSA-PSS with SHA-256.
+    /// RSASSA-PSS with SHA-256, -384, -512.
     Ps256,
+    /// See [`Alg::Ps256`].
+    Ps384,
+    /// See [`Alg::Ps256`].
+    Ps512,
     /// ECDSA P-256 with SHA-256.
     Es256,
     /// ECDSA P-384 with SHA-384.
     Es384,
+    /// ECDSA P-521 with SHA-512.
+    Es512,
     /// Ed25519.
     EdDsa,
 }
@@ -49,11 +55,33 @@ impl Alg {
             "RS384" => Alg::Rs384,
             "RS512" => Alg::Rs512,
             "PS256" => Alg::Ps256,
+            "PS384" => Alg::Ps384,
+            "PS512" => Alg::Ps512,
             "ES256" => Alg::Es256,
             "ES384" => Alg::Es384,
+            "ES512" => Alg::Es512,
             "EdDSA" => Alg::EdDsa,
             _ => return None,
         })
+    }
+
+    /// The algorithm's JOSE name, as the host's `crypto.verify-jws` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Hs256 => "HS256",
+            Alg::Hs384 => "HS384",
+            Alg::Hs512 => "HS512",
+            Alg::Rs256 => "RS256",
+            Alg::Rs384 => "RS384",
+            Alg::Rs512 => "RS512",
+            Alg::Ps256 => "PS256",
+            Alg::Ps384 => "PS384",
+            Alg::Ps512 => "PS512",
+            Alg::Es256 => "ES256",
+            Alg::Es384 => "ES384",
+            Alg::Es512 => "ES512",
+            Alg::EdDsa => "EdDSA",
+        }
     }
 }
 
@@ -173,8 +201,11 @@ impl VerifyKey {
         let (alg, material) = match kty {
             "RSA" => {
                 let alg = named.or(default_alg).unwrap_or(Alg::Rs256);
-                if !matches!(alg, Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256) {
-                    return Err("an RSA key can only verify RS256, RS384, RS512 or PS256".into());
+                if !matches!(
+                    alg,
+                    Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512
+                ) {
+                    return Err("an RSA key can only verify RS256, RS384, RS512, PS256, PS384 or PS512".into());
                 }
                 let (n, e) = (b64(jwk.get("n"), "n")?, b64(jwk.get("e"), "e")?);
                 let key = rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(&n), rsa::BigUint::from_bytes_be(&e))
@@ -210,6 +241,13 @@ impl VerifyKey {
                             .map_err(|_| "bad P-384 point".to_string())?;
                         (Alg::Es384, Material::Public(PublicKey::Ec(point)))
                     }
+                    "P-521" if x.len() == 66 && y.len() == 66 => {
+                        if named.is_some_and(|a| a != Alg::Es512) {
+                            return Err("a P-521 key can only verify ES512".into());
+                        }
+                        p521::PublicKey::from_sec1_bytes(&point).map_err(|_| "bad P-521 point".to_string())?;
+                        (Alg::Es512, Material::Public(PublicKey::Ec(point)))
+                    }
                     other => return Err(format!("unsupported or malformed EC curve '{other}'")),
                 }
             }
@@ -237,23 +275,11 @@ impl VerifyKey {
     /// Whether `signature` is this key's signature of `signed` (the token's
     /// `header.payload`). ECDSA signatures must be the JWS form (raw `r || s`), never DER.
     pub fn verify(&self, signed: &[u8], signature: &[u8]) -> bool {
-        let host_alg = match self.alg {
-            Alg::Hs256 | Alg::Hs384 | Alg::Hs512 => None,
-            Alg::Rs256 => Some(crypto::Algorithm::RsaPkcs1Sha256),
-            Alg::Rs384 => Some(crypto::Algorithm::RsaPkcs1Sha384),
-            Alg::Rs512 => Some(crypto::Algorithm::RsaPkcs1Sha512),
-            Alg::Ps256 => Some(crypto::Algorithm::RsaPssSha256),
-            Alg::Es256 => Some(crypto::Algorithm::EcdsaP256Sha256),
-            Alg::Es384 => Some(crypto::Algorithm::EcdsaP384Sha384),
-            Alg::EdDsa => Some(crypto::Algorithm::Ed25519),
-        };
-        match (&self.material, host_alg) {
-            (Material::Hmac(secret), None) => match self.alg {
-                Alg::Hs256 => hmac_ok::<Hmac<Sha256>>(secret, signed, signature),
-                Alg::Hs384 => hmac_ok::<Hmac<Sha384>>(secret, signed, signature),
-                _ => hmac_ok::<Hmac<Sha512>>(secret, signed, signature),
-            },
-            (Material::Public(key), Some(alg)) => crypto::verify(alg, key, signed, signature),
+        match (&self.material, self.alg) {
+            (Material::Hmac(secret), Alg::Hs256) => hmac_ok::<Hmac<Sha256>>(secret, signed, signature),
+            (Material::Hmac(secret), Alg::Hs384) => hmac_ok::<Hmac<Sha384>>(secret, signed, signature),
+            (Material::Hmac(secret), Alg::Hs512) => hmac_ok::<Hmac<Sha512>>(secret, signed, signature),
+            (Material::Public(key), alg) => crypto::verify_jws(alg.name(), key, signed, signature),
             _ => false,
         }
     }
@@ -329,6 +355,75 @@ mod tests {
         for (extra, usable) in cases {
             let result = VerifyKey::from_jwk(&jwk(extra.clone()), None);
             assert_eq!(result.is_ok(), usable, "{extra}: {:?}", result.err());
+        }
+    }
+    /// RFC 7515 Appendix A and RFC 7520 §4 (keys of §3), shared with the host's tests.
+    const VECTORS: &str = include_str!("../../../tests/vectors/jose-rfc.json");
+
+    #[test]
+    fn the_rfc_keys_bind_to_their_algorithms() {
+        let all: Value = serde_json::from_str(VECTORS).unwrap();
+        for v in all["public"].as_array().unwrap() {
+            let named = Alg::from_name(v["alg"].as_str().unwrap()).unwrap();
+            let key = VerifyKey::from_jwk(&v["key"], Some(named)).unwrap();
+            assert_eq!(key.alg, named, "{}", v["name"]);
+            assert_eq!(key.alg.name(), v["alg"], "{}", v["name"]);
+        }
+        let public = |jwk: &Value| {
+            let mut jwk = jwk.clone();
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                jwk.as_object_mut().unwrap().remove(private);
+            }
+            jwk
+        };
+        let (rsa, ec) = (public(&all["keys"]["rsa"]), public(&all["keys"]["ec"]));
+        assert!(
+            VerifyKey::from_jwk(&all["keys"]["rsa"], None).is_err(),
+            "a private JWK is refused"
+        );
+        for (extra, alg) in [
+            (json!({}), Some(Alg::Rs256)),
+            (json!({"alg": "PS384"}), Some(Alg::Ps384)),
+        ] {
+            let mut jwk = rsa.clone();
+            jwk.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            assert_eq!(VerifyKey::from_jwk(&jwk, None).ok().map(|k| k.alg), alg, "{extra}");
+        }
+        for (extra, alg) in [
+            (json!({}), Some(Alg::Es512)),
+            (json!({"alg": "ES512"}), Some(Alg::Es512)),
+            (json!({"alg": "ES256"}), None),
+            (json!({"alg": "PS512"}), None),
+            (json!({"crv": "P-384"}), None),
+            (json!({"x": "AHKZ"}), None),
+        ] {
+            let mut jwk = ec.clone();
+            jwk.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            assert_eq!(VerifyKey::from_jwk(&jwk, None).ok().map(|k| k.alg), alg, "{extra}");
+        }
+        let mut off_curve = ec.clone();
+        let mut y = URL_SAFE_NO_PAD.decode(ec["y"].as_str().unwrap()).unwrap();
+        y[60] ^= 1;
+        off_curve["y"] = json!(URL_SAFE_NO_PAD.encode(&y));
+        assert!(
+            VerifyKey::from_jwk(&off_curve, None).is_err(),
+            "a point off P-521 is refused"
+        );
+    }
+
+    #[test]
+    fn the_rfc_7520_hmac_examples_verify_with_its_binary_key() {
+        let all: Value = serde_json::from_str(VECTORS).unwrap();
+        let key = VerifyKey::from_configured_jwk(&all["keys"]["oct"]).unwrap();
+        assert_eq!(
+            (key.alg, key.kid.as_deref()),
+            (Alg::Hs256, Some("018c0ae5-4d9b-471b-bfd6-eef314bc7037"))
+        );
+        for v in all["hmac"].as_array().unwrap() {
+            let input = v["signing_input"].as_str().unwrap().as_bytes();
+            let sig = URL_SAFE_NO_PAD.decode(v["signature"].as_str().unwrap()).unwrap();
+            assert!(key.verify(input, &sig), "{}", v["name"]);
+            assert!(!key.verify(&input[1..], &sig), "{}", v["name"]);
         }
     }
 }

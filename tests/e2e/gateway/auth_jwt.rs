@@ -11,9 +11,20 @@ use sluice_e2e::{Answer, Gateway, Upstream, full, send, start_gateway};
 
 const ISSUER: &str = "https://issuer.test";
 
+/// `jwk` as a TOML inline table.
+pub(super) fn toml_table(jwk: &Value) -> String {
+    let fields: Vec<String> = jwk
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    format!("{{ {} }}", fields.join(", "))
+}
+
 /// A gateway whose `/api` route takes JWTs verified with `jwt` (a TOML inline table's
 /// contents) and requires scope `read`.
-async fn gateway(upstream: &Upstream, jwt: &str, grants: &str) -> Gateway {
+pub(super) async fn gateway(upstream: &Upstream, jwt: &str, grants: &str) -> Gateway {
     start_gateway(&format!(
         "[upstreams.app]\ntargets = [\"{}\"]\n\
          [plugins.auth]\nmodule = {:?}\nlimits = {{ cpu_ms = 1000 }}\ngrants = {{ kv = true, audit = true{grants} }}\n\
@@ -26,7 +37,7 @@ async fn gateway(upstream: &Upstream, jwt: &str, grants: &str) -> Gateway {
     .await
 }
 
-async fn bearer(gw: &Gateway, token: &str) -> Answer {
+pub(super) async fn bearer(gw: &Gateway, token: &str) -> Answer {
     send(
         hyper::Request::get(gw.url("/api/x"))
             .header("authorization", format!("Bearer {token}"))
@@ -39,12 +50,12 @@ async fn bearer(gw: &Gateway, token: &str) -> Answer {
     .await
 }
 
-fn claims() -> Value {
+pub(super) fn claims() -> Value {
     let now = now_s();
     json!({ "sub": "user-1", "iss": ISSUER, "aud": "api", "exp": now + 600, "iat": now, "scope": "read write", "tier": "pro" })
 }
 
-fn with(mut base: Value, changes: Value) -> Value {
+pub(super) fn with(mut base: Value, changes: Value) -> Value {
     for (k, v) in changes.as_object().unwrap() {
         if v.is_null() {
             base.as_object_mut().unwrap().remove(k);
@@ -55,13 +66,13 @@ fn with(mut base: Value, changes: Value) -> Value {
     base
 }
 
-const ALGS: [&str; 10] = [
-    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA",
+pub(super) const ALGS: [&str; 13] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 ];
 
 /// Keys for every algorithm, and the `jwt` config holding them: the HMAC secrets each a
 /// different way (HS256 as text, HS384 as base64url, HS512 as an `oct` JWK), then the JWKs.
-fn all_keys() -> (Vec<TestKey>, String) {
+pub(super) fn all_keys() -> (Vec<TestKey>, String) {
     let keys: Vec<TestKey> = ALGS.iter().map(|alg| TestKey::new(alg, &alg.to_lowercase())).collect();
     let hmac_keys = keys.iter().filter(|k| k.jwk().is_none());
     let hmac: Vec<String> = hmac_keys
@@ -85,15 +96,7 @@ fn all_keys() -> (Vec<TestKey>, String) {
         )
     });
     let jwks: Vec<String> = oct
-        .chain(keys.iter().filter_map(TestKey::jwk).map(|jwk| {
-            let fields: Vec<String> = jwk
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| format!("{k} = {v}"))
-                .collect();
-            format!("{{ {} }}", fields.join(", "))
-        }))
+        .chain(keys.iter().filter_map(TestKey::jwk).map(|jwk| toml_table(&jwk)))
         .collect();
     let config = format!(
         "hmac_keys = [{}], keys = [{}], issuers = [\"{ISSUER}\"], audiences = [\"api\"]",
@@ -122,7 +125,8 @@ async fn every_algorithm_verifies_and_the_identity_goes_on() {
         );
     }
     // Scopes: a token without `read` may not use the route.
-    let token = keys[7].token(&with(claims(), json!({ "scope": "write" })), &json!({}));
+    let es256 = keys.iter().find(|k| k.alg() == "ES256").unwrap();
+    let token = es256.token(&with(claims(), json!({ "scope": "write" })), &json!({}));
     let answer = bearer(&gw, &token).await;
     assert_eq!(answer.status, 403);
     assert_eq!(answer.json()["code"], "insufficient_scope");
@@ -361,20 +365,12 @@ async fn the_key_set_is_refreshed_in_the_background_before_it_goes_stale() {
 async fn a_decision_cached_for_one_route_never_serves_a_route_with_other_audiences() {
     let upstream = Upstream::start().await;
     let key = TestKey::new("ES256", "k1");
-    let jwk: Vec<String> = key
-        .jwk()
-        .unwrap()
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| format!("{k} = {v}"))
-        .collect();
+    let jwk = toml_table(&key.jwk().unwrap());
     let route = |name: &str, audience: &str| {
         format!(
             "[[routes]]\nname = \"{name}\"\nmatch = {{ path_prefix = \"/{name}\" }}\nupstream = \"app\"\n\
              plugins = [{{ plugin = \"auth\", config = {{ secret = \"jwt-tests-api-key-secret\", lookup_statement = \"\", \
-             touch_statement = \"\", jwt = {{ keys = [{{ {} }}], audiences = [\"{audience}\"] }} }} }}]\n",
-            jwk.join(", ")
+             touch_statement = \"\", jwt = {{ keys = [{jwk}], audiences = [\"{audience}\"] }} }} }}]\n"
         )
     };
     let gw = start_gateway(&format!(

@@ -1,4 +1,4 @@
-//! `crypto`: signature verification (`sluice_backends::crypto`, ring). Always granted.
+//! `crypto`: signature verification (`sluice_backends::crypto`, ring and p521). Always granted.
 
 use crate::state::HostState;
 use sluice_bindings::sluice::plugin::crypto::{Algorithm, Host, PublicKey};
@@ -6,5 +6,9 @@ use sluice_bindings::sluice::plugin::crypto::{Algorithm, Host, PublicKey};
 impl Host for HostState {
     fn verify(&mut self, algorithm: Algorithm, key: PublicKey, message: Vec<u8>, signature: Vec<u8>) -> bool {
         sluice_backends::crypto::verify(algorithm, &key, &message, &signature)
+    }
+
+    fn verify_jws(&mut self, alg: String, key: PublicKey, message: Vec<u8>, signature: Vec<u8>) -> bool {
+        sluice_backends::crypto::verify_jws(&alg, &key, &message, &signature)
     }
 }
