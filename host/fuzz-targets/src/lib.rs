@@ -12,11 +12,12 @@ use http::{HeaderMap, HeaderValue, Version};
 pub type Target = fn(&[u8]);
 
 /// Every target by name, as `fuzz/fuzz_targets/NAME.rs` and `fuzz/corpus/NAME/` call it.
-pub const TARGETS: [(&str, Target); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("request_head", request_head),
     ("config", config),
     ("redis_entry", redis_entry),
     ("spill_line", spill_line),
+    ("verdict", sluice_runtime::fuzzing::packed_verdict),
 ];
 
 /// The request-head checks every request goes through before routing: the input's first

@@ -312,24 +312,11 @@ impl PluginInstance {
         let v = returned
             .read(packed::read_request_verdict)
             .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))?;
-        let checked = match &v {
-            RequestVerdict::Continue | RequestVerdict::Coalesce(_) => Ok(()),
-            RequestVerdict::Edit(e) => verdict::check_edits(e),
-            RequestVerdict::Respond(r) => verdict::check_local(r),
-            RequestVerdict::RouteTo(c) => verdict::check_edits(&c.edits),
-            RequestVerdict::NeedBody(n) if !self.has_hook(Hook::RequestBody) => Err(format!(
-                "need-body({n}) from a plugin that does not implement on-request-body"
-            )),
-            RequestVerdict::NeedBody(n) => match self.max_body_bytes() {
-                Some(max) if *n <= max => Ok(()),
-                Some(max) => Err(format!(
-                    "need-body({n}) is above the {max} bytes it declared in describe"
-                )),
-                None => Err(format!(
-                    "need-body({n}) from a plugin that declared no body needs in describe"
-                )),
-            },
+        let body = verdict::BodyNeeds {
+            has_body_hook: self.has_hook(Hook::RequestBody),
+            max_body_bytes: self.max_body_bytes(),
         };
+        let checked = verdict::check_request_verdict(&v, body);
         checked
             .map(|()| v)
             .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))
@@ -343,12 +330,7 @@ impl PluginInstance {
         let v = returned
             .read(packed::read_response_verdict)
             .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))?;
-        let checked = match &v {
-            ResponseVerdict::Edit(e) => verdict::check_edits(e),
-            ResponseVerdict::Replace(r) => verdict::check_local(r),
-            _ => Ok(()),
-        };
-        checked
+        verdict::check_response_verdict(&v)
             .map(|()| v)
             .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))
     }

@@ -15,6 +15,7 @@ mod cpu;
 mod dispatch;
 mod engine;
 mod failure;
+pub mod fuzzing;
 mod instance;
 pub mod interfaces;
 mod limiter;

@@ -1,7 +1,7 @@
 //! Checks of what plugins return, and applying header edits. A verdict that fails a check
 //! fails the plugin (its failure policy applies); nothing of it is applied.
 
-use sluice_bindings::{HeaderEdits, LocalResponse};
+use sluice_bindings::{HeaderEdits, LocalResponse, RequestVerdict, ResponseVerdict};
 
 /// Header fields one edit may name, over set, append and remove together.
 pub const MAX_EDITS: usize = 100;
@@ -153,6 +153,49 @@ pub fn check_local(resp: &LocalResponse) -> Result<(), String> {
         return Err(format!("a {}-byte body ({MAX_BODY} allowed)", resp.body.len()));
     }
     Ok(())
+}
+
+/// What a plugin declared about request bodies, which decides whether `need-body` is allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyNeeds {
+    /// Whether it exports `on-request-body`.
+    pub has_body_hook: bool,
+    /// The most body bytes it declared in `describe`, if any.
+    pub max_body_bytes: Option<u32>,
+}
+
+/// Checks a request hook's verdict before anything of it is applied: edits and local
+/// responses as [`check_edits`] and [`check_local`], `need-body` only from a plugin with a
+/// body hook and within what it declared. `Err` says why the verdict is invalid.
+pub fn check_request_verdict(verdict: &RequestVerdict, body: BodyNeeds) -> Result<(), String> {
+    match verdict {
+        RequestVerdict::Continue | RequestVerdict::Coalesce(_) => Ok(()),
+        RequestVerdict::Edit(e) => check_edits(e),
+        RequestVerdict::Respond(r) => check_local(r),
+        RequestVerdict::RouteTo(c) => check_edits(&c.edits),
+        RequestVerdict::NeedBody(n) if !body.has_body_hook => Err(format!(
+            "need-body({n}) from a plugin that does not implement on-request-body"
+        )),
+        RequestVerdict::NeedBody(n) => match body.max_body_bytes {
+            Some(max) if *n <= max => Ok(()),
+            Some(max) => Err(format!(
+                "need-body({n}) is above the {max} bytes it declared in describe"
+            )),
+            None => Err(format!(
+                "need-body({n}) from a plugin that declared no body needs in describe"
+            )),
+        },
+    }
+}
+
+/// Checks a response hook's verdict: edits and replacements as [`check_edits`] and
+/// [`check_local`]; compress and store are judged where they are performed.
+pub fn check_response_verdict(verdict: &ResponseVerdict) -> Result<(), String> {
+    match verdict {
+        ResponseVerdict::Edit(e) => check_edits(e),
+        ResponseVerdict::Replace(r) => check_local(r),
+        _ => Ok(()),
+    }
 }
 
 /// Edits that change nothing.
