@@ -46,7 +46,8 @@ wait_ports() {
 }
 
 # Runs wrk on a URL; prints a table row and keeps requests/s, CPU µs/request and the number
-# of requests made in $work/KEY.rps, $work/KEY.cpu and $work/KEY.requests.
+# of requests made in $work/KEY.rps, $work/KEY.cpu and $work/KEY.requests, and the p99 in
+# microseconds in $work/KEY.p99.
 run() { # name url key [pids whose CPU per request is measured]
   local out before after
   before=$(cpu_ticks "${@:4}")
@@ -67,4 +68,5 @@ run() { # name url key [pids whose CPU per request is measured]
   echo "$rps" > "$work/$3.rps"
   echo "${requests:-0}" > "$work/$3.requests"
   echo "$cpu_us" > "$work/$3.cpu"
+  awk -v t="$p99" 'BEGIN { v = t + 0; if (t ~ /ms$/) v *= 1000; else if (t ~ /[0-9]s$/) v *= 1e6; print v }' > "$work/$3.p99"
 }
