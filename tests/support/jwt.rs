@@ -88,7 +88,9 @@ impl TestKey {
                     alg,
                 )
             }
-            "ES512" => Signer::P521(random_p521()),
+            "ES512" => Signer::P521(p521::ecdsa::SigningKey::random(
+                &mut p521::elliptic_curve::rand_core::OsRng,
+            )),
             "EdDSA" => {
                 let pkcs8 = signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
                 Signer::Ed25519(signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
@@ -187,19 +189,6 @@ impl TestKey {
         );
         let sig = self.sign(input.as_bytes());
         format!("{input}.{}", b64(&sig))
-    }
-}
-
-/// A random P-521 signing key (a scalar below the group order, from ring's generator).
-fn random_p521() -> p521::ecdsa::SigningKey {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 66];
-    loop {
-        SystemRandom::new().fill(&mut bytes).unwrap();
-        bytes[0] &= 1;
-        if let Ok(key) = p521::ecdsa::SigningKey::from_slice(&bytes) {
-            return key;
-        }
     }
 }
 

@@ -316,8 +316,7 @@ impl PluginInstance {
             has_body_hook: self.has_hook(Hook::RequestBody),
             max_body_bytes: self.max_body_bytes(),
         };
-        let checked = verdict::check_request_verdict(&v, body);
-        checked
+        verdict::check_request_verdict(&v, body)
             .map(|()| v)
             .map_err(|why| self.failure(hook, FailureKind::InvalidVerdict, why))
     }

@@ -21,7 +21,7 @@ const MAX_CONTEXT_VALUE: usize = 4096;
 /// Whether `name` (any case) frames the message (`content-length`, `transfer-encoding`,
 /// `connection`, `keep-alive`, `proxy-connection`, `te`, `trailer`, `upgrade`): the host owns
 /// those, so plugins may not edit them. Only the names of its length are compared.
-fn is_framing(name: &str) -> bool {
+pub(crate) fn is_framing(name: &str) -> bool {
     let candidates: &[&str] = match name.len() {
         2 => &["te"],
         7 => &["trailer", "upgrade"],

@@ -45,24 +45,26 @@ pub enum Alg {
 }
 
 impl Alg {
+    /// Every algorithm, in the order of the enum.
+    const ALL: [Alg; 13] = [
+        Alg::Hs256,
+        Alg::Hs384,
+        Alg::Hs512,
+        Alg::Rs256,
+        Alg::Rs384,
+        Alg::Rs512,
+        Alg::Ps256,
+        Alg::Ps384,
+        Alg::Ps512,
+        Alg::Es256,
+        Alg::Es384,
+        Alg::Es512,
+        Alg::EdDsa,
+    ];
+
     /// The algorithm named `name` in a JOSE header or JWK (`none` and unknown names: none).
     pub fn from_name(name: &str) -> Option<Alg> {
-        Some(match name {
-            "HS256" => Alg::Hs256,
-            "HS384" => Alg::Hs384,
-            "HS512" => Alg::Hs512,
-            "RS256" => Alg::Rs256,
-            "RS384" => Alg::Rs384,
-            "RS512" => Alg::Rs512,
-            "PS256" => Alg::Ps256,
-            "PS384" => Alg::Ps384,
-            "PS512" => Alg::Ps512,
-            "ES256" => Alg::Es256,
-            "ES384" => Alg::Es384,
-            "ES512" => Alg::Es512,
-            "EdDSA" => Alg::EdDsa,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|alg| alg.name() == name)
     }
 
     /// The algorithm's JOSE name, as the host's `crypto.verify-jws` takes it.
