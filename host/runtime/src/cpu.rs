@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use rustix::time::{ClockId, clock_gettime};
 
+use crate::engine::{EpochTicker, LongCall};
+
 /// The calling thread's CPU time.
 fn thread_cpu() -> Duration {
     let ts = clock_gettime(ClockId::ThreadCPUTime);
@@ -32,6 +34,9 @@ pub struct CpuMeter {
     /// Where the call resumed after its last yield (set by the yield's future, which runs
     /// outside the store); made at the first yield only.
     after_yield: Option<Arc<Mutex<Option<Mark>>>>,
+    /// Held from the call's first deadline callback to its end: the ticker slices finer
+    /// while a call runs long.
+    long: Option<LongCall>,
 }
 
 /// A thread and its CPU clock at one moment.
@@ -50,6 +55,7 @@ impl CpuMeter {
             used: Duration::ZERO,
             mark: None,
             after_yield: None,
+            long: None,
         }
     }
 
@@ -106,6 +112,19 @@ impl CpuMeter {
         };
         self.mark = Some((thread, now));
         self.used
+    }
+
+    /// Called from the deadline callback: from the first callback on, the call counts as
+    /// long and `ticker` advances the epoch every slice until [`end`](Self::end).
+    pub fn running_long(&mut self, ticker: &EpochTicker) {
+        if self.long.is_none() {
+            self.long = Some(ticker.long_call());
+        }
+    }
+
+    /// Called when the call returns (or traps): it no longer runs long.
+    pub fn end(&mut self) {
+        self.long = None;
     }
 
     /// A future that gives the thread to the executor's other tasks (a long hook must not

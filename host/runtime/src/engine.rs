@@ -2,7 +2,7 @@
 //! interruption, and the ticker thread that advances the epoch.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy};
@@ -47,47 +47,76 @@ pub fn build_engine(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
-/// Advances the engine's epoch every tick on a thread of its own, until dropped.
+/// How often the epoch advances while some hook call has run past a tick. Such a call gives
+/// its worker back to the other tasks at every advance, so this is the longest stretch it
+/// holds the thread (and every connection queued on it): with the default 1 ms tick alone, a
+/// plugin looping on its budget would add up to a millisecond to each request behind it.
+pub const LONG_CALL_SLICE: Duration = Duration::from_micros(100);
+
+/// Advances the engine's epoch every tick on a thread of its own, until dropped; every
+/// [`LONG_CALL_SLICE`] instead while a [`LongCall`] is held.
 #[derive(Debug)]
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
     tick: Duration,
+    long_calls: Arc<AtomicUsize>,
+    thread: std::thread::Thread,
 }
 
 impl EpochTicker {
     /// Starts ticking `engine` every `tick`.
     pub fn start(engine: &Engine, tick: Duration) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        let long_calls = Arc::new(AtomicUsize::new(0));
         let weak = engine.weak();
-        let flag = stop.clone();
-        std::thread::Builder::new().name("sluice-epoch".into()).spawn(move || {
+        let (flag, long) = (stop.clone(), long_calls.clone());
+        let slice = tick.min(LONG_CALL_SLICE);
+        let handle = std::thread::Builder::new().name("sluice-epoch".into()).spawn(move || {
             while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(tick);
+                // Parked rather than asleep: the first long call wakes it at once.
+                std::thread::park_timeout(if long.load(Ordering::Relaxed) > 0 { slice } else { tick });
                 match weak.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => break,
                 }
             }
         })?;
-        Ok(EpochTicker { stop, tick })
+        Ok(EpochTicker {
+            stop,
+            tick,
+            long_calls,
+            thread: handle.thread().clone(),
+        })
     }
 
-    /// The interval between epoch increments.
+    /// The interval between epoch increments when no call runs long.
     pub fn tick(&self) -> Duration {
         self.tick
     }
 
-    /// Epoch ticks until the deadline callback should next look at a call with `remaining`
-    /// CPU budget. The callback may run up to one tick early (the first tick can come at any
-    /// moment); it then extends the deadline, so a call is stopped within one tick after its
-    /// budget is spent.
-    pub fn ticks_for(&self, remaining: Duration) -> u64 {
-        (remaining.as_nanos().div_ceil(self.tick.as_nanos().max(1)) as u64).max(1)
+    /// Marks a hook call as long (it ran past a tick): until the returned guard drops, the
+    /// epoch advances every [`LONG_CALL_SLICE`], so the call yields its thread that often.
+    pub fn long_call(&self) -> LongCall {
+        if self.long_calls.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.thread.unpark();
+        }
+        LongCall(self.long_calls.clone())
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.thread.unpark();
+    }
+}
+
+/// A hook call running long, from [`EpochTicker::long_call`]; dropped when the call ends.
+#[derive(Debug)]
+pub struct LongCall(Arc<AtomicUsize>);
+
+impl Drop for LongCall {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

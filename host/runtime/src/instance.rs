@@ -381,6 +381,7 @@ impl PluginInstance {
             return Err(self.failure(hook, FailureKind::Timeout, message));
         };
         latency.record(slot.store.data().cpu.started().elapsed().as_secs_f64());
+        slot.store.data_mut().cpu.end();
         match result {
             Ok(reply) => {
                 let reply = match reply {
@@ -470,6 +471,7 @@ impl PluginInstance {
         store.epoch_deadline_callback(move |mut ctx| {
             let state = ctx.data_mut();
             let used = state.cpu.observe(ticker.tick());
+            state.cpu.running_long(&ticker);
             if used >= state.cpu_budget {
                 state.deadline_hit = true;
                 return Err(wasmtime::format_err!("CPU budget of {:?} exhausted", state.cpu_budget));
@@ -498,6 +500,7 @@ impl PluginInstance {
         store.data_mut().in_init = true;
         let init = bindings.call_init(&mut store, &self.settings.config_json).await;
         store.data_mut().in_init = false;
+        store.data_mut().cpu.end();
         match init {
             Ok(Ok(())) => {}
             Ok(Err(message)) => return Err(self.failure("init", FailureKind::Init, message)),

@@ -112,7 +112,6 @@ pub(crate) struct LoadContext<'a> {
     pub(crate) cache: &'a ComponentCache,
     pub(crate) backends: &'a Backends,
     pub(crate) describe_budget: Duration,
-    pub(crate) ticker: &'a super::engine::EpochTicker,
 }
 
 /// A compiled component that passed the world checks, not yet linked.
@@ -198,7 +197,15 @@ pub(crate) async fn finish_load(
     let mut store = Store::new(ctx.engine, HostState::new(context, 64 << 20));
     store.limiter(|s| &mut s.limiter);
     store.data_mut().begin_call("-", "", "", ctx.describe_budget);
-    store.set_epoch_deadline(ctx.ticker.ticks_for(ctx.describe_budget));
+    // Wall time, looked at every epoch advance (the ticker's pace varies with the load).
+    let (started, budget) = (Instant::now(), ctx.describe_budget);
+    store.epoch_deadline_callback(move |_| {
+        if started.elapsed() >= budget {
+            return Err(wasmtime::format_err!("`describe` ran past {budget:?}"));
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    });
+    store.set_epoch_deadline(1);
     let packed = PackedIndices::new(&component);
     let (bindings, _) = instantiate(&instance_pre, &indices, &packed, &mut store)
         .await

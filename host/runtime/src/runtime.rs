@@ -96,12 +96,11 @@ impl Runtime {
     pub async fn load_plugin(&self, name: &str, file: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
         tracing::info!(plugin = name, file = %file.display(), "loading plugin");
         let compiled = {
-            let (engine, linker, cache, backends, ticker) = (
+            let (engine, linker, cache, backends) = (
                 self.engine.clone(),
                 self.linker.clone(),
                 self.cache.clone(),
                 self.backends.clone(),
-                self.ticker.clone(),
             );
             let (task_name, task_file) = (name.to_string(), file.to_path_buf());
             tokio::task::spawn_blocking(move || {
@@ -111,7 +110,6 @@ impl Runtime {
                     cache: &cache,
                     backends: &backends,
                     describe_budget: DESCRIBE_BUDGET,
-                    ticker: &ticker,
                 };
                 loader::compile(&ctx, &task_name, &task_file)
             })
@@ -142,7 +140,6 @@ impl Runtime {
             cache: &self.cache,
             backends: &self.backends,
             describe_budget: DESCRIBE_BUDGET,
-            ticker: &self.ticker,
         }
     }
 

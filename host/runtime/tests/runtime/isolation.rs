@@ -80,6 +80,41 @@ async fn an_infinite_loop_is_stopped_at_its_cpu_deadline() {
     assert_eq!(header(&headers, "x-spin").as_deref(), Some("ok"));
 }
 
+/// A plugin looping on its budget shares its thread: the epoch advances every
+/// `LONG_CALL_SLICE` (100 µs) while it runs, and it yields at each advance, so a task beside
+/// it on a one-thread runtime runs many times during its 20 ms. With the 1 ms tick alone it
+/// would run about 20 times (once per tick); fewer than 40 means the finer slices are gone.
+#[tokio::test(flavor = "current_thread")]
+async fn a_looping_plugin_gives_its_thread_back_in_short_slices() {
+    let (_h, table) = table(&format!(
+        "{}{}",
+        plugin("spin", wasm::SPIN_LOOP, "limits = { cpu_ms = 20 }\nfail = \"closed\""),
+        route("r", &["plugin = \"spin\""])
+    ))
+    .await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let beside = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let mut turns = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                turns += 1;
+                tokio::task::yield_now().await;
+            }
+            turns
+        }
+    });
+    tokio::task::yield_now().await;
+    let (outcome, _) = run(&table, "r", "/loop").await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let turns = beside.await.unwrap();
+    assert_eq!(answered(&outcome).1["kind"], "timeout");
+    assert!(
+        turns >= 40,
+        "the task beside the loop ran only {turns} times in its 20 ms"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_that_waits_is_stopped_by_the_wall_clock_cap() {
     let (h, table) = table(&format!(
