@@ -19,7 +19,7 @@ pub struct Queued {
 
 /// A new random event id: 32 hex characters.
 pub fn new_event_id() -> String {
-    sluice_core::headers::generate_id()
+    sluice_core::request_id::generate_id()
 }
 
 impl Queued {

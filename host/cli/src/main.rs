@@ -1,6 +1,7 @@
 //! The `sluice` command, one module per subcommand: `run` serves, `check` validates a config
 //! and loads its plugins, `migrate` applies the Postgres migrations, `keys` manages API keys,
-//! `plugin` holds the tools for plugin authors, `version` prints the versions.
+//! `plugin` holds the tools for plugin authors, `version` prints the versions, `completions`
+//! prints a shell completion script.
 
 mod check;
 mod config;
@@ -52,12 +53,22 @@ enum Command {
     },
     /// Print the version of Sluice, of wasmtime and of the plugin WIT package.
     Version,
-    /// Apply the pending Postgres migrations (embedded from `migrations/`) to the database of
-    /// the config's `[postgres]` section, and print what was applied.
+    /// Apply the pending Postgres migrations (embedded from `migrations/`) and print what was
+    /// applied: to `--database-url`, else to the `[postgres]` database of `--config`, else to
+    /// `DATABASE_URL` from the environment.
     Migrate {
-        /// The config file; the embedded default config when omitted.
-        #[arg(long)]
+        /// The config file whose `[postgres]` database to migrate.
+        #[arg(long, conflicts_with = "database_url")]
         config: Option<PathBuf>,
+        /// The database to migrate, as a `postgres://` URL.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Print a completion script for `shell` to standard output, e.g.
+    /// `sluice completions bash > /etc/bash_completion.d/sluice`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Manage API keys in the `api_keys` table of the config's Postgres: `create` (prints the
     /// key once), `list`, `revoke`, `rotate`. The HMAC secret comes from the environment (the
@@ -103,7 +114,15 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Check { config } => check::check(config.as_deref()).await,
         Command::Plugin { action } => plugin::run(action).await,
         Command::Run { config } => run::run(config).await,
-        Command::Migrate { config } => migrate::migrate(config.as_deref()).await,
+        Command::Migrate { config, database_url } => {
+            let target = migrate::Target::choose(config, database_url, std::env::var("DATABASE_URL").ok());
+            migrate::migrate(target).await
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "sluice", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Keys {
             config,
             secret_env,

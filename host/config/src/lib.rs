@@ -3,6 +3,7 @@
 //! Also what validation needs to know: the grantable Redis commands ([`redis_commands`]).
 
 mod demo;
+mod error;
 mod gpu;
 mod http_cache;
 mod http_client;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use demo::DemoSettings;
+pub use error::ConfigError;
 pub use gpu::{BackendKind, GpuBackendDef, GpuModelDef, GpuSettings, Weights, WeightsDef};
 pub use http_cache::HttpCacheSettings;
 pub use http_client::HttpClientSettings;
@@ -138,39 +140,6 @@ pub struct RouteMatch {
     pub headers: BTreeMap<String, String>,
 }
 
-/// Why a config could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The TOML did not parse or did not match the schema.
-    #[error("{path}:{line}:{column}: {message}")]
-    Parse {
-        /// The file (or `<inline>`).
-        path: PathBuf,
-        /// 1-based line of the offending item.
-        line: usize,
-        /// 1-based column of the offending item.
-        column: usize,
-        /// What was wrong.
-        message: String,
-    },
-    /// The config parsed but is inconsistent.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file (or `<inline>`).
-        path: PathBuf,
-        /// What was wrong.
-        message: String,
-    },
-}
-
 impl GatewayConfig {
     /// Reads, parses and validates the config at `path`; relative paths in it resolve against
     /// the file's directory.
@@ -186,20 +155,10 @@ impl GatewayConfig {
     /// Parses and validates `text`; `path` names it in errors, `base_dir` anchors relative
     /// paths.
     pub fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<Self, ConfigError> {
-        let mut config: GatewayConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|span| line_column(text, span.start)).unwrap_or((1, 1));
-            ConfigError::Parse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: e.message().to_string(),
-            }
-        })?;
+        let mut config: GatewayConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::parse(text, path, e.span().unwrap_or(0..0), e.message()))?;
         config.base_dir = base_dir;
-        config.validate().map_err(|message| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        config.validate().map_err(|message| ConfigError::invalid(text, path, message))?;
         Ok(config)
     }
 
@@ -313,14 +272,6 @@ impl GatewayConfig {
         }
         Ok(())
     }
-}
-
-/// Converts a byte offset into a 1-based line and column.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

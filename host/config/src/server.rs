@@ -49,6 +49,16 @@ pub struct ServerSettings {
     /// Whether to write one access-log line per request. Default true.
     #[serde(default = "default_true")]
     pub access_log: bool,
+    /// The header the request id travels under to the upstream and back in every response.
+    /// Default `x-request-id`.
+    #[serde(default = "default_request_id_header")]
+    pub request_id_header: String,
+    /// The request headers a client's own id is read from, the first with a usable value
+    /// (1 to 128 characters of `[A-Za-z0-9._:-]`) winning; with none, the gateway makes one.
+    /// An id read from a header other than `request_id_header` also goes back to the client
+    /// under the name it came in. Default `["x-correlation-id", "x-request-id"]`.
+    #[serde(default = "default_request_id_sources")]
+    pub request_id_sources: Vec<String>,
 }
 
 /// Certificate and key files (PEM).
@@ -103,6 +113,20 @@ fn default_slow_request_ms() -> u64 {
 fn default_true() -> bool {
     true
 }
+fn default_request_id_header() -> String {
+    "x-request-id".into()
+}
+fn default_request_id_sources() -> Vec<String> {
+    vec!["x-correlation-id".into(), "x-request-id".into()]
+}
+
+/// Whether `name` is an HTTP field name (RFC 9110 §5.1: one or more token characters).
+fn field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
 
 impl Default for ServerSettings {
     fn default() -> Self {
@@ -119,6 +143,8 @@ impl Default for ServerSettings {
             shutdown_grace_ms: default_shutdown_grace_ms(),
             slow_request_ms: default_slow_request_ms(),
             access_log: true,
+            request_id_header: default_request_id_header(),
+            request_id_sources: default_request_id_sources(),
         }
     }
 }
@@ -165,6 +191,12 @@ impl ServerSettings {
             return Err(
                 "server.http3_listen needs server.tls: HTTP/3 runs over QUIC, which is always encrypted".into(),
             );
+        }
+        let names = std::iter::once(&self.request_id_header).chain(&self.request_id_sources);
+        if let Some(bad) = names.into_iter().find(|n| !field_name(n)) {
+            return Err(format!(
+                "server.request_id_header and request_id_sources must be header names, got {bad:?}"
+            ));
         }
         Ok(())
     }

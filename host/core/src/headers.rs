@@ -1,4 +1,4 @@
-//! Header handling on the way through: hop-by-hop removal, forwarding headers, request ids,
+//! Header handling on the way through: hop-by-hop removal, forwarding headers, Host checks,
 //! and conversion to and from the plugins' header lists.
 
 use std::net::IpAddr;
@@ -6,9 +6,6 @@ use std::net::IpAddr;
 use hyper::HeaderMap;
 use hyper::header::{HeaderName, HeaderValue};
 
-/// `X-Request-ID`.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -31,9 +28,6 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     ]
     .contains(&name)
 }
-
-/// The longest client-supplied request id that is kept.
-const MAX_REQUEST_ID: usize = 128;
 
 /// The `Via` value this gateway adds.
 pub const VIA: &str = "1.1 sluice";
@@ -129,37 +123,6 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn valid_request_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_REQUEST_ID
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
-
-/// The request's id: the client's `X-Correlation-ID` or `X-Request-ID` when it is at most 128
-/// safe characters (`[A-Za-z0-9._:-]`), otherwise a new one.
-pub fn request_id(headers: &HeaderMap) -> String {
-    [&X_CORRELATION_ID, &X_REQUEST_ID]
-        .into_iter()
-        .filter_map(|n| headers.get(n))
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| valid_request_id(v))
-        .map_or_else(generate_id, str::to_string)
-}
-
-/// A new random request id: 32 hex characters.
-pub fn generate_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let n = fastrand::u128(..);
-    let mut id = [0u8; 32];
-    for (i, digit) in id.iter_mut().enumerate() {
-        *digit = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
-    }
-    // Hex digits only: one allocation of the exact size, no per-character pushes.
-    String::from_utf8(id.to_vec()).unwrap_or_default()
-}
-
 /// Sets `X-Forwarded-For` (appending the client), `-Proto`, `-Host` and `Via`.
 pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr, proto: &str, host: Option<&str>) {
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
@@ -239,18 +202,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generated_ids_are_32_lowercase_hex_digits_and_differ() {
-        let (a, b) = (generate_id(), generate_id());
-        assert_eq!(a.len(), 32);
-        assert!(
-            a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
-            "{a}"
-        );
-        assert!(valid_request_id(&a));
-        assert_ne!(a, b);
-    }
-
-    #[test]
     fn ip_text_is_what_display_writes() {
         for ip in [
             "127.0.0.1",
@@ -290,22 +241,6 @@ mod tests {
             ["5", "8"],
             "order within a field kept"
         );
-    }
-
-    #[test]
-    fn client_request_ids_are_kept_only_when_safe() {
-        let mut h = HeaderMap::new();
-        h.insert("x-request-id", HeaderValue::from_static("abc-123.x:y_z"));
-        assert_eq!(request_id(&h), "abc-123.x:y_z");
-        h.insert("x-correlation-id", HeaderValue::from_static("corr-1"));
-        assert_eq!(request_id(&h), "corr-1", "X-Correlation-ID wins");
-        h.insert("x-correlation-id", HeaderValue::from_static("has space"));
-        assert_eq!(request_id(&h), "abc-123.x:y_z");
-        h.insert("x-request-id", HeaderValue::from_str(&"a".repeat(129)).unwrap());
-        h.remove("x-correlation-id");
-        let id = request_id(&h);
-        assert_eq!(id.len(), 32);
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 
     #[test]

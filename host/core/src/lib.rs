@@ -4,8 +4,9 @@
 //! - [`body`]: the body type the gateway sends both ways, [`Tap`](body::Tap) (the one body
 //!   wrapper that watches a stream: each chunk, then how it ended) and
 //!   [`Recoded`](body::Recoded) (the one that rewrites it: compression, decoding);
-//! - [`headers`]: hop-by-hop removal, forwarding headers, request ids, conversions to and from
-//!   the plugins' header lists; [`errors`]: the JSON answers the gateway gives itself;
+//! - [`headers`]: hop-by-hop removal, forwarding headers, Host checks, conversions to and from
+//!   the plugins' header lists; [`request_id`]: request ids and the headers they travel
+//!   under; [`errors`]: the JSON answers the gateway gives itself;
 //! - [`compress`] and [`decompress`]: response compression and request-body decompression;
 //! - [`upstream`] and [`pool`]: upstream targets behind one pooled client, with balancing,
 //!   health checks, retries, and connection accounting; [`breaker`]: the circuit breaker per
@@ -25,6 +26,7 @@ pub mod grpc;
 pub mod headers;
 pub mod pool;
 pub mod range;
+pub mod request_id;
 pub mod telemetry;
 pub mod time;
 pub mod tls;

@@ -12,8 +12,9 @@ use hyper::{Request, Response};
 use tracing::Instrument;
 
 use sluice_core::body::ProxyBody;
+use sluice_core::grpc;
+use sluice_core::request_id::RequestId;
 use sluice_core::telemetry::otlp;
-use sluice_core::{grpc, headers};
 
 use crate::answer::Answer;
 use crate::client_body::ClientBody;
@@ -35,7 +36,7 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let gateway = state.current();
-    let request_id = headers::request_id(req.headers());
+    let RequestId { id: request_id, echo } = gateway.request_ids.read(req.headers());
     let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
@@ -55,6 +56,7 @@ pub async fn handle(
         gateway: &gateway,
         route,
         request_id: &request_id,
+        echo_id_as: echo.as_ref(),
         method: &method,
         conn,
         started,

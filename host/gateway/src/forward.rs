@@ -151,7 +151,7 @@ pub(crate) fn prepare_upstream_head(ex: &Exchange<'_>, parts: &mut Parts, author
         parts.headers.insert(HOST, v);
     }
     if let Ok(v) = HeaderValue::from_str(ex.request_id) {
-        parts.headers.insert(headers::X_REQUEST_ID.clone(), v);
+        parts.headers.insert(ex.gateway.request_ids.header().clone(), v);
     }
     otlp::inject_context(&mut parts.headers);
     parts.version = hyper::Version::HTTP_11;
@@ -160,7 +160,7 @@ pub(crate) fn prepare_upstream_head(ex: &Exchange<'_>, parts: &mut Parts, author
 /// Sends a request a plugin routed to a GPU backend (`route-to`), its body buffered.
 async fn to_backend(
     ex: &Exchange<'_>,
-    parts: Parts,
+    mut parts: Parts,
     body: &mut RequestBody,
     choice: UpstreamChoice,
     mut forward: Forward,
@@ -185,6 +185,9 @@ async fn to_backend(
             return Answer::Refused(Refusal::json(status, "body_unreadable", &e.to_string(), ex.request_id));
         }
     };
+    if let Ok(v) = HeaderValue::from_str(ex.request_id) {
+        parts.headers.insert(ex.gateway.request_ids.header().clone(), v);
+    }
     let routed = route_to::GpuRequest {
         fleet,
         choice,

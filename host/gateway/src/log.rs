@@ -13,7 +13,6 @@ use hyper::header::{HeaderName, HeaderValue};
 use sluice_backends::sink::SinkRow;
 use sluice_bindings::{LogEntry, RequestHead};
 use sluice_core::body::{ProxyBody, observed};
-use sluice_core::headers;
 
 use crate::answer::UsageSlot;
 use crate::exchange::{ConnInfo, Exchange};
@@ -69,6 +68,9 @@ pub struct Access<'a> {
     pub route: Option<&'a Route>,
     /// Its id.
     pub request_id: &'a str,
+    /// The header the client sent its id under, when not the gateway's own id header: the
+    /// response carries the id under it too.
+    pub echo_id_as: Option<&'a HeaderName>,
     /// Its method.
     pub method: &'a hyper::Method,
     /// Its connection.
@@ -101,7 +103,10 @@ pub fn access(state: &GatewayState, a: &Access<'_>, resp: &mut Response<ProxyBod
     let elapsed = a.started.elapsed();
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(a.request_id) {
-        headers.insert(headers::X_REQUEST_ID.clone(), v);
+        if let Some(name) = a.echo_id_as {
+            headers.insert(name.clone(), v.clone());
+        }
+        headers.insert(a.gateway.request_ids.header().clone(), v);
     }
     if let Ok(v) = HeaderValue::from_bytes(&response_time(elapsed)) {
         headers.insert(X_RESPONSE_TIME.clone(), v);

@@ -14,6 +14,7 @@ use crate::forward::coalesce::Coalescer;
 use crate::router::{Route, Router};
 use crate::tunnel::Tunnels;
 use sluice_config::GatewayConfig;
+use sluice_core::request_id::RequestIdHeaders;
 use sluice_core::telemetry::metrics::Registry;
 use sluice_core::upstream::Upstream;
 use sluice_runtime::{Chain, RouteTable, Runtime};
@@ -30,6 +31,9 @@ pub struct Gateway {
     pub table: RouteTable,
     /// Upstreams by name.
     pub upstreams: BTreeMap<String, Arc<Upstream>>,
+    /// The headers request ids come in and go out under (`server.request_id_header` and
+    /// `request_id_sources`).
+    pub request_ids: RequestIdHeaders,
 }
 
 impl Gateway {
@@ -63,7 +67,11 @@ impl Gateway {
                 Route::new(&r.name, r.matcher.clone(), chain, upstream, &metrics).with_upgrades(r.upgrades.clone())
             })
             .collect();
+        let server = &config.server;
+        let request_ids = RequestIdHeaders::new(&server.request_id_header, &server.request_id_sources)
+            .map_err(|e| format!("server.request_id_header or request_id_sources: {e}"))?;
         Ok(Gateway {
+            request_ids,
             config: Arc::new(config),
             router: Router::new(routes, &metrics),
             table,

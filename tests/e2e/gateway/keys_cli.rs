@@ -112,3 +112,30 @@ async fn keys_are_made_listed_rotated_and_revoked_from_the_command_line() {
     let want = sluice_auth_keys::hex(&sluice_auth_keys::hash(SECRET.as_bytes(), static_key));
     assert!(fresh.contains(&format!("hash = \"{want}\"")), "{fresh}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_takes_a_database_url_or_database_url_from_the_environment() {
+    let db = TestDatabase::create("migrateurl").await;
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut command = Command::new(sluice_bin());
+        command.arg("migrate").args(args).env_remove("DATABASE_URL");
+        if let Some(url) = env {
+            command.env("DATABASE_URL", url);
+        }
+        command.output().unwrap()
+    };
+    let applied = text(&run(&["--database-url", &db.url], None));
+    assert!(applied.contains("applied"), "{applied}");
+    let again = text(&run(&[], Some(&db.url)));
+    assert!(again.contains("the schema is up to date"), "{again}");
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let (tables,): (i64,) = sqlx::query_as("SELECT count(*) FROM information_schema.tables WHERE table_name = 'api_keys'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tables, 1);
+    let refused = run(&["--database-url", "mysql://nope/x"], None);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("postgres.url must start with postgres://"), "{err}");
+}

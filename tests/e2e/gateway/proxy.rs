@@ -54,6 +54,42 @@ async fn a_generated_request_id_goes_upstream_and_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correlation_id_comes_back_under_its_own_name() {
+    let upstream = Upstream::start().await;
+    let gw = start_gateway(&simple(&upstream, "")).await;
+    let req = hyper::Request::get(gw.url("/echo"))
+        .header("x-correlation-id", "corr-7")
+        .body(full(""))
+        .unwrap();
+    let answer = send(req).await;
+    assert_eq!(answer.header("x-correlation-id"), Some("corr-7"));
+    assert_eq!(answer.header("x-request-id"), Some("corr-7"));
+    let seen = &answer.json()["headers"];
+    assert_eq!(
+        seen["x-correlation-id"], "corr-7",
+        "the client's header goes upstream as sent"
+    );
+    assert_eq!(seen["x-request-id"], "corr-7");
+
+    // Renamed headers: the id travels as `x-trace-id`, read from `request-id`.
+    let renamed = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nrequest_id_header = \"x-trace-id\"\nrequest_id_sources = [\"request-id\"]\n{}",
+        simple(&upstream, "")
+    );
+    let gw = start_gateway(&renamed).await;
+    let req = hyper::Request::get(gw.url("/echo"))
+        .header("request-id", "r-9")
+        .header("x-correlation-id", "not-a-source")
+        .body(full(""))
+        .unwrap();
+    let answer = send(req).await;
+    assert_eq!(answer.header("x-trace-id"), Some("r-9"));
+    assert_eq!(answer.header("request-id"), Some("r-9"));
+    assert_eq!(answer.header("x-request-id"), None);
+    assert_eq!(answer.json()["headers"]["x-trace-id"], "r-9");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_edits_reach_the_upstream_and_the_client() {
     let upstream = Upstream::start().await;
     let gw = start_gateway(&simple(

@@ -139,7 +139,7 @@ pub async fn send(req: GpuRequest<'_>) -> (Response<ProxyBody>, Option<UsageSlot
     let mut retries = 0u32;
     let (attempt, sent_at) = loop {
         let sent_at = Instant::now();
-        match attempt(fleet, &grant, &parts, &prepared, request_id).await {
+        match attempt(fleet, &grant, &parts, &prepared).await {
             Ok(done) => break (done, sent_at),
             Err(reason) => {
                 tracing::warn!(backend = %grant.name, %reason, retries, "gpu: backend failed before the first token");
@@ -235,7 +235,6 @@ async fn attempt(
     grant: &Grant,
     parts: &hyper::http::request::Parts,
     prepared: &Prepared,
-    request_id: &str,
 ) -> Result<Attempt, String> {
     let model = prepared.model.as_deref().unwrap_or_default();
     if grant.cold {
@@ -250,7 +249,7 @@ async fn attempt(
     {
         return embeddings(fleet, batcher, grant, model, request).await;
     }
-    let resp = send_once(fleet, grant, parts, prepared, request_id).await?;
+    let resp = send_once(fleet, grant, parts, prepared).await?;
     let resp = if resp.status() == StatusCode::NOT_FOUND && !grant.cold {
         // The backend no longer has the model loaded (unloaded since the gateway last
         // looked): load it and send again, once.
@@ -261,7 +260,7 @@ async fn attempt(
             .load_model(grant.backend, model)
             .await
             .map_err(|e| e.to_string())?;
-        send_once(fleet, grant, parts, prepared, request_id).await?
+        send_once(fleet, grant, parts, prepared).await?
     } else {
         resp
     };
@@ -292,7 +291,6 @@ async fn send_once(
     grant: &Grant,
     parts: &hyper::http::request::Parts,
     prepared: &Prepared,
-    request_id: &str,
 ) -> Result<Response<ProxyBody>, String> {
     let mut req = Request::new(full(prepared.body.clone()));
     *req.method_mut() = parts.method.clone();
@@ -306,9 +304,6 @@ async fn send_once(
     headers::strip_hop_by_hop(&mut out_headers);
     out_headers.remove(HOST);
     out_headers.insert(CONTENT_LENGTH, HeaderValue::from(prepared.body.len()));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        out_headers.insert(headers::X_REQUEST_ID.clone(), v);
-    }
     *req.headers_mut() = out_headers;
     fleet
         .upstream(grant.backend)
