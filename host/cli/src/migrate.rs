@@ -36,9 +36,9 @@ impl Target {
         match self {
             Target::Config(path) => {
                 let config = config::load(path.as_deref())?;
-                config
-                    .postgres
-                    .ok_or_else(|| anyhow::anyhow!("the config has no [postgres] section: nothing to migrate (or give --database-url)"))
+                config.postgres.ok_or_else(|| {
+                    anyhow::anyhow!("the config has no [postgres] section: nothing to migrate (or give --database-url)")
+                })
             }
             Target::Url(url) => {
                 let text = format!("[postgres]\nurl = {}\n", serde_json::to_string(url)?);
@@ -88,8 +88,13 @@ mod tests {
     #[test]
     fn a_url_that_is_not_postgres_is_refused_with_the_reason() {
         let err = Target::Url("mysql://x/y".into()).settings().unwrap_err();
-        assert!(err.to_string().contains("postgres.url must start with postgres://"), "{err}");
-        let ok = Target::Url("postgres://u@127.0.0.1:5432/d?sslmode=disable".into()).settings().unwrap();
+        assert!(
+            err.to_string().contains("postgres.url must start with postgres://"),
+            "{err}"
+        );
+        let ok = Target::Url("postgres://u@127.0.0.1:5432/d?sslmode=disable".into())
+            .settings()
+            .unwrap();
         assert_eq!(ok.url, "postgres://u@127.0.0.1:5432/d?sslmode=disable");
     }
 }

@@ -122,7 +122,9 @@ fn locate(text: &str, message: &str) -> Option<Range<usize>> {
     let lead = lead.trim_end_matches(']');
     if let Some((table, key)) = lead.rsplit_once('.')
         && !table.is_empty()
-        && lead.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        && lead
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
         && let Some(found) = key_under_table(text, table, key)
     {
         return Some(found);

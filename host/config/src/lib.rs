@@ -155,10 +155,12 @@ impl GatewayConfig {
     /// Parses and validates `text`; `path` names it in errors, `base_dir` anchors relative
     /// paths.
     pub fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<Self, ConfigError> {
-        let mut config: GatewayConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::parse(text, path, e.span().unwrap_or(0..0), e.message()))?;
+        let mut config: GatewayConfig =
+            toml::from_str(text).map_err(|e| ConfigError::parse(text, path, e.span().unwrap_or(0..0), e.message()))?;
         config.base_dir = base_dir;
-        config.validate().map_err(|message| ConfigError::invalid(text, path, message))?;
+        config
+            .validate()
+            .map_err(|message| ConfigError::invalid(text, path, message))?;
         Ok(config)
     }
 

@@ -129,10 +129,11 @@ async fn migrate_takes_a_database_url_or_database_url_from_the_environment() {
     let again = text(&run(&[], Some(&db.url)));
     assert!(again.contains("the schema is up to date"), "{again}");
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let (tables,): (i64,) = sqlx::query_as("SELECT count(*) FROM information_schema.tables WHERE table_name = 'api_keys'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let (tables,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM information_schema.tables WHERE table_name = 'api_keys'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(tables, 1);
     let refused = run(&["--database-url", "mysql://nope/x"], None);
     assert!(!refused.status.success());
