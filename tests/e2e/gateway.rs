@@ -4,6 +4,7 @@
 
 mod gateway {
     mod admin;
+    mod admin_openapi;
     mod audit;
     mod auth;
     mod auth_jwt;

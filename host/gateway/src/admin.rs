@@ -1,5 +1,5 @@
-//! The admin API, on its own listener: health, readiness, stats, Prometheus metrics, reload
-//! and HTTP cache invalidation. With `admin.token` set, every request must carry
+//! The admin API, on its own listener: health, readiness, stats, Prometheus metrics, reload,
+//! HTTP cache invalidation, the GPU fleet, and its own OpenAPI document. With `admin.token` set, every request must carry
 //! `Authorization: Bearer <token>`.
 
 mod cache;
@@ -17,6 +17,9 @@ use crate::state::GatewayState;
 use sluice_core::body::ProxyBody;
 use sluice_core::body::full;
 use sluice_core::errors::{json_error, json_response as json};
+
+/// The OpenAPI 3.1 document of this API (`docs/admin-openapi.yaml`), served at `/openapi.yaml`.
+const OPENAPI: &str = include_str!("../../../docs/admin-openapi.yaml");
 
 fn authorized(state: &GatewayState, req: &Request<Incoming>) -> bool {
     let gateway = state.current();
@@ -283,6 +286,12 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Incoming>) -> Result<
             resp
         }
         (&Method::POST, "/admin/cache/invalidate") => cache::invalidate(&state, req).await,
+        (&Method::GET, "/openapi.yaml") => {
+            let mut resp = Response::new(full(OPENAPI));
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, "application/yaml".parse().expect("static"));
+            resp
+        }
         (&Method::GET, "/admin/gpu") => match &state.runtime().backends().gpu {
             Some(fleet) => json(StatusCode::OK, fleet.snapshot()),
             None => json(StatusCode::OK, json!({ "state": "not-configured" })),
