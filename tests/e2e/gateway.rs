@@ -18,6 +18,7 @@ mod gateway {
     mod dedup;
     mod dedup_replay;
     mod default_config;
+    mod deploy_rules;
     mod example_cors;
     mod example_json_guard;
     mod example_signature;

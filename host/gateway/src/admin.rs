@@ -3,10 +3,10 @@
 //! `Authorization: Bearer <token>`.
 
 mod cache;
+mod dependencies;
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -142,34 +142,20 @@ pub async fn readiness(state: &GatewayState) -> Value {
         })
         .collect();
     let backends = state.runtime().backends();
-    // Both pings at once: a readiness probe waits for the slower, not the sum.
-    let (pg_ping, redis_ping) = tokio::join!(
-        async {
-            match &backends.postgres {
-                Some(pg) => Some(pg.ping(Duration::from_secs(1)).await),
-                None => None,
-            }
-        },
-        async {
-            match &backends.redis {
-                Some(r) => Some(r.ping(Duration::from_secs(1)).await),
-                None => None,
-            }
-        }
-    );
-    let postgres = match (&backends.postgres, pg_ping) {
+    let pings = dependencies::ping(backends).await;
+    let postgres = match (&backends.postgres, pings.postgres) {
         (Some(pg), Some(Ok(()))) => json!({ "state": "up", "pool": pg.stats() }),
         (Some(pg), Some(Err(error))) => {
             degraded = true;
-            json!({ "state": "down", "error": error.to_string(), "pool": pg.stats() })
+            json!({ "state": "down", "error": error, "pool": pg.stats() })
         }
         _ => json!({ "state": "not-configured" }),
     };
-    let redis = match (&backends.redis, redis_ping) {
+    let redis = match (&backends.redis, pings.redis) {
         (Some(r), Some(Ok(()))) => json!({ "state": "up", "breaker_open": r.breaker_open() }),
         (Some(r), Some(Err(error))) => {
             degraded = true;
-            json!({ "state": "down", "error": error.to_string(), "breaker_open": r.breaker_open() })
+            json!({ "state": "down", "error": error, "breaker_open": r.breaker_open() })
         }
         _ => json!({ "state": "not-configured" }),
     };
@@ -280,6 +266,7 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Incoming>) -> Result<
         (&Method::GET, "/admin/stats") => json(StatusCode::OK, stats(&state)),
         (&Method::GET, "/metrics") => {
             export_pool_gauges(&state);
+            dependencies::export(&dependencies::ping(state.runtime().backends()).await, state.metrics());
             let mut resp = Response::new(full(state.metrics().render_prometheus()));
             resp.headers_mut()
                 .insert(CONTENT_TYPE, "text/plain; version=0.0.4".parse().expect("static"));

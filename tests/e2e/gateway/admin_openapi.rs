@@ -16,7 +16,7 @@ use sluice_e2e::{Answer, Upstream, config_text, full, send, start_gateway};
 use super::gpu_route::{fleet_config, sim, sim_config};
 
 const DOCUMENT: &str = include_str!("../../../docs/admin-openapi.yaml");
-const TOKEN: &str = "openapi-t0ken";
+pub(super) const TOKEN: &str = "openapi-t0ken";
 
 /// The document as JSON.
 fn document() -> Value {
@@ -90,7 +90,7 @@ async fn call(url: String, method: &str, token: Option<&str>, body: Bytes) -> An
 
 /// A gateway with every backend: Postgres with sinks, Redis, an upstream with a plugin route,
 /// a GPU fleet of one simulated backend, and an admin token.
-fn full_config(db: &TestDatabase, upstream: &Upstream, gpu_entry: &super::gpu_route::SimBackend) -> String {
+pub(super) fn full_config(db: &TestDatabase, upstream: &Upstream, gpu_entry: &super::gpu_route::SimBackend) -> String {
     let extra = format!(
         "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\
          [postgres]\nurl = {:?}\n[sinks]\nrequest_telemetry = true\nbatch_rows = 100\nflush_ms = 200\n\

@@ -1,0 +1,150 @@
+//! The Prometheus alert rules in `deploy/prometheus/`: `promtool check rules` accepts them,
+//! `promtool test rules` runs their unit tests (each alert fires on the series that should
+//! raise it, and only after its `for`), and every metric they name is one a real gateway with
+//! every backend exports at `/metrics`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sluice_artifacts as wasm;
+use sluice_e2e::examples::repo_root;
+use sluice_e2e::postgres::TestDatabase;
+use sluice_e2e::{Upstream, full, get, send, start_gateway};
+
+use super::admin_openapi::{TOKEN, full_config};
+use super::gpu_route::{chat, post, sim, sim_config};
+
+/// `promtool`, from Debian's `prometheus` package: installed with apt-get when missing (as
+/// the build adds the wasm target), so the suite runs on a fresh machine.
+fn promtool() -> &'static str {
+    if Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return "promtool";
+    }
+    eprintln!("promtool is missing: installing Debian's prometheus package with apt-get");
+    let installed = Command::new("sh")
+        .args([
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        installed,
+        "cannot install promtool: install Debian's prometheus package (apt-get install prometheus)"
+    );
+    "promtool"
+}
+
+fn promtool_ok(args: &[&str], dir: &Path) {
+    let out = Command::new(promtool()).args(args).current_dir(dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn rules_dir() -> PathBuf {
+    repo_root().join("deploy/prometheus")
+}
+
+#[test]
+fn promtool_accepts_the_rules_and_their_unit_tests_pass() {
+    promtool_ok(&["check", "rules", "alerts.yml"], &rules_dir());
+    promtool_ok(&["test", "rules", "alerts_test.yml"], &rules_dir());
+}
+
+/// The metric names an expression text mentions.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("sluice_") {
+        let name: String = rest[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[i + name.len()..];
+        names.insert(name);
+    }
+    names
+}
+
+/// The metric families a `/metrics` text declares (`# TYPE name kind`), histograms also under
+/// their `_bucket`, `_sum` and `_count` series names.
+fn exported(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        let mut words = line.strip_prefix("# TYPE ").unwrap_or("").split(' ');
+        let (Some(name), Some(kind)) = (words.next(), words.next()) else {
+            continue;
+        };
+        names.insert(name.to_string());
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_rules_name_is_exported_by_a_real_gateway() {
+    let rules = std::fs::read_to_string(rules_dir().join("alerts.yml")).unwrap();
+    let expressions: String = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let wanted = metric_names(&expressions);
+    assert!(wanted.len() >= 10, "{wanted:?}");
+
+    let upstream = Upstream::start().await;
+    let db = TestDatabase::create("rules").await;
+    let backend = sim("gpu-r", sim_config(&[("m1", true)], 2, 1), 2).await;
+    let panicker = format!(
+        "[plugins.panicker]\nmodule = {:?}\n\
+         [[routes]]\nname = \"boom\"\nmatch = {{ path_prefix = \"/panic\" }}\nupstream = \"app\"\nplugins = [{{ plugin = \"panicker\" }}]\n",
+        wasm::PANICKER
+    );
+    let gw = start_gateway(&format!("{}{panicker}", full_config(&db, &upstream, &backend))).await;
+    assert_eq!(get(&gw.url("/app/x")).await.status, 200);
+    assert_eq!(get(&gw.url("/panic")).await.status, 500);
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", &chat("m1", "hi", 4), &[])
+            .await
+            .status,
+        200
+    );
+    let admin = |method: &str, path: &str| {
+        hyper::Request::builder()
+            .method(method)
+            .uri(gw.admin_url(path))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(full(""))
+            .unwrap()
+    };
+    assert_eq!(send(admin("POST", "/admin/reload")).await.status, 200);
+
+    // Rows reach the sink's counters after its next flush.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let missing = loop {
+        let text = String::from_utf8(send(admin("GET", "/metrics")).await.body.to_vec()).unwrap();
+        let missing: Vec<_> = wanted.difference(&exported(&text)).cloned().collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        missing.is_empty(),
+        "the rules name metrics the gateway does not export: {missing:?}"
+    );
+}
