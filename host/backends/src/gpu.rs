@@ -14,6 +14,7 @@ pub mod backends;
 pub mod embed_batch;
 pub mod embed_batcher;
 pub mod fleet;
+mod gauges;
 pub mod lease;
 pub mod load;
 pub mod persist;

@@ -208,6 +208,11 @@ impl HttpCache {
         let (base, variant) = key.rsplit_once('#').unwrap_or((key.as_str(), ""));
         self.index_direct(base, &key, !variant.is_empty(), &entry);
         self.entries.insert(key, entry);
+    }
+
+    /// Sets `sluice_http_cache_memory_bytes` and `_entries` to what the in-memory tier holds
+    /// now (called at each `/metrics` scrape, so evictions and invalidations show too).
+    pub fn export_gauges(&self) {
         self.metrics
             .gauge("sluice_http_cache_memory_bytes", &[])
             .set(self.entries.weighted_size() as f64);

@@ -219,6 +219,10 @@ fn export_pool_gauges(state: &GatewayState) {
             .gauge("sluice_redis_breaker_open", &[])
             .set(f64::from(u8::from(redis.breaker_open())));
     }
+    state.runtime().backends().http_cache.export_gauges();
+    if let Some(fleet) = &state.runtime().backends().gpu {
+        fleet.scheduler.export_gauges(metrics);
+    }
     if let Some(sinks) = &state.runtime().backends().sinks {
         metrics.gauge("sluice_sink_queued_rows", &[]).set(sinks.queued() as f64);
     }

@@ -1,7 +1,8 @@
-//! The Prometheus alert rules in `deploy/prometheus/`: `promtool check rules` accepts them,
-//! `promtool test rules` runs their unit tests (each alert fires on the series that should
-//! raise it, and only after its `for`), and every metric they name is one a real gateway with
-//! every backend exports at `/metrics`.
+//! What `deploy/` ships for Prometheus and Grafana: `promtool check rules` accepts the alert
+//! rules, `promtool test rules` runs their unit tests (each alert fires on the series that
+//! should raise it, and only after its `for`), the Grafana dashboard is well formed, and every
+//! metric the rules and the dashboard's queries name is one a real gateway with every backend
+//! exports at `/metrics`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -95,34 +96,72 @@ fn exported(text: &str) -> BTreeSet<String> {
     names
 }
 
+/// The dashboard's queries, after checking its shape: unique panel ids, every panel on the
+/// `$datasource` variable with at least one query, the sections the issue asks for.
+fn dashboard_queries() -> String {
+    let text = std::fs::read_to_string(repo_root().join("deploy/grafana/sluice.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("sluice.json is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let ids: BTreeSet<u64> = panels.iter().filter_map(|p| p["id"].as_u64()).collect();
+    assert_eq!(ids.len(), panels.len(), "panel ids are unique");
+    let rows: Vec<&str> = panels
+        .iter()
+        .filter(|p| p["type"] == "row")
+        .filter_map(|p| p["title"].as_str())
+        .collect();
+    for section in [
+        "Overview",
+        "Upstreams",
+        "HTTP cache",
+        "GPU fleet",
+        "Dependencies",
+        "Reloads",
+    ] {
+        assert!(rows.contains(&section), "no {section} row: {rows:?}");
+    }
+    let mut queries = Vec::new();
+    for panel in panels.iter().filter(|p| p["type"] != "row") {
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{}", panel["title"]);
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{} has no query", panel["title"]);
+        queries.extend(targets.iter().filter_map(|t| t["expr"].as_str().map(str::to_string)));
+    }
+    queries.join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_metric_the_rules_name_is_exported_by_a_real_gateway() {
+async fn every_metric_the_rules_and_the_dashboard_name_is_exported_by_a_real_gateway() {
     let rules = std::fs::read_to_string(rules_dir().join("alerts.yml")).unwrap();
     let expressions: String = rules
         .lines()
         .filter_map(|l| l.trim().strip_prefix("expr:"))
         .collect::<Vec<_>>()
         .join("\n");
-    let wanted = metric_names(&expressions);
+    let mut wanted = metric_names(&expressions);
     assert!(wanted.len() >= 10, "{wanted:?}");
+    wanted.extend(metric_names(&dashboard_queries()));
 
     let upstream = Upstream::start().await;
     let db = TestDatabase::create("rules").await;
-    let backend = sim("gpu-r", sim_config(&[("m1", true)], 2, 1), 2).await;
+    // m2 is listed but not loaded: asking for it makes a cold load.
+    let backend = sim("gpu-r", sim_config(&[("m1", true), ("m2", false)], 2, 1), 2).await;
     let panicker = format!(
         "[plugins.panicker]\nmodule = {:?}\n\
-         [[routes]]\nname = \"boom\"\nmatch = {{ path_prefix = \"/panic\" }}\nupstream = \"app\"\nplugins = [{{ plugin = \"panicker\" }}]\n",
+         [plugins.ratelimit]\nmodule = \"builtin:ratelimit\"\ngrants = {{ rate_limit = true }}\n\
+         [plugins.cache]\nmodule = \"builtin:cache\"\ngrants = {{ http_cache = true }}\n\
+         [[routes]]\nname = \"boom\"\nmatch = {{ path_prefix = \"/panic\" }}\nupstream = \"app\"\nplugins = [{{ plugin = \"panicker\" }}]\n\
+         [[routes]]\nname = \"edge\"\nmatch = {{ path_prefix = \"/edge\" }}\nupstream = \"app\"\n\
+         plugins = [{{ plugin = \"ratelimit\", config = {{ limits = [{{ name = \"ip\", key = \"ip\", limit = 100, period = \"1s\" }}] }} }}, {{ plugin = \"cache\" }}]\n",
         wasm::PANICKER
     );
     let gw = start_gateway(&format!("{}{panicker}", full_config(&db, &upstream, &backend))).await;
     assert_eq!(get(&gw.url("/app/x")).await.status, 200);
     assert_eq!(get(&gw.url("/panic")).await.status, 500);
-    assert_eq!(
-        post(&gw, "/v1/chat/completions", &chat("m1", "hi", 4), &[])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(get(&gw.url("/edge/x")).await.status, 200);
+    for model in ["m1", "m2"] {
+        let answer = post(&gw, "/v1/chat/completions", &chat(model, "hi", 4), &[]).await;
+        assert_eq!(answer.status, 200, "{model}");
+    }
     let admin = |method: &str, path: &str| {
         hyper::Request::builder()
             .method(method)
@@ -145,6 +184,6 @@ async fn every_metric_the_rules_name_is_exported_by_a_real_gateway() {
     };
     assert!(
         missing.is_empty(),
-        "the rules name metrics the gateway does not export: {missing:?}"
+        "the rules or the dashboard name metrics the gateway does not export: {missing:?}"
     );
 }

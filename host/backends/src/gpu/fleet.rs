@@ -305,6 +305,12 @@ impl GpuFleet {
         let settings = self.scheduler.settings();
         let def = &settings.backends[index];
         self.scheduler.set_resident(&def.name, model);
+        self.metrics
+            .counter("sluice_gpu_model_loads_total", &[("backend", &def.name)])
+            .add(1);
+        self.metrics
+            .histogram("sluice_gpu_model_load_seconds", &[])
+            .record(took.as_secs_f64());
         if let Some(persist) = &self.persist {
             persist.model_state(def, model, true, Some(took.as_secs_f64() * 1000.0));
         }
