@@ -421,7 +421,13 @@ impl Writer {
             }
         };
         let mut done = 0;
+        let mut reported = Instant::now();
         for chunk in rows.chunks(self.settings.batch_rows) {
+            if reported.elapsed() >= Duration::from_secs(1) {
+                // A progress report (one line redrawn in place on a terminal).
+                tracing::info!(step = done as u64, of = rows.len() as u64, "replaying spilled rows");
+                reported = Instant::now();
+            }
             match write(pg, chunk, 1, self.timeout()).await {
                 Ok(()) => self.metrics.count(chunk, "replayed"),
                 Err(WriteError::Data(_)) => {
@@ -458,9 +464,12 @@ impl Writer {
         if let Err(e) = self.spill.replace(&rows[done..]).await {
             tracing::error!(error = %e, "cannot rewrite the spill file");
         }
+        // The last progress report (it ends the line on a terminal), also when a failure
+        // stopped the replay short (`left` rows stay in the spill).
         tracing::info!(
-            rows = done,
-            left = rows.len() - done,
+            step = done as u64,
+            of = done as u64,
+            left = (rows.len() - done) as u64,
             "replayed spilled rows into Postgres"
         );
         self.metrics.spill_bytes.set(self.spill.bytes() as f64);

@@ -95,6 +95,11 @@ fn expand_env(value: &toml::Value) -> Result<toml::Value, String> {
 
 pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<RouteTable, LoadError> {
     let mut plugins = BTreeMap::new();
+    let used: std::collections::BTreeSet<&str> = config
+        .routes
+        .iter()
+        .flat_map(|r| r.plugins.iter().map(|p| p.plugin.as_str()))
+        .collect();
     for route in &config.routes {
         for entry in &route.plugins {
             if plugins.contains_key(&entry.plugin) {
@@ -107,6 +112,17 @@ pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<R
                 config.resolve(&def.module)
             };
             let loaded = runtime.load_plugin(&entry.plugin, &module).await?;
+            // A progress report (one line redrawn in place on a terminal): compiling takes
+            // seconds per plugin when the component cache is cold.
+            tracing::info!(
+                step = plugins.len() as u64 + 1,
+                of = used.len() as u64,
+                plugin = %entry.plugin,
+                version = %loaded.info.version,
+                cache = ?loaded.cache,
+                compile_ms = (loaded.compile_time.as_secs_f64() * 1000.0).round() as u64,
+                "plugin loaded"
+            );
             plugins.insert(entry.plugin.clone(), loaded);
         }
     }

@@ -94,7 +94,7 @@ impl Runtime {
     /// Loads plugin `name` from `file`: checks, compiles (on a blocking thread, or from the
     /// cache), pre-links and describes it.
     pub async fn load_plugin(&self, name: &str, file: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
-        tracing::info!(plugin = name, file = %file.display(), "loading plugin");
+        tracing::debug!(plugin = name, file = %file.display(), "loading plugin");
         let compiled = {
             let (engine, linker, cache, backends) = (
                 self.engine.clone(),
@@ -122,7 +122,7 @@ impl Runtime {
         };
         let ctx = self.load_context();
         let loaded = loader::finish_load(&ctx, name, file, compiled).await?;
-        tracing::info!(
+        tracing::debug!(
             plugin = name,
             version = %loaded.info.version,
             size = loaded.size,

@@ -2,10 +2,15 @@
 //! when `[telemetry]` names an OTLP endpoint, the same spans exported to it.
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::io::IsTerminal;
+
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use super::otlp::{self, OtlpError};
+use super::progress::{AroundProgress, OpenLine, ProgressLayer, is_progress};
 use sluice_config::TelemetrySettings;
 
 /// How log lines are written to stderr.
@@ -76,7 +81,22 @@ pub fn init(
     let spans = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(otlp::tracer(p)));
-    let human = (format == LogFormat::Human).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    // On a terminal, long steps' progress is one line redrawn in place, not a line each.
+    let terminal = format == LogFormat::Human && std::io::stderr().is_terminal();
+    let open_line = OpenLine::default();
+    let progress = terminal.then(|| ProgressLayer::new(std::io::stderr, open_line.clone()));
+    // On a terminal: colours, and log lines written around the progress line.
+    let on_terminal = terminal.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(AroundProgress::new(std::io::stderr, open_line))
+            .with_filter(filter_fn(|meta| !is_progress(meta)))
+    });
+    // Elsewhere (a service manager, a pipe, a file): plain lines, progress reports among them.
+    let plain = (format == LogFormat::Human && !terminal).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+    });
     let json = (format == LogFormat::Json).then(|| {
         tracing_subscriber::fmt::layer()
             .json()
@@ -86,7 +106,9 @@ pub fn init(
     tracing_subscriber::registry()
         .with(filter)
         .with(spans)
-        .with(human)
+        .with(on_terminal)
+        .with(plain)
+        .with(progress)
         .with(json)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
