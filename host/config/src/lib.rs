@@ -1,6 +1,7 @@
 //! The gateway's configuration (floor 1, a leaf: no other host crate): one TOML file, parsed
 //! with unknown fields rejected and validated as a whole before anything is built from it.
-//! Also what validation needs to know: the grantable Redis commands ([`redis_commands`]).
+//! Also what validation needs to know: the grantable Redis commands ([`redis_commands`]); and
+//! [`ConfigError`], which points at the line, column and text at fault.
 
 mod demo;
 mod error;

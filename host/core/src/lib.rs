@@ -11,7 +11,8 @@
 //! - [`upstream`] and [`pool`]: upstream targets behind one pooled client, with balancing,
 //!   health checks, retries, and connection accounting; [`breaker`]: the circuit breaker per
 //!   target (also used for Redis);
-//! - [`telemetry`]: the metrics registry, the log subscriber, OTLP span export;
+//! - [`telemetry`]: the metrics registry, the log subscriber (with progress lines on a
+//!   terminal), OTLP span export;
 //! - [`tls`]: the public listener's rustls config; [`workers`]: thread-per-core request
 //!   workers; [`time`]: the clocks;
 //! - [`range`]: byte ranges (`Range`, `If-Range`) answered from a stored response;
