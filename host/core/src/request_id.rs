@@ -29,6 +29,18 @@ pub fn generate_id() -> String {
     String::from_utf8(id.to_vec()).unwrap_or_default()
 }
 
+/// `text` as a header name; the two usual names as static ones, which every request clones
+/// without touching a reference count (one parsed from the config would be shared memory).
+fn name(text: &str) -> Result<HeaderName, InvalidHeaderName> {
+    if text.eq_ignore_ascii_case("x-request-id") {
+        Ok(HeaderName::from_static("x-request-id"))
+    } else if text.eq_ignore_ascii_case("x-correlation-id") {
+        Ok(HeaderName::from_static("x-correlation-id"))
+    } else {
+        HeaderName::from_bytes(text.as_bytes())
+    }
+}
+
 /// A request's id and the header the client sent it in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestId {
@@ -65,11 +77,8 @@ impl RequestIdHeaders {
     /// a valid header name.
     pub fn new(header: &str, sources: &[String]) -> Result<Self, InvalidHeaderName> {
         Ok(RequestIdHeaders {
-            header: HeaderName::from_bytes(header.as_bytes())?,
-            sources: sources
-                .iter()
-                .map(|s| HeaderName::from_bytes(s.as_bytes()))
-                .collect::<Result<_, _>>()?,
+            header: name(header)?,
+            sources: sources.iter().map(|s| name(s)).collect::<Result<_, _>>()?,
         })
     }
 
