@@ -87,13 +87,13 @@ impl ConfigError {
 impl Location {
     /// The place of the byte range `span` of `text`, with an excerpt of its line.
     fn of(text: &str, span: Range<usize>) -> Self {
-        let start = floor_char_boundary(text, span.start.min(text.len()));
+        let start = text.floor_char_boundary(span.start);
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let line_text = text[line_start..line_end].trim_end_matches('\r');
         let line = text[..start].matches('\n').count() + 1;
         let column = text[line_start..start].chars().count() + 1;
-        let end = floor_char_boundary(text, span.end.clamp(start, line_start + line_text.len()));
+        let end = text.floor_char_boundary(span.end.clamp(start, line_start + line_text.len()));
         let width = text[start..end].chars().count().max(1);
         let number = line.to_string();
         let excerpt = format!(
@@ -104,13 +104,6 @@ impl Location {
         );
         Location { line, column, excerpt }
     }
-}
-
-fn floor_char_boundary(text: &str, mut i: usize) -> usize {
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 /// The byte range in `text` of what a validation message is about: its leading dotted key

@@ -150,11 +150,16 @@ pub(crate) fn prepare_upstream_head(ex: &Exchange<'_>, parts: &mut Parts, author
     if let Some(v) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
         parts.headers.insert(HOST, v);
     }
-    if let Ok(v) = HeaderValue::from_str(ex.request_id) {
-        parts.headers.insert(ex.gateway.request_ids.header().clone(), v);
-    }
+    set_request_id(ex, &mut parts.headers);
     otlp::inject_context(&mut parts.headers);
     parts.version = hyper::Version::HTTP_11;
+}
+
+/// Puts the request id in an upstream request's head, under the gateway's id header.
+fn set_request_id(ex: &Exchange<'_>, headers: &mut hyper::HeaderMap) {
+    if let Ok(v) = HeaderValue::from_str(ex.request_id) {
+        headers.insert(ex.gateway.request_ids.header().clone(), v);
+    }
 }
 
 /// Sends a request a plugin routed to a GPU backend (`route-to`), its body buffered.
@@ -185,9 +190,7 @@ async fn to_backend(
             return Answer::Refused(Refusal::json(status, "body_unreadable", &e.to_string(), ex.request_id));
         }
     };
-    if let Ok(v) = HeaderValue::from_str(ex.request_id) {
-        parts.headers.insert(ex.gateway.request_ids.header().clone(), v);
-    }
+    set_request_id(ex, &mut parts.headers);
     let routed = route_to::GpuRequest {
         fleet,
         choice,

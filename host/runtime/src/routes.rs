@@ -94,37 +94,39 @@ fn expand_env(value: &toml::Value) -> Result<toml::Value, String> {
 }
 
 pub(super) async fn build(runtime: &Runtime, config: &GatewayConfig) -> Result<RouteTable, LoadError> {
-    let mut plugins = BTreeMap::new();
-    let used: std::collections::BTreeSet<&str> = config
+    // Each plugin once, in the order routes first use it.
+    let mut used: Vec<&str> = Vec::new();
+    for name in config
         .routes
         .iter()
         .flat_map(|r| r.plugins.iter().map(|p| p.plugin.as_str()))
-        .collect();
-    for route in &config.routes {
-        for entry in &route.plugins {
-            if plugins.contains_key(&entry.plugin) {
-                continue;
-            }
-            let def = &config.plugins[&entry.plugin];
-            let module = if super::loader::builtin_name(&def.module).is_some() {
-                def.module.clone()
-            } else {
-                config.resolve(&def.module)
-            };
-            let loaded = runtime.load_plugin(&entry.plugin, &module).await?;
-            // A progress report (one line redrawn in place on a terminal): compiling takes
-            // seconds per plugin when the component cache is cold.
-            tracing::info!(
-                step = plugins.len() as u64 + 1,
-                of = used.len() as u64,
-                plugin = %entry.plugin,
-                version = %loaded.info.version,
-                cache = ?loaded.cache,
-                compile_ms = (loaded.compile_time.as_secs_f64() * 1000.0).round() as u64,
-                "plugin loaded"
-            );
-            plugins.insert(entry.plugin.clone(), loaded);
+    {
+        if !used.contains(&name) {
+            used.push(name);
         }
+    }
+    let mut plugins = BTreeMap::new();
+    for (i, name) in used.iter().enumerate() {
+        let def = &config.plugins[*name];
+        let module = if super::loader::builtin_name(&def.module).is_some() {
+            def.module.clone()
+        } else {
+            config.resolve(&def.module)
+        };
+        let loaded = runtime.load_plugin(name, &module).await?;
+        // A progress report (one line redrawn in place on a terminal): compiling takes
+        // seconds per plugin when the component cache is cold.
+        tracing::info!(
+            step = i as u64 + 1,
+            of = used.len() as u64,
+            plugin = %name,
+            version = %loaded.info.version,
+            size = loaded.size,
+            cache = ?loaded.cache,
+            compile_ms = (loaded.compile_time.as_secs_f64() * 1000.0).round() as u64,
+            "plugin loaded"
+        );
+        plugins.insert(name.to_string(), loaded);
     }
 
     let mut chains = HashMap::new();

@@ -122,14 +122,6 @@ impl Runtime {
         };
         let ctx = self.load_context();
         let loaded = loader::finish_load(&ctx, name, file, compiled).await?;
-        tracing::debug!(
-            plugin = name,
-            version = %loaded.info.version,
-            size = loaded.size,
-            cache = ?loaded.cache,
-            compile_ms = loaded.compile_time.as_secs_f64() * 1000.0,
-            "plugin loaded"
-        );
         Ok(Arc::new(loaded))
     }
 

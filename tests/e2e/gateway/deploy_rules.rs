@@ -17,15 +17,15 @@ use sluice_e2e::{Upstream, full, get, send, start_gateway};
 use super::admin_openapi::{TOKEN, full_config};
 use super::gpu_route::{chat, post, sim, sim_config};
 
-/// `promtool`, from Debian's `prometheus` package: installed with apt-get when missing (as
-/// the build adds the wasm target), so the suite runs on a fresh machine.
-fn promtool() -> &'static str {
+/// Makes sure `promtool` (Debian's `prometheus` package) is installed: with apt-get when
+/// missing (as the build adds the wasm target), so the suite runs on a fresh machine.
+fn ensure_promtool() {
     if Command::new("promtool")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        return "promtool";
+        return;
     }
     eprintln!("promtool is missing: installing Debian's prometheus package with apt-get");
     let installed = Command::new("sh")
@@ -39,11 +39,11 @@ fn promtool() -> &'static str {
         installed,
         "cannot install promtool: install Debian's prometheus package (apt-get install prometheus)"
     );
-    "promtool"
 }
 
 fn promtool_ok(args: &[&str], dir: &Path) {
-    let out = Command::new(promtool()).args(args).current_dir(dir).output().unwrap();
+    ensure_promtool();
+    let out = Command::new("promtool").args(args).current_dir(dir).output().unwrap();
     assert!(
         out.status.success(),
         "promtool {args:?}:\n{}{}",
