@@ -14,6 +14,7 @@ mod gateway {
     mod cache_shared;
     mod compress;
     mod compress_upstream;
+    mod dashboard;
     mod decompress;
     mod dedup;
     mod dedup_replay;

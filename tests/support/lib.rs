@@ -11,6 +11,7 @@ pub mod postgres;
 pub mod redis;
 pub mod redis_servers;
 pub mod relay;
+pub mod tools;
 pub mod websocket;
 
 use std::convert::Infallible;

@@ -211,8 +211,29 @@ impl HttpCache {
     }
 
     /// Sets `sluice_http_cache_memory_bytes` and `_entries` to what the in-memory tier holds
-    /// now (called at each `/metrics` scrape, so evictions and invalidations show too).
+    /// now (its pending housekeeping run first, so the figures are exact), and each route's
+    /// `sluice_http_cache_hit_ratio` (answers from the cache, fresh or stale, over all counted
+    /// lookups, the fast path's hits included). Called at each `/metrics` scrape and by the
+    /// dashboard's sampler, so evictions and invalidations show too.
     pub fn export_gauges(&self) {
+        self.entries.run_pending_tasks();
+        let mut by_route: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for (labels, n) in self.metrics.counters_named("sluice_http_cache_lookups_total") {
+            let value = |name: &str| labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let (Some(route), Some(result)) = (value("route"), value("result")) else {
+                continue;
+            };
+            let (served, total) = by_route.entry(route).or_default();
+            *total += n;
+            if result == "hit" || result == "stale" {
+                *served += n;
+            }
+        }
+        for (route, (served, total)) in by_route.into_iter().filter(|(_, (_, total))| *total > 0) {
+            self.metrics
+                .gauge("sluice_http_cache_hit_ratio", &[("route", &route)])
+                .set(served as f64 / total as f64);
+        }
         self.metrics
             .gauge("sluice_http_cache_memory_bytes", &[])
             .set(self.entries.weighted_size() as f64);

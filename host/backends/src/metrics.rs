@@ -26,6 +26,8 @@ pub struct PluginMetrics {
     plugin: Arc<str>,
     registry: Arc<Registry>,
     series: Mutex<HashMap<String, Series>>,
+    /// `sluice_audit_events_total` series of this plugin by (action, outcome, reason).
+    decisions: Mutex<HashMap<(String, String, String), Arc<Counter>>>,
 }
 
 impl PluginMetrics {
@@ -35,6 +37,7 @@ impl PluginMetrics {
             plugin,
             registry,
             series: Mutex::new(HashMap::new()),
+            decisions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -94,6 +97,33 @@ impl PluginMetrics {
         }
     }
 
+    /// Counts one audited decision in `sluice_audit_events_total{plugin, action, outcome,
+    /// reason}` (the dashboard's auth panel reads it). Called by the host for every audit
+    /// event; the codes were checked by then. Past [`MAX_SERIES`] distinct triples the reason
+    /// is counted as `other`, so a plugin cannot grow the registry without bound.
+    pub fn count_decision(&self, action: &str, outcome: &str, reason: &str) {
+        let mut map = self.decisions.lock();
+        let key = (action.to_string(), outcome.to_string(), reason.to_string());
+        if let Some(counter) = map.get(&key) {
+            counter.add(1);
+            return;
+        }
+        let reason = if map.len() >= MAX_SERIES { "other" } else { reason };
+        let counter = self.registry.counter(
+            "sluice_audit_events_total",
+            &[
+                ("plugin", &self.plugin),
+                ("action", action),
+                ("outcome", outcome),
+                ("reason", reason),
+            ],
+        );
+        counter.add(1);
+        if reason != "other" {
+            map.insert(key, counter);
+        }
+    }
+
     fn kind_clash(&self, name: &str, wanted: &str) -> HostError {
         HostError::Invalid(format!(
             "metrics: '{name}' already exists with another type than {wanted} (plugin '{}')",
@@ -125,5 +155,27 @@ mod tests {
         }
         assert!(matches!(m.counter_add("one_too_many", 1), Err(HostError::Limit(_))));
         assert_eq!(registry.counter("sluice_plugin_hits", &[("plugin", "p")]).get(), 2);
+    }
+
+    #[test]
+    fn decisions_are_counted_by_reason_and_capped() {
+        let registry = Arc::new(Registry::new());
+        let m = PluginMetrics::new("auth".into(), registry.clone());
+        m.count_decision("auth.deny", "deny", "expired");
+        m.count_decision("auth.deny", "deny", "expired");
+        for i in 0..MAX_SERIES + 5 {
+            m.count_decision("auth.deny", "deny", &format!("r{i}"));
+        }
+        let labels = |reason| {
+            [
+                ("plugin", "auth"),
+                ("action", "auth.deny"),
+                ("outcome", "deny"),
+                ("reason", reason),
+            ]
+        };
+        let count = |reason| registry.counter("sluice_audit_events_total", &labels(reason)).get();
+        assert_eq!(count("expired"), 2);
+        assert_eq!(count("other"), 6, "past the cap, reasons count as other");
     }
 }

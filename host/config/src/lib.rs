@@ -1,7 +1,8 @@
 //! The gateway's configuration (floor 1, a leaf: no other host crate): one TOML file, parsed
 //! with unknown fields rejected and validated as a whole before anything is built from it.
 //! Also what validation needs to know: the grantable Redis commands ([`redis_commands`]); and
-//! [`ConfigError`], which points at the line, column and text at fault.
+//! [`ConfigError`], which points at the line, column and text at fault; and the
+//! config text with its secrets replaced ([`redact`]).
 
 mod demo;
 mod error;
@@ -10,6 +11,7 @@ mod http_cache;
 mod http_client;
 mod plugin;
 mod postgres;
+pub mod redact;
 mod redis;
 pub mod redis_commands;
 mod runtime;
@@ -95,6 +97,10 @@ pub struct GatewayConfig {
     /// directory); not part of the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The TOML text this config was parsed from (empty for one built in code); shown,
+    /// redacted, by the admin API.
+    #[serde(skip)]
+    pub source_text: std::sync::Arc<str>,
 }
 
 /// One route: what requests it matches, the plugins they pass through in order, and the
@@ -159,6 +165,7 @@ impl GatewayConfig {
         let mut config: GatewayConfig =
             toml::from_str(text).map_err(|e| ConfigError::parse(text, path, e.span().unwrap_or(0..0), e.message()))?;
         config.base_dir = base_dir;
+        config.source_text = text.into();
         config
             .validate()
             .map_err(|message| ConfigError::invalid(text, path, message))?;

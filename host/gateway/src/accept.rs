@@ -35,6 +35,7 @@ pub async fn handle(
     conn: ConnInfo,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
+    let _in_flight = state.request_started();
     let gateway = state.current();
     let RequestId { id: request_id, echo } = gateway.request_ids.read(req.headers());
     let method = req.method().clone();

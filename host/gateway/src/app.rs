@@ -126,6 +126,10 @@ impl RunningGateway {
             tasks.push(tokio::spawn(watch_stored_config(state.clone(), pg, name, rx.clone())));
         }
         tasks.push(tokio::spawn(crate::ticks::deliver(state.clone(), rx.clone())));
+        tasks.push(tokio::spawn(admin::sampler::sample_every_second(
+            state.clone(),
+            rx.clone(),
+        )));
         if let Some(fleet) = state.runtime().backends().gpu.clone() {
             tasks.push(tokio::spawn(fleet.run(rx.clone())));
         }

@@ -15,7 +15,7 @@
 //! 7. [`log`]: `on-log` after the body, the common headers, metrics, the access line.
 //!
 //! Around it: [`state`] (the live routing table and reloads), [`router`], [`server`] (the
-//! listeners), [`admin`], [`messages`], [`ticks`], [`app`] (a whole running gateway) and
+//! listeners), [`admin`] (with the dashboard's per-second [`history`]), [`messages`], [`ticks`], [`app`] (a whole running gateway) and
 //! [`demo`] (the embedded config's demo upstream).
 
 pub mod accept;
@@ -27,6 +27,7 @@ pub mod demo;
 pub mod exchange;
 pub mod finish;
 pub mod forward;
+pub mod history;
 pub mod log;
 pub mod messages;
 pub mod request_chain;

@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::forward::coalesce::Coalescer;
+use crate::history::History;
 use crate::router::{Route, Router};
 use crate::tunnel::Tunnels;
 use sluice_config::GatewayConfig;
@@ -195,7 +196,10 @@ impl ConfigSource {
     }
 }
 
-/// The outcome of the last reload.
+/// How many reloads [`GatewayState::reloads`] remembers.
+pub const RELOAD_HISTORY: usize = 32;
+
+/// The outcome of one reload (or of loading the config at start-up).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReloadStatus {
     /// When it happened (seconds since the Unix epoch).
@@ -213,7 +217,8 @@ pub struct GatewayState {
     current: ArcSwap<Gateway>,
     runtime: Runtime,
     source: ConfigSource,
-    last_reload: Mutex<ReloadStatus>,
+    /// The last [`RELOAD_HISTORY`] reloads, oldest first; never empty (start-up is one).
+    reloads: Mutex<std::collections::VecDeque<ReloadStatus>>,
     reload_lock: tokio::sync::Mutex<()>,
     /// Counts installed gateways; bumped on every successful reload.
     installs: tokio::sync::watch::Sender<u64>,
@@ -227,6 +232,20 @@ pub struct GatewayState {
     tunnels: Arc<Tunnels>,
     /// `Alt-Svc` for HTTPS answers, once the HTTP/3 listener is bound.
     alt_svc: std::sync::OnceLock<hyper::header::HeaderValue>,
+    /// Requests between arrival and their response head, on every public listener.
+    in_flight: std::sync::atomic::AtomicU64,
+    /// The dashboard's last 15 minutes, one sample per second.
+    history: History,
+}
+
+/// Counts one request in flight until dropped ([`GatewayState::request_started`]).
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -252,19 +271,54 @@ impl GatewayState {
             coalescer,
             tunnels,
             alt_svc: std::sync::OnceLock::new(),
+            in_flight: Default::default(),
+            history: History::default(),
             current: ArcSwap::from_pointee(gateway),
             runtime,
             source,
-            last_reload: Mutex::new(ReloadStatus {
+            reloads: Mutex::new(std::collections::VecDeque::from([ReloadStatus {
                 at_unix: now_unix(),
                 ok: true,
                 error: None,
                 trigger: "startup".into(),
-            }),
+            }])),
             reload_lock: tokio::sync::Mutex::new(()),
             installs: tokio::sync::watch::Sender::new(0),
             stored: Mutex::new(effective.stored),
         }))
+    }
+
+    /// Counts a request in flight until the returned guard is dropped (when its response
+    /// head is ready).
+    pub fn request_started(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    /// Requests between arrival and their response head now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Where the config in force came from: `embedded`, `file:PATH`, or `postgres:NAME` when
+    /// it is the one stored in Postgres.
+    pub fn config_origin(&self) -> String {
+        let stored_name = self
+            .current()
+            .config
+            .postgres
+            .as_ref()
+            .and_then(|p| p.config_name.clone());
+        match (&self.source, stored_name, self.stored.lock().is_some()) {
+            (_, Some(name), true) => format!("postgres:{name}"),
+            (ConfigSource::File(path), _, _) => format!("file:{}", path.display()),
+            (ConfigSource::Embedded(_), _, _) => "embedded".into(),
+        }
+    }
+
+    /// The last 15 minutes of per-second samples, for the dashboard.
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     /// The gateway requests should use now.
@@ -324,9 +378,15 @@ impl GatewayState {
         }
     }
 
-    /// The outcome of the last reload.
+    /// The outcome of the last reload (start-up's when none has run since).
     pub fn last_reload(&self) -> ReloadStatus {
-        self.last_reload.lock().clone()
+        let reloads = self.reloads.lock();
+        reloads.back().cloned().expect("start-up is always recorded")
+    }
+
+    /// The last [`RELOAD_HISTORY`] reloads, newest first.
+    pub fn reloads(&self) -> Vec<ReloadStatus> {
+        self.reloads.lock().iter().rev().cloned().collect()
     }
 
     /// Re-reads the config and, when it is valid and every plugin loads, swaps the new
@@ -376,12 +436,17 @@ impl GatewayState {
                 &[("result", if ok { "ok" } else { "error" })],
             )
             .add(1);
-        *self.last_reload.lock() = ReloadStatus {
+        let mut reloads = self.reloads.lock();
+        if reloads.len() == RELOAD_HISTORY {
+            reloads.pop_front();
+        }
+        reloads.push_back(ReloadStatus {
             at_unix: now_unix(),
             ok,
             error: outcome.as_ref().err().cloned(),
             trigger: trigger.to_string(),
-        };
+        });
+        drop(reloads);
         outcome
     }
 }

@@ -134,10 +134,32 @@ async fn every_admin_answer_matches_the_openapi_document() {
         "/metrics",
         "/admin/gpu",
         "/openapi.yaml",
+        "/",
+        "/dashboard.js",
+        "/charts.js",
+        "/dashboard.css",
+        "/admin/history",
+        "/admin/config",
+        "/admin/reloads",
     ] {
         let answer = call(admin(path), "GET", token, Bytes::new()).await;
         checker.check("get", path, &answer);
     }
+    // The sampler has taken at least one sample within two seconds of start-up.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let history = call(admin("/admin/history?since=0"), "GET", token, Bytes::new()).await;
+    checker.check("get", "/admin/history", &history);
+    assert!(
+        !history.json()["samples"].as_array().unwrap().is_empty(),
+        "samples are kept"
+    );
+    let bad_since = call(admin("/admin/history?since=yesterday"), "GET", token, Bytes::new()).await;
+    checker.check("get", "/admin/history", &bad_since);
+    let shown = call(admin("/admin/config"), "GET", token, Bytes::new()).await.json();
+    assert!(
+        !shown["toml"].as_str().unwrap().contains(TOKEN) && shown["toml"].as_str().unwrap().contains("[redacted]"),
+        "the admin token is redacted: {shown}"
+    );
     let served = call(admin("/openapi.yaml"), "GET", token, Bytes::new()).await;
     assert_eq!(
         served.body,
@@ -164,11 +186,13 @@ async fn every_admin_answer_matches_the_openapi_document() {
     assert_eq!(refused.status, 422, "a config with a duplicate route is refused");
     checker.check("post", "/admin/reload", &refused);
 
-    // Without the token, every operation is refused.
+    // Without the token, every operation is refused but the dashboard's own files.
     for (path, method, _) in documented(&doc) {
         let url = admin(&path.replace("{unknown}", "nothing-here"));
         let answer = call(url, &method.to_uppercase(), None, Bytes::new()).await;
-        assert_eq!(answer.status, 401, "{method} {path} without the token");
+        let public = doc["paths"][&path][&method]["security"] == json!([]);
+        let expected = if public { 200 } else { 401 };
+        assert_eq!(answer.status, expected, "{method} {path} without the token");
         checker.check(&method, &path, &answer);
     }
     let unknown = call(admin("/admin/nothing-here"), "GET", token, Bytes::new()).await;

@@ -17,32 +17,10 @@ use sluice_e2e::{Upstream, full, get, send, start_gateway};
 use super::admin_openapi::{TOKEN, full_config};
 use super::gpu_route::{chat, post, sim, sim_config};
 
-/// Makes sure `promtool` (Debian's `prometheus` package) is installed: with apt-get when
-/// missing (as the build adds the wasm target), so the suite runs on a fresh machine.
-fn ensure_promtool() {
-    if Command::new("promtool")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return;
-    }
-    eprintln!("promtool is missing: installing Debian's prometheus package with apt-get");
-    let installed = Command::new("sh")
-        .args([
-            "-c",
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus",
-        ])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        installed,
-        "cannot install promtool: install Debian's prometheus package (apt-get install prometheus)"
-    );
-}
-
+/// Runs promtool with `args` in `dir` and fails the test unless it succeeds; installs Debian's
+/// `prometheus` package first when promtool is missing, so the suite runs on a fresh machine.
 fn promtool_ok(args: &[&str], dir: &Path) {
-    ensure_promtool();
+    sluice_e2e::tools::ensure_debian_package("promtool", &["--version"], "prometheus");
     let out = Command::new("promtool").args(args).current_dir(dir).output().unwrap();
     assert!(
         out.status.success(),

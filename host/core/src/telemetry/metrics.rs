@@ -41,10 +41,15 @@ impl Gauge {
     }
 }
 
-/// Number of histogram buckets: upper bounds 2^-10 .. 2^(BUCKETS-11), then +Inf.
-const BUCKETS: usize = 48;
+/// Buckets per doubling: bounds 2^(1/4) ≈ 1.19× apart, so a quantile read from the buckets
+/// is within about 10% of the true value.
+const PER_OCTAVE: i32 = 4;
+/// The smallest finite upper bound is 2^-LOWEST_EXPONENT (about 1 ms for seconds).
+const LOWEST_EXPONENT: i32 = 10;
+/// Number of histogram buckets: upper bounds 2^-10 .. 2^37 in quarter octaves, then +Inf.
+const BUCKETS: usize = (47 * PER_OCTAVE + 2) as usize;
 
-/// A distribution in power-of-two buckets.
+/// A distribution in buckets a quarter of a doubling wide.
 #[derive(Debug)]
 pub struct Histogram {
     buckets: [AtomicU64; BUCKETS],
@@ -85,18 +90,102 @@ impl Histogram {
     pub fn sum(&self) -> f64 {
         f64::from_bits(self.sum_bits.load(Ordering::Relaxed))
     }
+    /// A copy of the counts as they are now (for quantiles over an interval).
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            buckets: self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+            sum: self.sum(),
+        }
+    }
+}
+
+/// The bucket counts of a histogram at one moment, or the difference of two moments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSnapshot {
+    buckets: Vec<u64>,
+    sum: f64,
+}
+
+impl Default for HistogramSnapshot {
+    fn default() -> Self {
+        HistogramSnapshot {
+            buckets: vec![0; BUCKETS],
+            sum: 0.0,
+        }
+    }
+}
+
+impl HistogramSnapshot {
+    /// What was recorded between `earlier` and this snapshot.
+    pub fn since(&self, earlier: &HistogramSnapshot) -> HistogramSnapshot {
+        HistogramSnapshot {
+            buckets: self
+                .buckets
+                .iter()
+                .zip(&earlier.buckets)
+                .map(|(now, then)| now.saturating_sub(*then))
+                .collect(),
+            sum: (self.sum - earlier.sum).max(0.0),
+        }
+    }
+
+    /// Adds `other`'s observations to these (several series as one distribution).
+    pub fn merge(&mut self, other: &HistogramSnapshot) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.sum += other.sum;
+    }
+
+    /// The number of observations.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// The sum of the observations.
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// The `q` quantile (0..=1), interpolated geometrically inside its bucket; none without
+    /// observations. A quantile in the overflow bucket is its lower bound.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * count as f64).max(1.0);
+        let mut below = 0u64;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            if n == 0 || ((below + n) as f64) < rank {
+                below += n;
+                continue;
+            }
+            let upper = bucket_upper(i);
+            if i == 0 {
+                return Some(upper * (rank - below as f64) / n as f64);
+            }
+            let lower = bucket_upper(i - 1);
+            if i + 1 == BUCKETS {
+                return Some(lower);
+            }
+            let fraction = (rank - below as f64) / n as f64;
+            return Some(lower * (upper / lower).powf(fraction));
+        }
+        None
+    }
 }
 
 fn bucket_upper(i: usize) -> f64 {
-    2f64.powi(i as i32 - 10)
+    2f64.powf((i as i32 - LOWEST_EXPONENT * PER_OCTAVE) as f64 / PER_OCTAVE as f64)
 }
 
 fn bucket_index(v: f64) -> usize {
     if v <= bucket_upper(0) {
         return 0;
     }
-    let idx = (v.log2().ceil() as i64 + 10).clamp(0, BUCKETS as i64 - 1);
-    idx as usize
+    let steps = (f64::from(PER_OCTAVE) * (v.log2() + f64::from(LOWEST_EXPONENT))).ceil();
+    (steps as i64).clamp(0, BUCKETS as i64 - 1) as usize
 }
 
 #[derive(Default)]
@@ -154,6 +243,27 @@ impl Registry {
     /// The histogram `name` with `labels`, created empty when new.
     pub fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> Arc<Histogram> {
         self.histograms.get(name, labels)
+    }
+
+    /// Every counter named `name`, with its labels and count.
+    pub fn counters_named(&self, name: &str) -> Vec<(Labels, u64)> {
+        let series = self.counters.series.read();
+        let family = series.get(name).into_iter().flatten();
+        family.map(|(labels, c)| (labels.clone(), c.get())).collect()
+    }
+
+    /// Every gauge named `name`, with its labels and value.
+    pub fn gauges_named(&self, name: &str) -> Vec<(Labels, f64)> {
+        let series = self.gauges.series.read();
+        let family = series.get(name).into_iter().flatten();
+        family.map(|(labels, g)| (labels.clone(), g.get())).collect()
+    }
+
+    /// Every histogram named `name`, with its labels.
+    pub fn histograms_named(&self, name: &str) -> Vec<(Labels, Arc<Histogram>)> {
+        let series = self.histograms.series.read();
+        let family = series.get(name).into_iter().flatten();
+        family.map(|(labels, h)| (labels.clone(), h.clone())).collect()
     }
 
     /// Every series in the Prometheus text exposition format.
@@ -222,6 +332,42 @@ mod tests {
         r.counter("hits", &[("b", "2"), ("a", "1")]).add(3);
         assert_eq!(r.counter("hits", &[("a", "1"), ("b", "2")]).get(), 5);
         assert!(r.render_prometheus().contains("hits{a=\"1\",b=\"2\"} 5"));
+    }
+
+    #[test]
+    fn quantiles_of_an_interval_are_within_a_bucket_of_the_truth() {
+        let h = Histogram::default();
+        for _ in 0..1000 {
+            h.record(0.5);
+        }
+        let before = h.snapshot();
+        for i in 1..=1000 {
+            h.record(f64::from(i) / 1000.0);
+        }
+        let interval = h.snapshot().since(&before);
+        assert_eq!(interval.count(), 1000);
+        for (q, truth) in [(0.5, 0.5), (0.95, 0.95), (0.99, 0.99)] {
+            let got = interval.quantile(q).unwrap();
+            assert!((got / truth - 1.0).abs() < 0.2, "q{q}: {got} for {truth}");
+        }
+        assert_eq!(HistogramSnapshot::default().quantile(0.5), None);
+        let mut both = interval.clone();
+        both.merge(&interval);
+        assert_eq!(both.count(), 2000);
+    }
+
+    #[test]
+    fn families_are_read_with_their_labels() {
+        let r = Registry::new();
+        r.counter("req", &[("route", "a")]).add(3);
+        r.counter("req", &[("route", "b")]).add(4);
+        r.gauge("g", &[]).set(1.5);
+        r.histogram("h", &[("x", "y")]).record(1.0);
+        let counts: u64 = r.counters_named("req").iter().map(|(_, n)| n).sum();
+        assert_eq!(counts, 7);
+        assert_eq!(r.gauges_named("g")[0].1, 1.5);
+        assert_eq!(r.histograms_named("h")[0].1.count(), 1);
+        assert!(r.counters_named("absent").is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `audit`: plugin decisions into the `audit_log` table through the batched sink, stamped by
 //! the host with the time, the plugin and the request (client IP, request id, route), so a
-//! plugin cannot forge where a decision came from and never waits on Postgres.
+//! plugin cannot forge where a decision came from and never waits on Postgres. Each event is
+//! also counted in `sluice_audit_events_total` by action, outcome and the details' `reason`.
 
 use serde_json::{Map, Value};
 
@@ -87,6 +88,17 @@ impl Host for HostState {
             return Err(p.not_configured(Capability::Audit));
         };
         let row = row(self, event).map_err(|why| self.plugin.invalid(Capability::Audit, why))?;
+        if let SinkRow::AuditLog {
+            action,
+            outcome,
+            details,
+            ..
+        } = &row
+        {
+            let reason = details.get("reason").and_then(Value::as_str);
+            let reason = reason.filter(|r| is_code(r, MAX_OUTCOME)).unwrap_or("-");
+            self.plugin.metrics.count_decision(action, outcome, reason);
+        }
         if sinks.emit(row) {
             Ok(())
         } else {

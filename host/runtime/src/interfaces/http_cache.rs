@@ -88,24 +88,16 @@ fn http_cache_call<'a>(
 }
 
 impl HostState {
-    /// Counts a lookup's result on the route and updates the route's hit ratio (answers from
-    /// the cache, fresh or stale, over all counted lookups).
+    /// Counts a lookup's result on the route (the hit ratio is worked out from these counts
+    /// at each scrape: `HttpCache::export_gauges`).
     fn count_lookup(&self, result: &str) {
         let metrics = &self.plugin.backends.metrics;
-        let counter = |r: &str| {
-            metrics.counter(
+        metrics
+            .counter(
                 "sluice_http_cache_lookups_total",
-                &[("route", &self.route), ("result", r)],
+                &[("route", &self.route), ("result", result)],
             )
-        };
-        counter(result).add(1);
-        let [hit, stale, miss, revalidated] = ["hit", "stale", "miss", "revalidated"].map(|r| counter(r).get());
-        let total = hit + stale + miss + revalidated;
-        if total > 0 {
-            metrics
-                .gauge("sluice_http_cache_hit_ratio", &[("route", &self.route)])
-                .set((hit + stale) as f64 / total as f64);
-        }
+            .add(1);
     }
 }
 

@@ -1,0 +1,199 @@
+//! The sampler behind the dashboard's history: once a second it reads the metrics registry,
+//! takes the difference from the previous reading (requests, latency, hooks, cache, limits,
+//! audited decisions) and reads the gauges of the moment (in flight, cache size, GPU queue,
+//! sinks), and pushes one [`Sample`] into the state's [`crate::history::History`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::history::{HookSample, MAX_HOOKS, MAX_ROUTES, Percentiles, RouteSample, Sample};
+use crate::state::GatewayState;
+use sluice_core::telemetry::metrics::{HistogramSnapshot, Labels, Registry};
+
+/// Takes a sample every second into `state`'s history until shutdown.
+pub async fn sample_every_second(state: Arc<GatewayState>, mut shutdown: watch::Receiver<bool>) {
+    let mut counters = Counters::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let sample = counters.sample(&state);
+        state.history().push(sample);
+    }
+}
+
+/// The cumulative figures of the previous sample, to take differences from.
+#[derive(Default)]
+struct Counters {
+    counts: HashMap<(&'static str, Labels), u64>,
+    histograms: HashMap<(&'static str, Labels), HistogramSnapshot>,
+}
+
+/// The value of label `name` in `labels`, or "".
+fn label<'a>(labels: &'a Labels, name: &str) -> &'a str {
+    labels.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v)
+}
+
+impl Counters {
+    /// Each series of counter `family` with what it counted since the last sample.
+    fn deltas(&mut self, registry: &Registry, family: &'static str) -> Vec<(Labels, u64)> {
+        let series = registry.counters_named(family);
+        series
+            .into_iter()
+            .map(|(labels, now)| {
+                let before = self.counts.insert((family, labels.clone()), now).unwrap_or(0);
+                (labels, now.saturating_sub(before))
+            })
+            .collect()
+    }
+
+    /// The sum of what counter `family` counted since the last sample over the series whose
+    /// labels `keep` accepts.
+    fn sum(&mut self, registry: &Registry, family: &'static str, keep: impl Fn(&Labels) -> bool) -> u64 {
+        let deltas = self.deltas(registry, family);
+        deltas.iter().filter(|(l, _)| keep(l)).map(|(_, n)| n).sum()
+    }
+
+    /// Each series of histogram `family` with what it recorded since the last sample.
+    fn histogram_deltas(&mut self, registry: &Registry, family: &'static str) -> Vec<(Labels, HistogramSnapshot)> {
+        let series = registry.histograms_named(family);
+        series
+            .into_iter()
+            .map(|(labels, h)| {
+                let now = h.snapshot();
+                let before = self.histograms.insert((family, labels.clone()), now.clone());
+                let delta = before.map_or(now.clone(), |b| now.since(&b));
+                (labels, delta)
+            })
+            .collect()
+    }
+
+    fn sample(&mut self, state: &GatewayState) -> Sample {
+        let backends = state.runtime().backends();
+        let registry = &*backends.metrics;
+        let (status, routes, latency_ms) = self.requests(registry);
+        let hooks = self.hooks(registry);
+        backends.http_cache.export_gauges();
+        let gauge = |name: &str| registry.gauges_named(name).iter().map(|(_, v)| *v).sum::<f64>() as u64;
+        let gpu_waiting = backends.gpu.as_ref().map_or(0, |fleet| {
+            fleet.scheduler.export_gauges(registry);
+            gauge("sluice_gpu_queue_waiting")
+        });
+        let result_is = |want: &'static str| move |l: &Labels| label(l, "result") == want;
+        let outcome_is = |want: &'static str| move |l: &Labels| label(l, "outcome") == want;
+        let lookups = self.deltas(registry, "sluice_http_cache_lookups_total");
+        let (hits, misses): (Vec<_>, Vec<_>) = lookups
+            .iter()
+            .partition(|(l, _)| matches!(label(l, "result"), "hit" | "stale"));
+        let sinks = backends.sinks.as_ref();
+        Sample {
+            t: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            status,
+            latency_ms,
+            in_flight: state.in_flight(),
+            routes,
+            hooks,
+            plugin_failures: self.sum(registry, "sluice_plugin_failures_total", |_| true),
+            cache_hits: hits.iter().map(|(_, n)| n).sum(),
+            cache_misses: misses.iter().map(|(_, n)| n).sum(),
+            cache_evictions: self.sum(registry, "sluice_http_cache_evictions_total", |_| true),
+            cache_bytes: gauge("sluice_http_cache_memory_bytes"),
+            cache_entries: gauge("sluice_http_cache_memory_entries"),
+            limits_allowed: self.sum(registry, "sluice_ratelimit_decisions_total", result_is("allowed")),
+            limits_denied: self.sum(registry, "sluice_ratelimit_decisions_total", result_is("denied")),
+            auth_allowed: self.sum(registry, "sluice_audit_events_total", outcome_is("allow")),
+            auth_denied: self.sum(registry, "sluice_audit_events_total", |l| {
+                label(l, "outcome") != "allow"
+            }),
+            gpu_waiting,
+            sink_queued: sinks.map_or(0, |s| s.queued() as u64),
+            sink_spilled_bytes: sinks.map_or(0, |s| s.spilled_bytes()),
+        }
+    }
+
+    /// Requests by status class, the busiest routes, and the latency of all of them.
+    fn requests(&mut self, registry: &Registry) -> ([u64; 5], Vec<RouteSample>, Option<Percentiles>) {
+        let mut status = [0u64; 5];
+        let mut per_route: HashMap<String, u64> = HashMap::new();
+        for (labels, n) in self.deltas(registry, "sluice_requests_total") {
+            let class = label(&labels, "status").bytes().next().unwrap_or(b'0');
+            if let Some(slot) = class.checked_sub(b'1').and_then(|i| status.get_mut(usize::from(i))) {
+                *slot += n;
+            }
+            *per_route.entry(label(&labels, "route").to_string()).or_default() += n;
+        }
+        let mut all = HistogramSnapshot::default();
+        let mut routes = Vec::new();
+        for (labels, h) in self.histogram_deltas(registry, "sluice_request_duration_seconds") {
+            all.merge(&h);
+            let route = label(&labels, "route").to_string();
+            let requests = per_route.get(&route).copied().unwrap_or(0);
+            routes.push(RouteSample {
+                route,
+                requests,
+                latency_ms: Percentiles::of(&h),
+            });
+        }
+        routes.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.route.cmp(&b.route)));
+        routes.truncate(MAX_ROUTES);
+        (status, routes, Percentiles::of(&all))
+    }
+
+    /// The busiest plugin hooks of the second, with their p99.
+    fn hooks(&mut self, registry: &Registry) -> Vec<HookSample> {
+        let mut hooks: Vec<HookSample> = self
+            .histogram_deltas(registry, "sluice_plugin_hook_seconds")
+            .into_iter()
+            .filter(|(_, h)| h.count() > 0)
+            .map(|(labels, h)| HookSample {
+                plugin: label(&labels, "plugin").to_string(),
+                hook: label(&labels, "hook").to_string(),
+                calls: h.count(),
+                p99_ms: h.quantile(0.99).map(|s| (s * 1e6).round() / 1e3),
+            })
+            .collect();
+        hooks.sort_by_key(|h| std::cmp::Reverse(h.calls));
+        hooks.truncate(MAX_HOOKS);
+        hooks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_give_what_happened_since_the_last_sample() {
+        let registry = Registry::new();
+        let mut counters = Counters::default();
+        registry
+            .counter("sluice_requests_total", &[("route", "a"), ("status", "2xx")])
+            .add(5);
+        registry
+            .counter("sluice_requests_total", &[("route", "a"), ("status", "5xx")])
+            .add(1);
+        registry
+            .histogram("sluice_request_duration_seconds", &[("route", "a")])
+            .record(0.002);
+        let (status, routes, latency) = counters.requests(&registry);
+        assert_eq!(status, [0, 5, 0, 0, 1]);
+        assert_eq!(routes[0].requests, 6);
+        let p50 = latency.unwrap().p50;
+        assert!((1.6..=2.4).contains(&p50), "{p50}");
+        registry
+            .counter("sluice_requests_total", &[("route", "a"), ("status", "2xx")])
+            .add(2);
+        let (status, routes, latency) = counters.requests(&registry);
+        assert_eq!(status, [0, 2, 0, 0, 0]);
+        assert_eq!(routes[0].requests, 2);
+        assert_eq!(latency, None, "no request finished in this second");
+    }
+}
