@@ -27,8 +27,8 @@ async function load(stop, concurrency) {
   const one = async (i) => {
     while (!stop.done) {
       const path = i % 4 === 0 ? "/private/echo" : i % 4 === 1 ? "/nofresh" : `/fresh/item-${sent % 50}`;
-      // The private route's callers mostly present the key; the rest go without (denied).
-      const headers = path.startsWith("/private") && i % 8 !== 0 ? { "x-api-key": apiKey } : {};
+      // The private route's caller presents the key three times in four (the rest are denied).
+      const headers = path.startsWith("/private") && sent % 4 !== 0 ? { "x-api-key": apiKey } : {};
       try {
         const r = await fetch(pub + path, { headers });
         await r.arrayBuffer();
@@ -77,6 +77,7 @@ async function main() {
   await page.click("#token-form button[type=submit]");
   await page.locator("#dashboard").waitFor({ state: "visible", timeout: 10000 });
   check(!page.url().includes(token), "the token never appears in the page's URL");
+  check(!(await page.locator("#token-form").isVisible()), "the token form is gone once the token is taken");
 
   await page.waitForFunction(() => document.querySelector("#updated").textContent !== "", null, { timeout: 10000 });
   facts.rps_before = await figure(page, "rps");
@@ -93,11 +94,20 @@ async function main() {
   await page.waitForFunction(() => /[1-9]/.test(document.querySelector("#auth-table tbody").textContent), null, { timeout: 10000 })
     .catch(() => check(false, "the auth table counts decisions"));
   facts.auth_table = await page.locator("#auth-table tbody").innerText();
-  check(facts.auth_table.includes("missing_credentials"), "auth denials are listed by reason");
+  check(facts.auth_table.includes("missing_credentials") && /allow\s+ok/.test(facts.auth_table), `auth decisions are listed by reason (${facts.auth_table})`);
   await page.waitForFunction(() => /[1-9]/.test(document.querySelector("#cache-ratio").textContent), null, { timeout: 10000 })
     .catch(() => {});
   facts.cache_hit_ratio = await page.locator("#cache-ratio").textContent();
   check(/^[1-9]\d*%$/.test(facts.cache_hit_ratio), `the cache hit ratio shows the hits (${facts.cache_hit_ratio})`);
+  await page.waitForFunction(() => /gpu-a/.test(document.querySelector("#gpu-table tbody").textContent), null, { timeout: 15000 })
+    .catch(() => {});
+  facts.gpu_shown = await page.locator("#gpu").isVisible();
+  facts.gpu_table = await page.locator("#gpu-table tbody").innerText();
+  facts.gpu_loads = await page.locator("#gpu-loads").textContent();
+  check(facts.gpu_shown && facts.gpu_table.includes("gpu-a") && facts.gpu_table.includes("m-cold"), `the GPU fleet is shown (${facts.gpu_table})`);
+  check(Number(facts.gpu_loads) >= 1, `the cold load is counted (${facts.gpu_loads})`);
+  facts.reloads_table = await page.locator("#reloads-table tbody").innerText();
+  check(facts.reloads_table.includes("startup"), `the reloads are listed (${facts.reloads_table})`);
   await page.screenshot({ path: `${shots}/dashboard.png`, fullPage: true });
   stop.done = true;
   facts.requests_sent = await running;

@@ -99,8 +99,9 @@ impl PluginMetrics {
 
     /// Counts one audited decision in `sluice_audit_events_total{plugin, action, outcome,
     /// reason}` (the dashboard's auth panel reads it). Called by the host for every audit
-    /// event; the codes were checked by then. Past [`MAX_SERIES`] distinct triples the reason
-    /// is counted as `other`, so a plugin cannot grow the registry without bound.
+    /// event; the codes were checked by then. Past [`MAX_SERIES`] distinct triples, a new one
+    /// is counted as action, outcome and reason `other`, so a plugin adds at most
+    /// [`MAX_SERIES`] + 1 series.
     pub fn count_decision(&self, action: &str, outcome: &str, reason: &str) {
         let mut map = self.decisions.lock();
         let key = (action.to_string(), outcome.to_string(), reason.to_string());

@@ -98,9 +98,9 @@ pub struct Sample {
     pub limits_allowed: u64,
     /// Rate-limit decisions that refused it.
     pub limits_denied: u64,
-    /// Audited decisions with outcome `allow`.
+    /// Audited decisions with outcome `allow`, of every plugin.
     pub auth_allowed: u64,
-    /// Audited decisions with outcome `deny` (or `error`).
+    /// Audited decisions with any other outcome (`deny`, `error`, ...), of every plugin.
     pub auth_denied: u64,
     /// GPU requests waiting in the scheduler's queue at the end of the second.
     pub gpu_waiting: u64,

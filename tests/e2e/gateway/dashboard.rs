@@ -3,8 +3,9 @@
 //! token and an unreachable Redis while load runs through it. The page asks for the token once
 //! and sends it only as a header, the request rate it shows rises under load, auth denials
 //! are listed by reason, Redis shows as down and the gateway as degraded, the invalidate form
-//! drops a cached entry (the next fetch goes upstream), nothing overflows a phone-sized
-//! screen, and no console error is logged. Screenshots go to `target/e2e-screenshots/`.
+//! drops a cached entry (the next fetch goes upstream), the GPU fleet (one simulated backend,
+//! one cold load) is shown, nothing overflows a phone-sized screen, and no console error is
+//! logged. Screenshots go to `target/e2e-screenshots/`.
 
 use serde_json::Value;
 use sluice_e2e::examples::repo_root;
@@ -13,15 +14,20 @@ use sluice_e2e::redis::prefix;
 use sluice_e2e::tools::{browser_scripts, ensure_debian_package};
 use sluice_e2e::{closed_port, start_gateway};
 
+use super::gpu_route::{SimBackend, chat, post, sim, sim_config};
+
 const TOKEN: &str = "dashboard-t0ken";
 /// The embedded config's demo key and the secret its hash was made with (README).
 const DEMO_KEY: &str = "sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G";
 const DEMO_SECRET: &str = "demo-secret-please-change-me";
 const DEMO_HASH: &str = "45ee5a983ba02465b215b5002f978dec3b8bfba1421974f6caf4f39733a46752";
 
-fn config(origin: &Origin) -> String {
+fn config(origin: &Origin, gpu: &SimBackend) -> String {
     format!(
         "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\
+         [gpu]\nscrape_interval_ms = 100\n{}\
+         [plugins.router]\nmodule = \"builtin:gpu-router\"\ngrants = {{ gpu = true }}\n\
+         [[routes]]\nname = \"inference\"\nmatch = {{ path_prefix = \"/v1/\" }}\nplugins = [{{ plugin = \"router\" }}]\n\
          [redis]\nurl = \"redis://127.0.0.1:{}\"\nprefix = \"{}\"\n\
          [upstreams.app]\ntargets = [\"{}\"]\n\
          [plugins.auth]\nmodule = \"builtin:auth\"\ngrants = {{ kv = true, audit = true }}\n\
@@ -32,6 +38,7 @@ fn config(origin: &Origin) -> String {
          static_keys = [{{ id = -1, hash = \"{DEMO_HASH}\", owner = \"demo\", scopes = [\"read\"], tier = \"free\" }}] }} }}]\n\
          [[routes]]\nname = \"app\"\nupstream = \"app\"\n\
          plugins = [{{ plugin = \"ratelimit\", config = {{ limits = [{{ name = \"per-ip\", key = \"ip\", limit = 100000, period = \"1s\" }}] }} }}, {{ plugin = \"cache\" }}]\n",
+        gpu.entry(),
         closed_port(),
         prefix(),
         origin.addr
@@ -43,7 +50,11 @@ async fn the_dashboard_shows_a_gateway_under_load_in_a_real_browser() {
     ensure_debian_package("chromium", &["--version"], "chromium");
     let scripts = browser_scripts();
     let origin = Origin::start().await;
-    let gw = start_gateway(&config(&origin)).await;
+    let backend = sim("gpu-a", sim_config(&[("m-cold", false)], 2, 1), 2).await;
+    let gw = start_gateway(&config(&origin, &backend)).await;
+    // One inference request loads a model cold: the GPU card shows the fleet and the load.
+    let answer = post(&gw, "/v1/chat/completions", &chat("m-cold", "hi", 4), &[]).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
     let shots = repo_root().join("target/e2e-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let _ = std::fs::remove_file(shots.join("dashboard.png"));

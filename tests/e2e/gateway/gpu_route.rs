@@ -19,6 +19,11 @@ pub struct SimBackend {
 }
 
 impl SimBackend {
+    /// Its `[[gpu.backends]]` entry.
+    pub fn entry(&self) -> &str {
+        &self.entry
+    }
+
     /// Stops the simulator: connections to it are refused from now on.
     pub fn stop(&mut self) {
         self.handle.take();

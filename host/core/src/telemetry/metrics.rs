@@ -42,7 +42,7 @@ impl Gauge {
 }
 
 /// Buckets per doubling: bounds 2^(1/4) ≈ 1.19× apart, so a quantile read from the buckets
-/// is within about 10% of the true value.
+/// is within one bucket (about 19%) of the true value.
 const PER_OCTAVE: i32 = 4;
 /// The smallest finite upper bound is 2^-LOWEST_EXPONENT (about 1 ms for seconds).
 const LOWEST_EXPONENT: i32 = 10;

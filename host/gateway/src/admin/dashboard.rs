@@ -32,7 +32,7 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; i
 /// the admin API wants a token (`token_required`), so it asks before its first call.
 pub fn asset(path: &str, token_required: bool) -> Option<Response<ProxyBody>> {
     let (body, kind) = match path {
-        "/" | "/index.html" => (
+        "/" => (
             INDEX_HTML.replace("{{TOKEN_REQUIRED}}", if token_required { "true" } else { "false" }),
             "text/html; charset=utf-8",
         ),

@@ -1,7 +1,8 @@
 //! The sampler behind the dashboard's history: once a second it reads the metrics registry,
 //! takes the difference from the previous reading (requests, latency, hooks, cache, limits,
 //! audited decisions) and reads the gauges of the moment (in flight, cache size, GPU queue,
-//! sinks), and pushes one [`Sample`] into the state's [`crate::history::History`].
+//! sinks), and pushes one [`Sample`] into the state's [`crate::history::History`]. It runs on
+//! the small runtime of the admin listener, never on a request worker.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,11 +54,14 @@ impl Counters {
             .collect()
     }
 
-    /// The sum of what counter `family` counted since the last sample over the series whose
-    /// labels `keep` accepts.
-    fn sum(&mut self, registry: &Registry, family: &'static str, keep: impl Fn(&Labels) -> bool) -> u64 {
+    /// What counter `family` counted since the last sample, summed over the series whose
+    /// labels `yes` accepts and over the rest. Each family is read once per sample: a second
+    /// read would see only what happened in between.
+    fn split(&mut self, registry: &Registry, family: &'static str, yes: impl Fn(&Labels) -> bool) -> (u64, u64) {
         let deltas = self.deltas(registry, family);
-        deltas.iter().filter(|(l, _)| keep(l)).map(|(_, n)| n).sum()
+        let (chosen, rest): (Vec<_>, Vec<_>) = deltas.iter().partition(|(l, _)| yes(l));
+        let total = |part: Vec<&(Labels, u64)>| part.iter().map(|(_, n)| n).sum();
+        (total(chosen), total(rest))
     }
 
     /// Each series of histogram `family` with what it recorded since the last sample.
@@ -85,12 +89,17 @@ impl Counters {
             fleet.scheduler.export_gauges(registry);
             gauge("sluice_gpu_queue_waiting")
         });
-        let result_is = |want: &'static str| move |l: &Labels| label(l, "result") == want;
-        let outcome_is = |want: &'static str| move |l: &Labels| label(l, "outcome") == want;
-        let lookups = self.deltas(registry, "sluice_http_cache_lookups_total");
-        let (hits, misses): (Vec<_>, Vec<_>) = lookups
-            .iter()
-            .partition(|(l, _)| matches!(label(l, "result"), "hit" | "stale"));
+        let (cache_hits, cache_misses) = self.split(registry, "sluice_http_cache_lookups_total", |l| {
+            matches!(label(l, "result"), "hit" | "stale")
+        });
+        let (limits_allowed, limits_denied) = self.split(registry, "sluice_ratelimit_decisions_total", |l| {
+            label(l, "result") == "allowed"
+        });
+        let (auth_allowed, auth_denied) = self.split(registry, "sluice_audit_events_total", |l| {
+            label(l, "outcome") == "allow"
+        });
+        let (plugin_failures, _) = self.split(registry, "sluice_plugin_failures_total", |_| true);
+        let (cache_evictions, _) = self.split(registry, "sluice_http_cache_evictions_total", |_| true);
         let sinks = backends.sinks.as_ref();
         Sample {
             t: SystemTime::now()
@@ -101,18 +110,16 @@ impl Counters {
             in_flight: state.in_flight(),
             routes,
             hooks,
-            plugin_failures: self.sum(registry, "sluice_plugin_failures_total", |_| true),
-            cache_hits: hits.iter().map(|(_, n)| n).sum(),
-            cache_misses: misses.iter().map(|(_, n)| n).sum(),
-            cache_evictions: self.sum(registry, "sluice_http_cache_evictions_total", |_| true),
+            plugin_failures,
+            cache_hits,
+            cache_misses,
+            cache_evictions,
             cache_bytes: gauge("sluice_http_cache_memory_bytes"),
             cache_entries: gauge("sluice_http_cache_memory_entries"),
-            limits_allowed: self.sum(registry, "sluice_ratelimit_decisions_total", result_is("allowed")),
-            limits_denied: self.sum(registry, "sluice_ratelimit_decisions_total", result_is("denied")),
-            auth_allowed: self.sum(registry, "sluice_audit_events_total", outcome_is("allow")),
-            auth_denied: self.sum(registry, "sluice_audit_events_total", |l| {
-                label(l, "outcome") != "allow"
-            }),
+            limits_allowed,
+            limits_denied,
+            auth_allowed,
+            auth_denied,
             gpu_waiting,
             sink_queued: sinks.map_or(0, |s| s.queued() as u64),
             sink_spilled_bytes: sinks.map_or(0, |s| s.spilled_bytes()),
@@ -169,6 +176,21 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_sides_of_a_family_are_counted_from_one_reading() {
+        let registry = Registry::new();
+        let mut counters = Counters::default();
+        let allowed = registry.counter("sluice_ratelimit_decisions_total", &[("result", "allowed")]);
+        let denied = registry.counter("sluice_ratelimit_decisions_total", &[("result", "denied")]);
+        allowed.add(7);
+        denied.add(3);
+        let family = "sluice_ratelimit_decisions_total";
+        let is_allowed = |l: &Labels| label(l, "result") == "allowed";
+        assert_eq!(counters.split(&registry, family, is_allowed), (7, 3));
+        denied.add(2);
+        assert_eq!(counters.split(&registry, family, is_allowed), (0, 2));
+    }
 
     #[test]
     fn counters_give_what_happened_since_the_last_sample() {

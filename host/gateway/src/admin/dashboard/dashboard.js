@@ -58,7 +58,9 @@ function fillTable(id, rows, render) {
 }
 
 const ms = (v) => (v === null || v === undefined ? "-" : v < 10 ? v.toFixed(2) : v.toFixed(0));
-const since = (secs) => samples.filter((s) => s.t > Date.now() / 1000 - secs);
+// The gateway's clock, not the browser's: the last sample's time.
+const now = () => (samples.length ? samples[samples.length - 1].t : Date.now() / 1000);
+const since = (secs) => samples.filter((s) => s.t > now() - secs);
 
 function drawOverview() {
   const last = samples[samples.length - 1];
@@ -72,15 +74,15 @@ function drawOverview() {
   const status = classes.map(([name, color]) => ({
     name, color, points: samples.map((s) => [s.t, s.status[Number(name[0]) - 1]]),
   }));
-  SluiceCharts.line($("chart-status"), { series: status, unit: "/s" });
+  SluiceCharts.line($("chart-status"), { now: now(), series: status, unit: "/s" });
   SluiceCharts.legend($("legend-status"), status);
   const latency = [["p50", "#2457c5"], ["p95", "#b35900"], ["p99", "#c62828"]].map(([name, color]) => ({
     name, color, points: samples.filter((s) => s.latency_ms).map((s) => [s.t, s.latency_ms[name]]),
   }));
-  SluiceCharts.line($("chart-latency"), { series: latency, unit: "ms" });
+  SluiceCharts.line($("chart-latency"), { now: now(), series: latency, unit: "ms" });
   SluiceCharts.legend($("legend-latency"), latency);
   const flight = [{ name: "in flight", color: "#14213d", points: samples.map((s) => [s.t, s.in_flight]) }];
-  SluiceCharts.line($("chart-in-flight"), { series: flight });
+  SluiceCharts.line($("chart-in-flight"), { now: now(), series: flight });
   SluiceCharts.legend($("legend-in-flight"), flight);
 }
 
@@ -95,12 +97,12 @@ function drawCacheAndDecisions(history) {
   $("cache-evictions").textContent = samples.reduce((n, s) => n + s.cache_evictions, 0);
   const ratio = samples.filter((s) => s.cache_hits + s.cache_misses > 0)
     .map((s) => [s.t, 100 * s.cache_hits / (s.cache_hits + s.cache_misses)]);
-  SluiceCharts.line($("chart-cache"), { series: [{ name: "hit %", color: "#1a7f37", points: ratio }], max: 100, unit: "%" });
+  SluiceCharts.line($("chart-cache"), { now: now(), series: [{ name: "hit %", color: "#1a7f37", points: ratio }], max: 100, unit: "%" });
   const decisions = [
     ["limits allowed", "#1a7f37", "limits_allowed"], ["limits denied", "#c62828", "limits_denied"],
     ["auth allowed", "#2457c5", "auth_allowed"], ["auth denied", "#b35900", "auth_denied"],
   ].map(([name, color, key]) => ({ name, color, points: samples.map((s) => [s.t, s[key]]) }));
-  SluiceCharts.line($("chart-decisions"), { series: decisions, unit: "/s" });
+  SluiceCharts.line($("chart-decisions"), { now: now(), series: decisions, unit: "/s" });
   SluiceCharts.legend($("legend-decisions"), decisions);
   const totals = history.totals || {};
   fillTable("limits-table", totals.sluice_ratelimit_decisions_total || [], (tr, r) => {
@@ -191,14 +193,15 @@ function drawReadiness(ready) {
   mode.className = "badge " + deps.ratelimit.state;
 }
 
+// The fleet card's figures and table (from /admin/gpu, read every fifth refresh).
 function drawGpu(gpu) {
   if (gpu.state === "not-configured") return;
   $("gpu").hidden = false;
   $("gpu-waiting").textContent = gpu.queue.waiting;
   $("gpu-leases").textContent = gpu.leases.filter((l) => l.state === "granted").length;
+  const waiting = Object.entries(gpu.queue.by_priority).sort((a, b) => Number(a[0]) - Number(b[0]));
   $("gpu-queue").textContent = "Waiting by priority: " +
-    gpu.queue.by_priority.map((n, i) => `P${i + 1} ${n}`).join(", ") + ` (capacity ${gpu.queue.capacity})`;
-  SluiceCharts.line($("chart-gpu"), { series: [{ name: "queued", color: "#6b4fbb", points: samples.map((s) => [s.t, s.gpu_waiting]) }] });
+    (waiting.map(([p, n]) => `P${p} ${n}`).join(", ") || "none") + ` (capacity ${gpu.queue.capacity})`;
   fillTable("gpu-table", gpu.backends.filter((b) => !b.retired), (tr, b) => {
     cell(tr, b.name); cell(tr, "").append(badge(b.healthy ? "up" : "down"));
     cell(tr, `${b.gpus_taken}/${b.gpus}`, true); cell(tr, `${b.memory_taken_mb}/${b.memory_mb}`, true);
@@ -221,6 +224,7 @@ async function refresh() {
   if (samples.length) lastT = samples[samples.length - 1].t;
   while (samples.length > history.capacity) samples.shift();
   const [ready, stats] = await Promise.all([api("/admin/ready"), api("/admin/stats")]);
+  $("dashboard").hidden = false; // before drawing: charts take their size from the layout
   drawOverview();
   drawCacheAndDecisions(history);
   drawRoutes(stats);
@@ -230,6 +234,10 @@ async function refresh() {
     drawGpu(gpu);
     drawReloads(reloads, config);
   }
+  if (!$("gpu").hidden) {
+    const queued = samples.map((s) => [s.t, s.gpu_waiting]);
+    SluiceCharts.line($("chart-gpu"), { now: now(), series: [{ name: "queued", color: "#6b4fbb", points: queued }] });
+  }
   $("updated").textContent = "updated " + new Date().toLocaleTimeString();
 }
 
@@ -237,7 +245,6 @@ async function loop() {
   try {
     await refresh();
     $("banner").hidden = true;
-    $("dashboard").hidden = false;
   } catch (e) {
     if (e instanceof Unauthorized) return askForToken(token() ? "That token was refused." : "");
     $("banner").textContent = "Cannot read the admin API: " + e.message + " (retrying)";
