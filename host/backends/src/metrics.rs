@@ -20,14 +20,24 @@ enum Series {
     Histogram(Arc<Histogram>),
 }
 
+/// One `sluice_audit_events_total` series of a plugin.
+#[derive(Debug)]
+struct Decision {
+    action: Box<str>,
+    outcome: Box<str>,
+    reason: Box<str>,
+    counter: Arc<Counter>,
+}
+
 /// One plugin's metric series, exported as `sluice_plugin_<name>{plugin="..."}`.
 #[derive(Debug)]
 pub struct PluginMetrics {
     plugin: Arc<str>,
     registry: Arc<Registry>,
     series: Mutex<HashMap<String, Series>>,
-    /// `sluice_audit_events_total` series of this plugin by (action, outcome, reason).
-    decisions: Mutex<HashMap<(String, String, String), Arc<Counter>>>,
+    /// `sluice_audit_events_total` series of this plugin by (action, outcome, reason): a few
+    /// entries, searched in order without allocating (this runs on every audited request).
+    decisions: Mutex<Vec<Decision>>,
 }
 
 impl PluginMetrics {
@@ -37,7 +47,7 @@ impl PluginMetrics {
             plugin,
             registry,
             series: Mutex::new(HashMap::new()),
-            decisions: Mutex::new(HashMap::new()),
+            decisions: Mutex::new(Vec::new()),
         }
     }
 
@@ -103,25 +113,35 @@ impl PluginMetrics {
     /// is counted as action, outcome and reason `other`, so a plugin adds at most
     /// [`MAX_SERIES`] + 1 series.
     pub fn count_decision(&self, action: &str, outcome: &str, reason: &str) {
-        let mut map = self.decisions.lock();
-        let key = (action.to_string(), outcome.to_string(), reason.to_string());
-        if let Some(counter) = map.get(&key) {
-            counter.add(1);
+        let mut known = self.decisions.lock();
+        let found = known
+            .iter()
+            .find(|d| &*d.action == action && &*d.outcome == outcome && &*d.reason == reason);
+        if let Some(decision) = found {
+            decision.counter.add(1);
             return;
         }
-        let reason = if map.len() >= MAX_SERIES { "other" } else { reason };
-        let counter = self.registry.counter(
-            "sluice_audit_events_total",
-            &[
-                ("plugin", &self.plugin),
-                ("action", action),
-                ("outcome", outcome),
-                ("reason", reason),
-            ],
-        );
+        let full = known.len() >= MAX_SERIES;
+        let (action, outcome, reason) = if full {
+            ("other", "other", "other")
+        } else {
+            (action, outcome, reason)
+        };
+        let labels = [
+            ("plugin", &*self.plugin),
+            ("action", action),
+            ("outcome", outcome),
+            ("reason", reason),
+        ];
+        let counter = self.registry.counter("sluice_audit_events_total", &labels);
         counter.add(1);
-        if reason != "other" {
-            map.insert(key, counter);
+        if !full {
+            known.push(Decision {
+                action: action.into(),
+                outcome: outcome.into(),
+                reason: reason.into(),
+                counter,
+            });
         }
     }
 
@@ -165,18 +185,22 @@ mod tests {
         m.count_decision("auth.deny", "deny", "expired");
         m.count_decision("auth.deny", "deny", "expired");
         for i in 0..MAX_SERIES + 5 {
-            m.count_decision("auth.deny", "deny", &format!("r{i}"));
+            m.count_decision(&format!("a{i}"), "deny", &format!("r{i}"));
         }
-        let labels = |reason| {
-            [
+        let count = |action, outcome, reason| {
+            let labels = [
                 ("plugin", "auth"),
-                ("action", "auth.deny"),
-                ("outcome", "deny"),
+                ("action", action),
+                ("outcome", outcome),
                 ("reason", reason),
-            ]
+            ];
+            registry.counter("sluice_audit_events_total", &labels).get()
         };
-        let count = |reason| registry.counter("sluice_audit_events_total", &labels(reason)).get();
-        assert_eq!(count("expired"), 2);
-        assert_eq!(count("other"), 6, "past the cap, reasons count as other");
+        assert_eq!(count("auth.deny", "deny", "expired"), 2);
+        assert_eq!(
+            count("other", "other", "other"),
+            6,
+            "past the cap, every label is other"
+        );
     }
 }
