@@ -73,6 +73,15 @@ pub struct Decision {
     pub mode: Mode,
 }
 
+/// One `sluice_ratelimit_decisions_total` series.
+#[derive(Debug)]
+struct DecisionCounter {
+    plugin: Box<str>,
+    mode: Mode,
+    allowed: bool,
+    counter: Arc<Counter>,
+}
+
 /// The gateway's rate limiter, shared by every plugin granted `ratelimit`.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -86,7 +95,7 @@ pub struct RateLimiter {
     degraded_since_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
     metrics: Arc<Registry>,
-    counters: Mutex<HashMap<(String, Mode, bool), Arc<Counter>>>,
+    counters: Mutex<Vec<DecisionCounter>>,
 }
 
 impl RateLimiter {
@@ -103,7 +112,7 @@ impl RateLimiter {
             degraded_since_ms: AtomicU64::new(0),
             last_error: Mutex::new(None),
             metrics,
-            counters: Mutex::new(HashMap::new()),
+            counters: Mutex::new(Vec::new()),
         }
     }
 
@@ -181,21 +190,29 @@ impl RateLimiter {
         }
     }
 
+    /// Counts a decision in `sluice_ratelimit_decisions_total{plugin, mode, result}`. Runs on
+    /// every limited request: the few series are searched in order, without allocating.
     fn count(&self, plugin: &str, mode: Mode, allowed: bool) {
-        let key = (plugin.to_string(), mode, allowed);
-        let counter = self
-            .counters
-            .lock()
-            .entry(key)
-            .or_insert_with(|| {
-                let result = if allowed { "allowed" } else { "denied" };
-                self.metrics.counter(
-                    "sluice_ratelimit_decisions_total",
-                    &[("plugin", plugin), ("mode", mode.as_str()), ("result", result)],
-                )
-            })
-            .clone();
+        let mut counters = self.counters.lock();
+        let found = counters
+            .iter()
+            .find(|c| c.mode == mode && c.allowed == allowed && &*c.plugin == plugin);
+        if let Some(c) = found {
+            c.counter.add(1);
+            return;
+        }
+        let result = if allowed { "allowed" } else { "denied" };
+        let counter = self.metrics.counter(
+            "sluice_ratelimit_decisions_total",
+            &[("plugin", plugin), ("mode", mode.as_str()), ("result", result)],
+        );
         counter.add(1);
+        counters.push(DecisionCounter {
+            plugin: plugin.into(),
+            mode,
+            allowed,
+            counter,
+        });
     }
 
     async fn check_redis(
