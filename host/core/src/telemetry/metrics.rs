@@ -44,10 +44,13 @@ impl Gauge {
 /// Buckets per doubling: bounds 2^(1/4) ≈ 1.19× apart, so a quantile read from the buckets
 /// is within one bucket (about 19%) of the true value.
 const PER_OCTAVE: i32 = 4;
-/// The smallest finite upper bound is 2^-LOWEST_EXPONENT (about 1 ms for seconds).
-const LOWEST_EXPONENT: i32 = 10;
-/// Number of histogram buckets: upper bounds 2^-10 .. 2^37 in quarter octaves, then +Inf.
-const BUCKETS: usize = (47 * PER_OCTAVE + 2) as usize;
+/// The smallest finite upper bound is 2^-LOWEST_EXPONENT (about 1 µs for seconds: a
+/// gateway's hooks and many of its requests take less than a millisecond).
+const LOWEST_EXPONENT: i32 = 20;
+/// The largest finite upper bound is 2^HIGHEST_EXPONENT.
+const HIGHEST_EXPONENT: i32 = 37;
+/// Number of histogram buckets: upper bounds 2^-20 .. 2^37 in quarter octaves, then +Inf.
+const BUCKETS: usize = ((HIGHEST_EXPONENT + LOWEST_EXPONENT) * PER_OCTAVE + 2) as usize;
 
 /// A distribution in buckets a quarter of a doubling wide.
 #[derive(Debug)]
@@ -180,12 +183,27 @@ fn bucket_upper(i: usize) -> f64 {
     2f64.powf((i as i32 - LOWEST_EXPONENT * PER_OCTAVE) as f64 / PER_OCTAVE as f64)
 }
 
+/// The mantissas (the 52 fraction bits) at or below which a value is at or below 2^(1/4),
+/// 2^(1/2) and 2^(3/4) times its power of two: floor((2^(q/4) - 1) * 2^52).
+const QUARTER_MANTISSAS: [u64; 3] = [852_113_092_622_101, 1_865_452_045_155_276, 3_070_521_937_417_133];
+
+/// The bucket of `v`: the first whose upper bound is at or above it. Read from the bits of
+/// `v` (its exponent and how far its mantissa is into the octave), so recording costs no
+/// logarithm; the bounds are irrational except the powers of two, which are exact.
 fn bucket_index(v: f64) -> usize {
-    if v <= bucket_upper(0) {
+    if v.is_nan() || v <= 0.0 || v.is_subnormal() {
         return 0;
     }
-    let steps = (f64::from(PER_OCTAVE) * (v.log2() + f64::from(LOWEST_EXPONENT))).ceil();
-    (steps as i64).clamp(0, BUCKETS as i64 - 1) as usize
+    let bits = v.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mantissa = bits & ((1 << 52) - 1);
+    let octave = (exponent + i64::from(LOWEST_EXPONENT)) * i64::from(PER_OCTAVE);
+    let within = if mantissa == 0 {
+        0
+    } else {
+        1 + QUARTER_MANTISSAS.iter().filter(|&&t| mantissa > t).count() as i64
+    };
+    (octave + within).clamp(0, BUCKETS as i64 - 1) as usize
 }
 
 #[derive(Default)]
@@ -354,6 +372,43 @@ mod tests {
         let mut both = interval.clone();
         both.merge(&interval);
         assert_eq!(both.count(), 2000);
+    }
+
+    #[test]
+    fn buckets_from_the_bits_match_the_bounds() {
+        // The slow definition: the first bucket whose bound is at or above the value.
+        let slow = |v: f64| (0..BUCKETS - 1).find(|&i| v <= bucket_upper(i)).unwrap_or(BUCKETS - 1);
+        let mut v = 1e-9;
+        while v < 1e13 {
+            for probe in [v, v * 1.000_001, v * 0.999_999] {
+                assert_eq!(bucket_index(probe), slow(probe), "{probe}");
+            }
+            v *= 1.0173;
+        }
+        for i in 0..BUCKETS - 1 {
+            let bound = bucket_upper(i);
+            assert_eq!(
+                bucket_index(bound * (1.0 + 1e-12)),
+                (i + 1).min(BUCKETS - 1),
+                "just above bound {i}"
+            );
+            assert_eq!(bucket_index(bound * (1.0 - 1e-12)), i, "just below bound {i}");
+        }
+        assert_eq!(bucket_index(0.0), 0);
+        assert_eq!(bucket_index(-1.0), 0);
+        assert_eq!(bucket_index(f64::INFINITY), BUCKETS - 1);
+    }
+
+    #[test]
+    fn sub_millisecond_values_keep_their_resolution() {
+        let h = Histogram::default();
+        for _ in 0..100 {
+            h.record(0.000_120);
+        }
+        let p50 = h.snapshot().quantile(0.5).unwrap();
+        assert!((0.000_100..0.000_145).contains(&p50), "{p50}");
+        assert_eq!(bucket_upper(BUCKETS - 2), 2f64.powi(HIGHEST_EXPONENT));
+        assert_eq!(bucket_index(1e30), BUCKETS - 1);
     }
 
     #[test]
