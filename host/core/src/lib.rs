@@ -12,7 +12,8 @@
 //!   health checks, retries, and connection accounting; [`breaker`]: the circuit breaker per
 //!   target (also used for Redis);
 //! - [`telemetry`]: the metrics registry, the log subscriber (with progress lines on a
-//!   terminal), OTLP span export;
+//!   terminal), OTLP span export; [`in_flight`]: the count of requests in flight, sharded so
+//!   cores do not share its cache line;
 //! - [`tls`]: the public listener's rustls config; [`workers`]: thread-per-core request
 //!   workers; [`time`]: the clocks;
 //! - [`range`]: byte ranges (`Range`, `If-Range`) answered from a stored response;
@@ -25,6 +26,7 @@ pub mod decompress;
 pub mod errors;
 pub mod grpc;
 pub mod headers;
+pub mod in_flight;
 pub mod pool;
 pub mod range;
 pub mod request_id;

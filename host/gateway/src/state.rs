@@ -15,6 +15,7 @@ use crate::history::History;
 use crate::router::{Route, Router};
 use crate::tunnel::Tunnels;
 use sluice_config::GatewayConfig;
+use sluice_core::in_flight::{InFlight, InFlightCount};
 use sluice_core::request_id::RequestIdHeaders;
 use sluice_core::telemetry::metrics::Registry;
 use sluice_core::upstream::Upstream;
@@ -233,19 +234,9 @@ pub struct GatewayState {
     /// `Alt-Svc` for HTTPS answers, once the HTTP/3 listener is bound.
     alt_svc: std::sync::OnceLock<hyper::header::HeaderValue>,
     /// Requests between arrival and their response head, on every public listener.
-    in_flight: std::sync::atomic::AtomicU64,
+    in_flight: InFlightCount,
     /// The dashboard's last 15 minutes, one sample per second.
     history: History,
-}
-
-/// Counts one request in flight until dropped ([`GatewayState::request_started`]).
-#[derive(Debug)]
-pub struct InFlight<'a>(&'a std::sync::atomic::AtomicU64);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -291,13 +282,12 @@ impl GatewayState {
     /// Counts a request in flight until the returned guard is dropped (when its response
     /// head is ready).
     pub fn request_started(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        InFlight(&self.in_flight)
+        self.in_flight.enter()
     }
 
     /// Requests between arrival and their response head now.
     pub fn in_flight(&self) -> u64 {
-        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+        self.in_flight.get()
     }
 
     /// Where the config in force came from: `embedded`, `file:PATH`, or `postgres:NAME` when

@@ -127,6 +127,9 @@ async fn every_metric_the_rules_and_the_dashboard_name_is_exported_by_a_real_gat
         "[plugins.panicker]\nmodule = {:?}\n\
          [plugins.ratelimit]\nmodule = \"builtin:ratelimit\"\ngrants = {{ rate_limit = true }}\n\
          [plugins.cache]\nmodule = \"builtin:cache\"\ngrants = {{ http_cache = true }}\n\
+         [plugins.auth]\nmodule = \"builtin:auth\"\ngrants = {{ kv = true, audit = true }}\n\
+         [[routes]]\nname = \"private\"\nmatch = {{ path_prefix = \"/private\" }}\nupstream = \"app\"\n\
+         plugins = [{{ plugin = \"auth\", config = {{ secret = \"rules-secret-0123456789\", lookup_statement = \"\", touch_statement = \"\" }} }}]\n\
          [[routes]]\nname = \"boom\"\nmatch = {{ path_prefix = \"/panic\" }}\nupstream = \"app\"\nplugins = [{{ plugin = \"panicker\" }}]\n\
          [[routes]]\nname = \"edge\"\nmatch = {{ path_prefix = \"/edge\" }}\nupstream = \"app\"\n\
          plugins = [{{ plugin = \"ratelimit\", config = {{ limits = [{{ name = \"ip\", key = \"ip\", limit = 100, period = \"1s\" }}] }} }}, {{ plugin = \"cache\" }}]\n",
@@ -136,6 +139,7 @@ async fn every_metric_the_rules_and_the_dashboard_name_is_exported_by_a_real_gat
     assert_eq!(get(&gw.url("/app/x")).await.status, 200);
     assert_eq!(get(&gw.url("/panic")).await.status, 500);
     assert_eq!(get(&gw.url("/edge/x")).await.status, 200);
+    assert_eq!(get(&gw.url("/private/x")).await.status, 401, "an audited denial");
     for model in ["m1", "m2"] {
         let answer = post(&gw, "/v1/chat/completions", &chat(model, "hi", 4), &[]).await;
         assert_eq!(answer.status, 200, "{model}");

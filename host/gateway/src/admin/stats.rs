@@ -101,6 +101,9 @@ pub fn export_pool_gauges(state: &GatewayState) {
         }
     }
     metrics
+        .gauge("sluice_requests_in_flight", &[])
+        .set(state.in_flight() as f64);
+    metrics
         .gauge("sluice_tunnels_open", &[])
         .set(state.tunnels().open_count() as f64);
     if let Some(redis) = &state.runtime().backends().redis {
