@@ -95,7 +95,7 @@ pub fn build_python(dir: &str, module: &str, output: &str) -> PathBuf {
 }
 
 /// Runs a build step; panics with one line when it cannot start or fails.
-fn run(command: &mut Command, needs: &str) {
+pub(crate) fn run(command: &mut Command, needs: &str) {
     match command.status() {
         Ok(status) => assert!(status.success(), "{command:?} failed ({status}); see its output above"),
         Err(e) => panic!("cannot run {command:?}: {e}; building this example needs {needs}"),

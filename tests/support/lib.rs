@@ -14,6 +14,12 @@ pub mod relay;
 pub mod tools;
 pub mod websocket;
 
+/// The embedded config's demo API key (published in the README).
+pub const DEMO_KEY: &str = "sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G";
+/// A route's chain entry for the auth plugin accepting [`DEMO_KEY`] as a static key (its hash
+/// under the demo secret, scope `read`, tier `free`), with no Postgres lookup.
+pub const DEMO_AUTH: &str = "{ plugin = \"auth\", config = { secret = \"demo-secret-please-change-me\", lookup_statement = \"\", touch_statement = \"\", required_scopes = [\"read\"], static_keys = [{ id = -1, hash = \"45ee5a983ba02465b215b5002f978dec3b8bfba1421974f6caf4f39733a46752\", owner = \"demo\", scopes = [\"read\"], tier = \"free\" }] } }";
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;

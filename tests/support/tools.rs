@@ -33,13 +33,11 @@ pub fn ensure_debian_package(command: &str, probe: &[&str], package: &str) {
 pub fn browser_scripts() -> PathBuf {
     let dir = crate::examples::repo_root().join("tests/browser");
     if !dir.join("node_modules/playwright-core").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "npm ci in tests/browser failed (needs Node.js 18 or newer and the npm registry)"
+        crate::examples::run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+            "npm (Node.js 18 or newer)",
         );
     }
     dir

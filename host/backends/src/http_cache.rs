@@ -29,7 +29,7 @@ use crate::redis::{RedisBackend, RedisError};
 use index::Index;
 use shared::Shared;
 use sluice_config::HttpCacheSettings;
-use sluice_core::telemetry::metrics::Registry;
+use sluice_core::telemetry::metrics::{Registry, label};
 use sluice_core::time::unix_ms;
 use state::{Fast, UntilKeepUntil};
 
@@ -211,19 +211,18 @@ impl HttpCache {
     }
 
     /// Sets `sluice_http_cache_memory_bytes` and `_entries` to what the in-memory tier holds
-    /// now (its pending housekeeping run first, so the figures are exact), and each route's
+    /// now ([`memory_usage`](Self::memory_usage)), and each route's
     /// `sluice_http_cache_hit_ratio` (answers from the cache, fresh or stale, over all counted
-    /// lookups, the fast path's hits included). Called at each `/metrics` scrape and by the
-    /// dashboard's sampler, so evictions and invalidations show too.
+    /// lookups, the fast path's hits included). Called at each `/metrics` scrape, so evictions
+    /// and invalidations show too.
     pub fn export_gauges(&self) {
-        self.entries.run_pending_tasks();
+        let (bytes, entries) = self.memory_usage();
         let mut by_route: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
         for (labels, n) in self.metrics.counters_named("sluice_http_cache_lookups_total") {
-            let value = |name: &str| labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-            let (Some(route), Some(result)) = (value("route"), value("result")) else {
+            let (Some(route), Some(result)) = (label(&labels, "route"), label(&labels, "result")) else {
                 continue;
             };
-            let (served, total) = by_route.entry(route).or_default();
+            let (served, total) = by_route.entry(route.to_string()).or_default();
             *total += n;
             if result == "hit" || result == "stale" {
                 *served += n;
@@ -236,10 +235,17 @@ impl HttpCache {
         }
         self.metrics
             .gauge("sluice_http_cache_memory_bytes", &[])
-            .set(self.entries.weighted_size() as f64);
+            .set(bytes as f64);
         self.metrics
             .gauge("sluice_http_cache_memory_entries", &[])
-            .set(self.entries.entry_count() as f64);
+            .set(entries as f64);
+    }
+
+    /// The bytes and entries the in-memory tier holds now, its pending housekeeping run
+    /// first so the figures are exact (moka updates them only then).
+    pub fn memory_usage(&self) -> (u64, u64) {
+        self.entries.run_pending_tasks();
+        (self.entries.weighted_size(), self.entries.entry_count())
     }
 
     /// Stores `entry` under `base` for the variant `vary` selects from `request`: in memory

@@ -31,10 +31,15 @@ pub struct Percentiles {
     pub p99: f64,
 }
 
+/// `seconds` in milliseconds, to the microsecond.
+pub fn as_ms(seconds: f64) -> f64 {
+    (seconds * 1e6).round() / 1e3
+}
+
 impl Percentiles {
     /// The percentiles of `h` (recorded in seconds); none when it is empty.
     pub fn of(h: &HistogramSnapshot) -> Option<Self> {
-        let ms = |q| h.quantile(q).map(|s| (s * 1e6).round() / 1e3);
+        let ms = |q| h.quantile(q).map(as_ms);
         Some(Percentiles {
             p50: ms(0.5)?,
             p95: ms(0.95)?,

@@ -12,16 +12,11 @@ use sluice_e2e::examples::repo_root;
 use sluice_e2e::origin::Origin;
 use sluice_e2e::redis::prefix;
 use sluice_e2e::tools::{browser_scripts, ensure_debian_package};
-use sluice_e2e::{closed_port, start_gateway};
+use sluice_e2e::{DEMO_AUTH, DEMO_KEY, closed_port, start_gateway};
 
 use super::gpu_route::{SimBackend, chat, post, sim, sim_config};
 
 const TOKEN: &str = "dashboard-t0ken";
-/// The embedded config's demo key and the secret its hash was made with (README).
-const DEMO_KEY: &str = "sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G";
-const DEMO_SECRET: &str = "demo-secret-please-change-me";
-const DEMO_HASH: &str = "45ee5a983ba02465b215b5002f978dec3b8bfba1421974f6caf4f39733a46752";
-
 fn config(origin: &Origin, gpu: &SimBackend) -> String {
     format!(
         "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\
@@ -34,8 +29,7 @@ fn config(origin: &Origin, gpu: &SimBackend) -> String {
          [plugins.ratelimit]\nmodule = \"builtin:ratelimit\"\ngrants = {{ rate_limit = true }}\n\
          [plugins.cache]\nmodule = \"builtin:cache\"\ngrants = {{ http_cache = true }}\n\
          [[routes]]\nname = \"private\"\nmatch = {{ path_prefix = \"/private\" }}\nupstream = \"app\"\n\
-         plugins = [{{ plugin = \"auth\", config = {{ secret = \"{DEMO_SECRET}\", lookup_statement = \"\", touch_statement = \"\", \
-         static_keys = [{{ id = -1, hash = \"{DEMO_HASH}\", owner = \"demo\", scopes = [\"read\"], tier = \"free\" }}] }} }}]\n\
+         plugins = [{DEMO_AUTH}]\n\
          [[routes]]\nname = \"app\"\nupstream = \"app\"\n\
          plugins = [{{ plugin = \"ratelimit\", config = {{ limits = [{{ name = \"per-ip\", key = \"ip\", limit = 100000, period = \"1s\" }}] }} }}, {{ plugin = \"cache\" }}]\n",
         gpu.entry(),

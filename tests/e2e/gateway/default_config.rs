@@ -2,10 +2,10 @@
 //! upstream proxied (and compressed by the built-in compress plugin), and `/private` behind the
 //! built-in auth plugin with the demo key.
 
+use sluice_e2e::DEMO_KEY;
 use sluice_e2e::{full, get, send};
 
 /// The demo key the README prints; its hash is in the default config.
-const DEMO_KEY: &str = "sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_config_serves_the_demo_and_guards_private() {

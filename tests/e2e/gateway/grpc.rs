@@ -20,10 +20,8 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
 use sluice_e2e::grpc::{GrpcOrigin, HEALTH, channel, request};
+use sluice_e2e::{DEMO_AUTH, DEMO_KEY};
 use sluice_e2e::{Gateway, closed_port, start_gateway};
-
-const KEY: &str = "sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G";
-const AUTH: &str = "{ plugin = \"auth\", config = { secret = \"demo-secret-please-change-me\", lookup_statement = \"\", touch_statement = \"\", required_scopes = [\"read\"], static_keys = [{ id = -1, hash = \"45ee5a983ba02465b215b5002f978dec3b8bfba1421974f6caf4f39733a46752\", owner = \"demo\", scopes = [\"read\"], tier = \"free\" }] } }";
 
 /// A gRPC route to `target` (h2c) for the calls under `prefix`, behind auth, a rate limit of
 /// `limit` calls a minute, compression of every `application/*` answer, and the cache.
@@ -35,7 +33,7 @@ fn config(target: &str, limit: u32, prefix: &str) -> String {
          [plugins.compress]\nmodule = \"builtin:compress\"\n\
          [plugins.cache]\nmodule = \"builtin:cache\"\ngrants = {{ http_cache = true }}\n\
          [[routes]]\nname = \"grpc\"\nmatch = {{ path_prefix = \"{prefix}\" }}\nupstream = \"grpc\"\n\
-         plugins = [{AUTH}, {{ plugin = \"ratelimit\", config = {{ limits = [{{ name = \"calls\", key = \"api_key\", limit = {limit}, period = \"60s\" }}] }} }}, \
+         plugins = [{DEMO_AUTH}, {{ plugin = \"ratelimit\", config = {{ limits = [{{ name = \"calls\", key = \"api_key\", limit = {limit}, period = \"60s\" }}] }} }}, \
          {{ plugin = \"compress\", config = {{ min_size = 0, content_types = [\"application/*\"] }} }}, {{ plugin = \"cache\" }}]\n"
     )
 }
@@ -56,11 +54,11 @@ async fn unary_and_streaming_calls_cross_with_their_trailers() {
     let gw = start_gateway(&config(&origin.addr.to_string(), 1000, "/")).await;
     let mut client = health(&gw).await;
 
-    let serving = client.check(request(check(""), Some(KEY))).await.unwrap();
+    let serving = client.check(request(check(""), Some(DEMO_KEY))).await.unwrap();
     assert_eq!(serving.get_ref().status, Reported::Serving as i32);
     // The server's own error status crosses the gateway untouched.
     let unknown = client
-        .check(request(check("no.such.Service"), Some(KEY)))
+        .check(request(check("no.such.Service"), Some(DEMO_KEY)))
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
@@ -68,7 +66,7 @@ async fn unary_and_streaming_calls_cross_with_their_trailers() {
     // Server streaming: each change arrives as it happens.
     origin.reporter.set_service_status(HEALTH, ServingStatus::Serving).await;
     let mut watch = client
-        .watch(request(check(HEALTH), Some(KEY)))
+        .watch(request(check(HEALTH), Some(DEMO_KEY)))
         .await
         .unwrap()
         .into_inner();
@@ -91,7 +89,7 @@ async fn unary_and_streaming_calls_cross_with_their_trailers() {
         message_request: Some(MessageRequest::ListServices(String::new())),
     }));
     let mut answers = reflection
-        .server_reflection_info(request(asks, Some(KEY)))
+        .server_reflection_info(request(asks, Some(DEMO_KEY)))
         .await
         .unwrap()
         .into_inner();
@@ -117,9 +115,9 @@ async fn the_gateways_refusals_are_grpc_statuses() {
     assert!(denied.metadata().get("x-request-id").is_some());
 
     for _ in 0..2 {
-        client.check(request(check(""), Some(KEY))).await.unwrap();
+        client.check(request(check(""), Some(DEMO_KEY))).await.unwrap();
     }
-    let limited = client.check(request(check(""), Some(KEY))).await.unwrap_err();
+    let limited = client.check(request(check(""), Some(DEMO_KEY))).await.unwrap_err();
     assert_eq!(limited.code(), Code::ResourceExhausted, "{limited:?}");
 
     // No route for the reflection service on this gateway: 404 is UNIMPLEMENTED.
@@ -129,7 +127,7 @@ async fn the_gateways_refusals_are_grpc_statuses() {
         message_request: Some(MessageRequest::ListServices(String::new())),
     }]);
     let unrouted = reflection
-        .server_reflection_info(request(asks, Some(KEY)))
+        .server_reflection_info(request(asks, Some(DEMO_KEY)))
         .await
         .unwrap_err();
     assert_eq!(unrouted.code(), Code::Unimplemented, "{unrouted:?}");
@@ -137,7 +135,7 @@ async fn the_gateways_refusals_are_grpc_statuses() {
     let down = start_gateway(&config(&format!("127.0.0.1:{}", closed_port()), 10, "/")).await;
     let unavailable = health(&down)
         .await
-        .check(request(check(""), Some(KEY)))
+        .check(request(check(""), Some(DEMO_KEY)))
         .await
         .unwrap_err();
     assert_eq!(unavailable.code(), Code::Unavailable, "{unavailable:?}");
@@ -149,7 +147,7 @@ async fn grpc_timeout_is_the_calls_deadline_at_the_gateway() {
     let gw = start_gateway(&config(&origin.addr.to_string(), 1000, "/")).await;
     let mut client = health(&gw).await;
     // A stream that outlives its deadline is ended by the gateway with DEADLINE_EXCEEDED.
-    let mut call = request(check(""), Some(KEY));
+    let mut call = request(check(""), Some(DEMO_KEY));
     call.set_timeout(Duration::from_millis(400));
     let started = Instant::now();
     let mut watch = client.watch(call).await.unwrap().into_inner();
@@ -175,7 +173,7 @@ async fn grpc_timeout_is_the_calls_deadline_at_the_gateway() {
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .header("grpc-timeout", "300m")
-        .header("x-api-key", KEY)
+        .header("x-api-key", DEMO_KEY)
         .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
         .unwrap();
     let started = Instant::now();
@@ -217,7 +215,7 @@ async fn grpc_over_tls_picks_http2_by_alpn() {
         .await
         .unwrap();
     let serving = HealthClient::new(channel)
-        .check(request(check(""), Some(KEY)))
+        .check(request(check(""), Some(DEMO_KEY)))
         .await
         .unwrap();
     assert_eq!(serving.get_ref().status, Reported::Serving as i32);
@@ -239,7 +237,7 @@ async fn a_trailers_only_answer_ends_its_stream_even_under_a_deadline() {
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .header("grpc-timeout", "5S")
-        .header("x-api-key", KEY)
+        .header("x-api-key", DEMO_KEY)
         .body(Full::new(Bytes::from(frame)))
         .unwrap();
     let answer = sender.send_request(call).await.unwrap();

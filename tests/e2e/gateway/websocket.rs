@@ -15,11 +15,10 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::sinks::{metric, metrics};
 use sluice_e2e::websocket::{WsOrigin, connect, echo, next_data};
+use sluice_e2e::{DEMO_AUTH, DEMO_KEY};
 use sluice_e2e::{Gateway, get, start_gateway};
 
 /// The demo key of the embedded config and its static entry (as bench/lib.sh uses them).
-const KEY: &str = "sk_test_8I9J0eqU4SxFzleP5BTG3F90vy8gUJRZ0Fjj3G";
-const AUTH: &str = "{ plugin = \"auth\", config = { secret = \"demo-secret-please-change-me\", lookup_statement = \"\", touch_statement = \"\", required_scopes = [\"read\"], static_keys = [{ id = -1, hash = \"45ee5a983ba02465b215b5002f978dec3b8bfba1421974f6caf4f39733a46752\", owner = \"demo\", scopes = [\"read\"], tier = \"free\" }] } }";
 const LIMIT: &str = "{ plugin = \"ratelimit\", config = { limits = [{ name = \"per-key\", key = \"api_key\", limit = 1000, period = \"60s\" }] } }";
 
 /// A route `ws` with auth, rate limit, cache, dedup and compression in front of `origin`;
@@ -34,7 +33,7 @@ fn config(origin: &WsOrigin, upgrades: &str, server: &str) -> String {
          [plugins.dedup]\nmodule = \"builtin:dedup\"\n\
          [plugins.compress]\nmodule = \"builtin:compress\"\n\
          [[routes]]\nname = \"ws\"\nupstream = \"ws\"\n\
-         plugins = [{AUTH}, {LIMIT}, {{ plugin = \"cache\" }}, {{ plugin = \"dedup\" }}, {{ plugin = \"compress\" }}]\n\
+         plugins = [{DEMO_AUTH}, {LIMIT}, {{ plugin = \"cache\" }}, {{ plugin = \"dedup\" }}, {{ plugin = \"compress\" }}]\n\
          upgrades = {{ {upgrades} }}\n",
         origin.addr
     )
@@ -49,7 +48,7 @@ async fn extended_connect(gw: &Gateway, path: &str) -> hyper::Response<hyper::bo
         .unwrap();
     tokio::spawn(conn);
     let mut req = Request::connect(format!("http://{}{path}", gw.running.addr))
-        .header("x-api-key", KEY)
+        .header("x-api-key", DEMO_KEY)
         .header("sec-websocket-version", "13")
         .body(Empty::<Bytes>::new())
         .unwrap();
@@ -83,7 +82,7 @@ async fn messages_cross_the_tunnel_and_the_cache_and_dedup_stay_out_of_it() {
     // A plain GET of the same target is stored by the cache plugin.
     let plain = sluice_e2e::send(
         Request::get(gw.url("/chat"))
-            .header("x-api-key", KEY)
+            .header("x-api-key", DEMO_KEY)
             .body(sluice_e2e::full(""))
             .unwrap(),
     )
@@ -93,7 +92,7 @@ async fn messages_cross_the_tunnel_and_the_cache_and_dedup_stay_out_of_it() {
 
     // Two handshakes at once for the same target: dedup must not join them, nor the cache
     // answer them with the stored 200.
-    let headers = [("x-api-key", KEY), ("sec-websocket-protocol", "chat")];
+    let headers = [("x-api-key", DEMO_KEY), ("sec-websocket-protocol", "chat")];
     let url = ws_url(&gw, "/chat");
     let (first, second) = tokio::join!(connect(&url, &headers), connect(&url, &headers));
     let (mut first, mut second) = (first.unwrap(), second.unwrap());
@@ -145,13 +144,13 @@ async fn a_denied_or_refused_handshake_gets_no_tunnel() {
         "a denied handshake never reaches the origin"
     );
 
-    let refused = connect(&ws_url(&gw, "/refuse"), &[("x-api-key", KEY)]).await.err();
+    let refused = connect(&ws_url(&gw, "/refuse"), &[("x-api-key", DEMO_KEY)]).await.err();
     assert_eq!(
         refused.as_deref(),
         Some("status 403"),
         "the origin's refusal is passed on"
     );
-    let other = connect(&ws_url(&gw, "/other"), &[("x-api-key", KEY)]).await.err();
+    let other = connect(&ws_url(&gw, "/other"), &[("x-api-key", DEMO_KEY)]).await.err();
     assert_eq!(
         other.as_deref(),
         Some("status 502"),
@@ -166,7 +165,7 @@ async fn a_protocol_the_route_does_not_tunnel_is_an_ordinary_request() {
     let origin = WsOrigin::start().await;
     let gw = start_gateway(&config(&origin, "protocols = []", "")).await;
     let handshake = Request::get(gw.url("/chat"))
-        .header("x-api-key", KEY)
+        .header("x-api-key", DEMO_KEY)
         .header("connection", "upgrade")
         .header("upgrade", "websocket")
         .header("sec-websocket-version", "13")
@@ -186,7 +185,9 @@ async fn a_protocol_the_route_does_not_tunnel_is_an_ordinary_request() {
 async fn a_silent_tunnel_idles_out_and_a_reload_leaves_an_open_one_alone() {
     let origin = WsOrigin::start().await;
     let gw = start_gateway(&config(&origin, "idle_timeout_ms = 1000", "")).await;
-    let mut ws = connect(&ws_url(&gw, "/chat"), &[("x-api-key", KEY)]).await.unwrap();
+    let mut ws = connect(&ws_url(&gw, "/chat"), &[("x-api-key", DEMO_KEY)])
+        .await
+        .unwrap();
     assert_eq!(echo(&mut ws, Message::text("a")).await, Message::text("a"));
     // Traffic keeps it open past the idle timeout; a reload does not touch it.
     for i in 0..4 {
@@ -212,7 +213,9 @@ async fn a_silent_tunnel_idles_out_and_a_reload_leaves_an_open_one_alone() {
 async fn the_drain_keeps_a_tunnel_until_its_deadline() {
     let origin = WsOrigin::start().await;
     let gw = start_gateway(&config(&origin, "", "shutdown_grace_ms = 1500")).await;
-    let mut ws = connect(&ws_url(&gw, "/chat"), &[("x-api-key", KEY)]).await.unwrap();
+    let mut ws = connect(&ws_url(&gw, "/chat"), &[("x-api-key", DEMO_KEY)])
+        .await
+        .unwrap();
     let state = gw.running.state.clone();
     let started = Instant::now();
     let stopping = tokio::spawn(gw.running.shutdown());

@@ -7,6 +7,11 @@ use sluice_core::telemetry::metrics::Registry;
 use super::scheduler::{LeaseState, Scheduler};
 
 impl Scheduler {
+    /// Requests waiting in the queue now, of every priority.
+    pub fn waiting(&self) -> usize {
+        self.lock().queue.len()
+    }
+
     /// Sets the fleet's gauges in `metrics`: `sluice_gpu_backend_*{backend}`,
     /// `sluice_gpu_queue_waiting{priority}` (1 to 10), `sluice_gpu_queue_capacity` and
     /// `sluice_gpu_leases{state}` (`queued`, `granted`).

@@ -11,6 +11,11 @@ use parking_lot::RwLock;
 /// Labels of one series, as sorted (name, value) pairs.
 pub type Labels = Vec<(String, String)>;
 
+/// The value of label `name` in `labels`, when it has one.
+pub fn label<'a>(labels: &'a Labels, name: &str) -> Option<&'a str> {
+    labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -270,13 +275,6 @@ impl Registry {
         family.map(|(labels, c)| (labels.clone(), c.get())).collect()
     }
 
-    /// Every gauge named `name`, with its labels and value.
-    pub fn gauges_named(&self, name: &str) -> Vec<(Labels, f64)> {
-        let series = self.gauges.series.read();
-        let family = series.get(name).into_iter().flatten();
-        family.map(|(labels, g)| (labels.clone(), g.get())).collect()
-    }
-
     /// Every histogram named `name`, with its labels.
     pub fn histograms_named(&self, name: &str) -> Vec<(Labels, Arc<Histogram>)> {
         let series = self.histograms.series.read();
@@ -416,11 +414,9 @@ mod tests {
         let r = Registry::new();
         r.counter("req", &[("route", "a")]).add(3);
         r.counter("req", &[("route", "b")]).add(4);
-        r.gauge("g", &[]).set(1.5);
         r.histogram("h", &[("x", "y")]).record(1.0);
         let counts: u64 = r.counters_named("req").iter().map(|(_, n)| n).sum();
         assert_eq!(counts, 7);
-        assert_eq!(r.gauges_named("g")[0].1, 1.5);
         assert_eq!(r.histograms_named("h")[0].1.count(), 1);
         assert!(r.counters_named("absent").is_empty());
     }

@@ -1,7 +1,7 @@
 //! The sampler behind the dashboard's history: once a second it reads the metrics registry,
 //! takes the difference from the previous reading (requests, latency, hooks, cache, limits,
-//! audited decisions) and reads the gauges of the moment (in flight, cache size, GPU queue,
-//! sinks), and pushes one [`Sample`] into the state's [`crate::history::History`]. It runs on
+//! audited decisions) and reads the figures of the moment from their owners (in flight,
+//! cache size, GPU queue, sinks), and pushes one [`Sample`] into the state's [`crate::history::History`]. It runs on
 //! the small runtime of the admin listener, never on a request worker.
 
 use std::collections::HashMap;
@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::history::{HookSample, MAX_HOOKS, MAX_ROUTES, Percentiles, RouteSample, Sample};
+use crate::history::{HookSample, MAX_HOOKS, MAX_ROUTES, Percentiles, RouteSample, Sample, as_ms};
 use crate::state::GatewayState;
-use sluice_core::telemetry::metrics::{HistogramSnapshot, Labels, Registry};
+use sluice_core::telemetry::metrics::{self, HistogramSnapshot, Labels, Registry};
 
 /// Takes a sample every second into `state`'s history until shutdown.
 pub async fn sample_every_second(state: Arc<GatewayState>, mut shutdown: watch::Receiver<bool>) {
@@ -38,7 +38,7 @@ struct Counters {
 
 /// The value of label `name` in `labels`, or "".
 fn label<'a>(labels: &'a Labels, name: &str) -> &'a str {
-    labels.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v)
+    metrics::label(labels, name).unwrap_or("")
 }
 
 impl Counters {
@@ -83,12 +83,11 @@ impl Counters {
         let registry = &*backends.metrics;
         let (status, routes, latency_ms) = self.requests(registry);
         let hooks = self.hooks(registry);
-        backends.http_cache.export_gauges();
-        let gauge = |name: &str| registry.gauges_named(name).iter().map(|(_, v)| *v).sum::<f64>() as u64;
-        let gpu_waiting = backends.gpu.as_ref().map_or(0, |fleet| {
-            fleet.scheduler.export_gauges(registry);
-            gauge("sluice_gpu_queue_waiting")
-        });
+        let (cache_bytes, cache_entries) = backends.http_cache.memory_usage();
+        let gpu_waiting = backends
+            .gpu
+            .as_ref()
+            .map_or(0, |fleet| fleet.scheduler.waiting() as u64);
         let (cache_hits, cache_misses) = self.split(registry, "sluice_http_cache_lookups_total", |l| {
             matches!(label(l, "result"), "hit" | "stale")
         });
@@ -114,8 +113,8 @@ impl Counters {
             cache_hits,
             cache_misses,
             cache_evictions,
-            cache_bytes: gauge("sluice_http_cache_memory_bytes"),
-            cache_entries: gauge("sluice_http_cache_memory_entries"),
+            cache_bytes,
+            cache_entries,
             limits_allowed,
             limits_denied,
             auth_allowed,
@@ -164,7 +163,7 @@ impl Counters {
                 plugin: label(&labels, "plugin").to_string(),
                 hook: label(&labels, "hook").to_string(),
                 calls: h.count(),
-                p99_ms: h.quantile(0.99).map(|s| (s * 1e6).round() / 1e3),
+                p99_ms: h.quantile(0.99).map(as_ms),
             })
             .collect();
         hooks.sort_by_key(|h| std::cmp::Reverse(h.calls));
