@@ -1,4 +1,4 @@
-"""The Sluice side of the JSON guard: the exports of the `sluice:plugin@0.1.4` world.
+"""The Sluice side of the JSON guard: the exports of the `sluice:plugin@0.1.5` world.
 
 componentize-py generates the `wit_world` package from `../../wit` at build time; the world's
 exports are the methods of the `WitWorld` class below, records are dataclasses with snake_case

@@ -47,6 +47,7 @@ mod gateway {
     mod reload;
     mod resilience;
     mod response_edit;
+    mod reuse;
     mod sinks;
     mod sinks_audit;
     mod streaming;

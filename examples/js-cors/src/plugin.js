@@ -1,9 +1,9 @@
-// The Sluice side of the CORS example: the exports of the `sluice:plugin@0.1.4` world, which
+// The Sluice side of the CORS example: the exports of the `sluice:plugin@0.1.5` world, which
 // componentize-js maps to JavaScript as camelCase functions, records as objects with camelCase
 // fields, variants as `{ tag, val }`, `list<u8>` as Uint8Array and enums as strings.
 
-import { write } from "sluice:plugin/log@0.1.4";
-import { counterAdd } from "sluice:plugin/metrics@0.1.4";
+import { write } from "sluice:plugin/log@0.1.5";
+import { counterAdd } from "sluice:plugin/metrics@0.1.5";
 import { decide, parsePolicy, responseHeaders } from "./policy.js";
 
 const encoder = new TextEncoder();

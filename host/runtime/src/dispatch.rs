@@ -83,6 +83,11 @@ impl Hooks {
         }
     }
 
+    /// What the instance declared its hooks read (`head.reads`), if it did.
+    pub(crate) fn reads(&self) -> Option<&Reads> {
+        self.reads.as_ref().map(|(reads, _)| reads)
+    }
+
     /// Runs `call` on the instance in `store`; the directives are filled in by the caller.
     pub(crate) async fn call(&mut self, store: &mut Store<HostState>, call: Call<'_>) -> wasmtime::Result<Reply> {
         let none = Directives::default;

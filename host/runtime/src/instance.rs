@@ -13,6 +13,7 @@ use super::dispatch::{self, Call, Hooks, Reply};
 use super::engine::EpochTicker;
 use super::failure::{FailureKind, PluginFailure};
 use super::loader::LoadedPlugin;
+use super::memo::{Reused, VerdictMemo, set_rate_limit_field};
 use super::packed;
 use super::state::{CallRequest, Directives, HostState};
 use super::verdict;
@@ -50,6 +51,8 @@ pub struct InstanceSettings {
 struct InstanceMetrics {
     created: Arc<Counter>,
     recycled: Arc<Counter>,
+    /// Requests answered with a kept verdict (`head.memo`) instead of a call.
+    reused: Arc<Counter>,
     /// Hook call latency, by hook (in [`hook_index`] order).
     hook_seconds: [Arc<Histogram>; HOOKS],
 }
@@ -74,6 +77,8 @@ pub struct PluginInstance {
     permits: Semaphore,
     metrics: InstanceMetrics,
     hooks: [bool; HOOKS],
+    /// The request verdicts the plugin vouched may be reused (`head.memo`).
+    memo: VerdictMemo,
 }
 
 /// The number of hooks a plugin can implement.
@@ -130,6 +135,7 @@ impl PluginInstance {
         let metrics = InstanceMetrics {
             created: registry.counter("sluice_plugin_instances_created_total", &labels),
             recycled: registry.counter("sluice_plugin_instances_recycled_total", &labels),
+            reused: registry.counter("sluice_plugin_verdicts_reused_total", &labels),
             hook_seconds: [
                 Hook::RequestHeaders,
                 Hook::RequestBody,
@@ -160,6 +166,7 @@ impl PluginInstance {
             permits,
             metrics,
             hooks,
+            memo: VerdictMemo::default(),
         }
     }
 
@@ -220,15 +227,63 @@ impl PluginInstance {
     }
 
     /// Runs `on-request-headers` and returns the checked verdict with the directives the
-    /// call left through host calls (`body.decompress-request`, `http-cache.serve`).
+    /// call left through host calls (`body.decompress-request`, `http-cache.serve`). A verdict
+    /// the plugin vouched for (`head.memo`) answers a request with the same reads without a
+    /// call: its response edits come back as the directives, its audit events are emitted
+    /// again.
     pub async fn on_request_headers_with_directives(
         &self,
         req: &RequestHead,
     ) -> Result<(RequestVerdict, Directives), PluginFailure> {
+        if let Some(reused) = self.memo.reuse(req)
+            && let Some(answer) = self.answer_reused(req, reused).await
+        {
+            return Ok(answer);
+        }
         match self.invoke(&req.request_id, Call::RequestHeaders(req)).await? {
-            Reply::Request(v, directives) => Ok((self.check_request_verdict(v, "on-request-headers")?, directives)),
+            Reply::Request(v, mut directives) => {
+                let verdict = self.check_request_verdict(v, "on-request-headers")?;
+                if let Some(memo) = directives.memo.take() {
+                    let only_edits = directives.only_edits();
+                    self.memo
+                        .keep(req, memo, &verdict, directives.response.as_ref(), only_edits);
+                }
+                Ok((verdict, directives))
+            }
             _ => unreachable!("request hooks reply with request verdicts"),
         }
+    }
+
+    /// Answers `req` with a kept verdict: charges its rate-limit check first, when it has one
+    /// (`None` when the limits deny: the hook decides that request), then emits its audit
+    /// events again and hands back the verdict with its response edits.
+    async fn answer_reused(&self, req: &RequestHead, reused: Arc<Reused>) -> Option<(RequestVerdict, Directives)> {
+        let mut response = reused.response.clone();
+        if let Some(charge) = &reused.charge {
+            let limiter = &self.context.backends.rate_limit;
+            let plugin = &self.context.name;
+            let decision = match limiter.check_in_memory(plugin, &charge.specs, charge.cost) {
+                Some(decided) => decided,
+                None => {
+                    limiter
+                        .check(plugin, &charge.specs, charge.cost, charge.local_share)
+                        .await
+                }
+            };
+            if !decision.allowed {
+                return None;
+            }
+            if let Some(names) = &charge.fields {
+                set_rate_limit_field(&mut response, names, &decision.states);
+            }
+        }
+        self.metrics.reused.add(1);
+        crate::interfaces::audit::replay(&self.context, &reused.audit, req);
+        let directives = Directives {
+            response,
+            ..Directives::default()
+        };
+        Some((reused.verdict.clone(), directives))
     }
 
     /// Runs `on-request-body` with the buffered `body`.
@@ -285,8 +340,13 @@ impl PluginInstance {
 
     /// Runs `on-message` with a message that arrived on `channel`. `id` stands in for the
     /// request id in the plugin's log lines.
+    /// Every kept verdict is forgotten first: a message may revoke what one vouched for.
     pub async fn on_message(&self, id: &str, channel: &str, message: &[u8]) -> Result<(), PluginFailure> {
-        self.invoke(id, Call::Message(channel, message)).await.map(drop)
+        self.memo.clear();
+        let result = self.invoke(id, Call::Message(channel, message)).await.map(drop);
+        // And again after: a request served while the message was handled may have kept one.
+        self.memo.clear();
+        result
     }
 
     /// Runs `on-tick`. `id` stands in for the request id in the plugin's log lines.
@@ -360,6 +420,7 @@ impl PluginInstance {
         data.in_request_headers = matches!(call, Call::RequestHeaders(_));
         data.in_request_body = matches!(call, Call::RequestBody(..));
         data.in_response_headers = matches!(call, Call::ResponseHeaders(..));
+        data.memo.recording = data.memo.eligible && data.in_request_headers;
         if self.context.grants.http_cache
             && (data.in_request_headers || data.in_response_headers)
             && let Some(req) = call.request()
@@ -385,7 +446,12 @@ impl PluginInstance {
         match result {
             Ok(reply) => {
                 let reply = match reply {
-                    Reply::Request(v, _) => Reply::Request(v, std::mem::take(&mut slot.store.data_mut().directives)),
+                    Reply::Request(v, _) => {
+                        let data = slot.store.data_mut();
+                        let mut directives = std::mem::take(&mut data.directives);
+                        directives.memo = data.memo.finish(slot.hooks.reads());
+                        Reply::Request(v, directives)
+                    }
                     Reply::Response(v, _) => Reply::Response(v, std::mem::take(&mut slot.store.data_mut().directives)),
                     other => other,
                 };
@@ -506,6 +572,7 @@ impl PluginInstance {
             Ok(Err(message)) => return Err(self.failure("init", FailureKind::Init, message)),
             Err(e) => return Err(self.classify("init", &store, e)),
         }
+        store.data_mut().memo.eligible = store.data().reads.is_some();
         let reads = match store.data_mut().reads.take() {
             None => None,
             Some(reads) => match bindings.view_hooks(&store) {

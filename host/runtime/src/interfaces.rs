@@ -3,7 +3,7 @@
 //! a grant check at the top of every call, then the call into the interface's backend
 //! (`sluice_backends`).
 
-mod audit;
+pub(crate) mod audit;
 mod body;
 mod cache;
 mod clock;

@@ -21,6 +21,7 @@ pub mod interfaces;
 mod limiter;
 mod linker;
 mod loader;
+mod memo;
 mod packed;
 mod reads;
 mod response_edits;

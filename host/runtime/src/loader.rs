@@ -20,7 +20,7 @@ use sluice_config::Grants;
 /// The WIT package this host implements, and the version prefix a plugin must import.
 pub const WIT_PACKAGE: &str = "sluice:plugin";
 /// The WIT version this host implements; plugins built against any 0.1.x load.
-pub const WIT_VERSION: &str = "0.1.4";
+pub const WIT_VERSION: &str = "0.1.5";
 const COMPATIBLE_PREFIX: &str = "0.1.";
 
 /// The exports every plugin must have.

@@ -1,6 +1,7 @@
 //! What an instance declared it reads of the request head (`head.reads`, from `init`), and the
 //! borrowed view of a head with only that, which the instance lowers instead of the whole head.
 
+use sluice_bindings::sluice::plugin::head::MemoKey;
 use sluice_bindings::{RequestHead, RequestHeadView};
 
 /// The most names either list of a declaration may hold.
@@ -53,6 +54,40 @@ impl Reads {
                 .filter(|(key, _)| self.reads_context(key))
                 .map(|(key, value)| (key.as_str(), value.as_str()))
                 .collect(),
+        }
+    }
+
+    /// Appends to `out` what a reused verdict (`head.memo`) is keyed by: the values of the
+    /// declared headers and context entries, each name's in the order `req` has them, then the
+    /// parts of the head `key` names. Every value is length-prefixed and every name's values
+    /// closed, so two different heads never give the same bytes.
+    pub fn memo_key(&self, req: &RequestHead, key: MemoKey, out: &mut Vec<u8>) {
+        fn push(out: &mut Vec<u8>, value: &[u8]) {
+            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            out.extend_from_slice(value);
+        }
+        const END: [u8; 4] = u32::MAX.to_le_bytes();
+        for name in &self.headers {
+            for (_, value) in req.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                push(out, value);
+            }
+            out.extend_from_slice(&END);
+        }
+        for wanted in &self.context {
+            for (_, value) in req.context.iter().filter(|(k, _)| k == wanted) {
+                push(out, value.as_bytes());
+            }
+            out.extend_from_slice(&END);
+        }
+        for (flag, part) in [
+            (MemoKey::METHOD, &req.method),
+            (MemoKey::AUTHORITY, &req.authority),
+            (MemoKey::PATH, &req.path),
+            (MemoKey::CLIENT_IP, &req.client_ip),
+        ] {
+            if key.contains(flag) {
+                push(out, part.as_bytes());
+            }
         }
     }
 }

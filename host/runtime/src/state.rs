@@ -13,6 +13,7 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 use super::cpu::CpuMeter;
 use super::limiter::MemoryLimiter;
 use crate::context::PluginContext;
+use crate::memo::{MemoCall, MemoRequest};
 use crate::reads::Reads;
 use sluice_backends::http_cache::CacheServe;
 use sluice_backends::http_cache::{FillGuard, StoredEntry};
@@ -56,6 +57,8 @@ pub struct HostState {
     /// What `init` declared the instance's hooks read (`head.reads`); the instance takes it
     /// when `init` returns and keeps it for its whole life.
     pub reads: Option<Reads>,
+    /// The current call's part in reused verdicts (`head.memo`).
+    pub memo: MemoCall,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -86,6 +89,7 @@ impl HostState {
             directives: Directives::default(),
             in_init: false,
             reads: None,
+            memo: MemoCall::default(),
             wasi,
             table: ResourceTable::new(),
         }
@@ -107,6 +111,13 @@ impl HostState {
         self.request = None;
         self.directives = Directives::default();
         self.in_init = false;
+        self.memo.begin();
+    }
+
+    /// Notes a host call whose effect is per request, so the current call's verdict cannot be
+    /// reused (`head.memo`): a reuse would skip it.
+    pub fn per_request(&mut self, call: &'static str) {
+        self.memo.spoil(call);
     }
 }
 
@@ -124,6 +135,16 @@ pub struct Directives {
     pub leases: Vec<sluice_backends::gpu::LeaseGuard>,
     /// The edits `response.edit` asked for (request hooks), merged in call order.
     pub response: Option<HeaderEdits>,
+    /// `head.memo`: the call's verdict may be reused (`on-request-headers`).
+    pub memo: Option<MemoRequest>,
+}
+
+impl Directives {
+    /// Whether the call left nothing but response edits (and a memo request): no body
+    /// decoding, cache work, fill claim or GPU lease, which a reuse could not repeat.
+    pub fn only_edits(&self) -> bool {
+        self.decompress.is_none() && self.cache.is_none() && self.fill.is_none() && self.leases.is_empty()
+    }
 }
 
 /// An `http-cache` directive.

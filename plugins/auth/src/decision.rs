@@ -19,6 +19,12 @@ pub struct KeyIdentity {
     pub expires_at_ms: Option<u64>,
     /// When a rotated-out key stops working, in ms since the epoch.
     pub grace_until_ms: Option<u64>,
+    /// How long (ms) the decision this request got may be reused by the host for the same
+    /// credential (`head.memo`): as long as it may be cached when it was just made (a static
+    /// key, a fresh lookup or verification), 0 when it came from the cache (its age is not
+    /// known). Never cached itself.
+    #[serde(skip)]
+    pub reuse_ms: u64,
 }
 
 /// Why a request is not let through. The code goes to the audit log; callers only ever learn
@@ -120,6 +126,7 @@ mod tests {
             tier: "pro".into(),
             expires_at_ms: Some(10_000),
             grace_until_ms: None,
+            reuse_ms: 0,
         }
     }
 

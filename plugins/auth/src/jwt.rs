@@ -116,6 +116,7 @@ impl Parsed<'_> {
             tier: tier.to_string(),
             expires_at_ms: number(&claims, "exp")?.map(|exp| exp.saturating_mul(1000)),
             grace_until_ms: None,
+            reuse_ms: 0,
         })
     }
 }

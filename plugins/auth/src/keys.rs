@@ -102,6 +102,8 @@ pub fn verify(settings: &Settings, digests: &mut Digests, key: &str) -> Checked 
             tier: k.tier.clone(),
             expires_at_ms: None,
             grace_until_ms: None,
+            // Configured: the decision holds until the config changes or a revocation arrives.
+            reuse_ms: settings.key_cache_ttl_s * 1000,
         });
     }
     // Read only past the static keys: a static key's decision needs no clock.
@@ -114,7 +116,7 @@ pub fn verify(settings: &Settings, digests: &mut Digests, key: &str) -> Checked 
             .map(|()| identity.clone())
             .map_err(|d| (d, Some(identity.key_id)));
     }
-    let identity = lookup(settings, digest, now)?;
+    let mut identity = lookup(settings, digest, now)?;
     let ttl = identity.cache_ttl_ms(now, settings.key_cache_ttl_s * 1000);
     let refreshing = matches!(kv::get(&refreshing_key(digest_hex)), Ok(Some(_)));
     if ttl > 0
@@ -123,6 +125,7 @@ pub fn verify(settings: &Settings, digests: &mut Digests, key: &str) -> Checked 
     {
         // A cache that cannot be written costs a lookup next time, nothing more.
         let _ = kv::set(&cache_key(settings, digest_hex), &bytes, Some(ttl));
+        identity.reuse_ms = ttl;
     }
     if !settings.touch_statement.is_empty() {
         let _ = postgres::execute(&settings.touch_statement, &[PgValue::Int(identity.key_id)]);
@@ -179,6 +182,7 @@ fn lookup(settings: &Settings, digest: &[u8; 32], now_ms: u64) -> Checked {
         tier: row.text("tier").unwrap_or("free").to_string(),
         expires_at_ms: row.time_ms("expires_at"),
         grace_until_ms: row.time_ms("grace_until"),
+        reuse_ms: 0,
     };
     identity.usable_at(now_ms).map_err(|d| (d, Some(key_id)))?;
     Ok(identity)

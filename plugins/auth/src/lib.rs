@@ -19,7 +19,7 @@ mod keys;
 mod settings;
 
 use sha2::Digest;
-use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, Reads, RequestHead, RequestVerdict, audit, clock, kv};
+use sluice_plugin_sdk::{Config, Edits, Hook, Plugin, Reads, RequestHead, RequestVerdict, audit, clock, head, kv};
 
 use credentials::Credential;
 use decision::{Denial, KeyIdentity};
@@ -113,13 +113,14 @@ impl Auth {
         if !parsed.signed_by(&candidates) {
             return Err(Denial::BadSignature);
         }
-        let identity = parsed.claims(settings, now_ms / 1000)?;
+        let mut identity = parsed.claims(settings, now_ms / 1000)?;
         let ttl = identity.cache_ttl_ms(now_ms, settings.cache_ttl_s * 1000);
         if ttl > 0
             && let Ok(bytes) = serde_json::to_vec(&identity)
         {
             let _ = kv::set(&cache_key, &bytes, Some(ttl));
         }
+        identity.reuse_ms = ttl;
         Ok(identity)
     }
 
@@ -212,6 +213,13 @@ impl Plugin for Auth {
                     return answer::deny(Denial::InsufficientScope, req, &realm, &missing);
                 }
                 record("allow", "ok", Some(actor(&identity)), method);
+                if identity.reuse_ms > 0 {
+                    // The decision depends on the credential headers alone (declared in
+                    // `reads`): the host may give it, and this audit event, to the next
+                    // requests with the same credential without calling this hook.
+                    let ttl = u32::try_from(identity.reuse_ms).unwrap_or(u32::MAX);
+                    let _ = head::memo(ttl, head::MemoKey::empty());
+                }
                 self.allow(&identity, &header, method)
             }
             Err((denial, who)) => {

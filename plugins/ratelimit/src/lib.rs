@@ -15,11 +15,15 @@ mod settings;
 
 use sluice_plugin_sdk::rate_limit::{self, Limit as HostLimit};
 use sluice_plugin_sdk::{
-    Config, Edits, Hook, Plugin, Reads, RequestExt, RequestHead, RequestVerdict, Response, log, response,
+    Config, Edits, Hook, Plugin, Reads, RequestExt, RequestHead, RequestVerdict, Response, head, log, response,
 };
 
 use fields::Applied;
 use settings::Settings;
+
+/// How long the host may reuse a request's treatment: the limits, keys and cost it rests on
+/// change only with the config (which starts afresh).
+const REUSE_MS: u32 = 60_000;
 
 struct RateLimit {
     settings: Settings,
@@ -58,6 +62,21 @@ fn applicable<'s>(
 }
 
 impl RateLimit {
+    /// Hands this admitted request's treatment to the host for reuse (`rate-limit.memo`):
+    /// which limits a request is charged, at what cost, and the fields it gets are a function
+    /// of the headers and entries declared in `reads` (and of the client's address, when a
+    /// limit is kept per IP), so the host may charge the same limits itself for the next
+    /// requests alike and write the `RateLimit` field (policy names `fields`) from each
+    /// decision, without calling this hook. A request the limits deny comes back here.
+    fn reuse(&self, fields: Option<Vec<String>>) {
+        let key = if self.settings.limits.iter().any(|l| l.key == settings::KeyBy::Ip) {
+            head::MemoKey::CLIENT_IP
+        } else {
+            head::MemoKey::empty()
+        };
+        let _ = rate_limit::memo(REUSE_MS, key, fields.as_deref());
+    }
+
     fn unavailable(&self, req: &RequestHead, why: &str) -> RequestVerdict {
         log::write(log::Level::Warn, &format!("rate limits could not be checked: {why}"));
         if self.settings.fail_open {
@@ -110,6 +129,7 @@ impl Plugin for RateLimit {
             return fields::too_many(req, &applied, name, Some(decision.retry_after_ms));
         }
         if !self.settings.headers {
+            self.reuse(None);
             return RequestVerdict::Continue;
         }
         let fields = Edits::new()
@@ -121,7 +141,9 @@ impl Plugin for RateLimit {
                 log::Level::Warn,
                 &format!("the RateLimit fields could not be set: {}", e.message()),
             );
+            return RequestVerdict::Continue;
         }
+        self.reuse(Some(applied.iter().map(|a| a.name.to_string()).collect()));
         RequestVerdict::Continue
     }
 }

@@ -38,7 +38,7 @@ mod plugin;
 mod request;
 mod verdict;
 
-/// The bindings generated from the `plugin-packed` world of `sluice:plugin@0.1.4` (the
+/// The bindings generated from the `plugin-packed` world of `sluice:plugin@0.1.5` (the
 /// `plugin` world with the packed request hooks). Most plugins need only the re-exports at
 /// the crate root.
 #[allow(missing_docs, unsafe_code, clippy::all)]

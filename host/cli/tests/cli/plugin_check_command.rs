@@ -67,7 +67,7 @@ fn the_good_plugin_shows_its_hooks_imports_and_wasi() {
     let (ok, out, err) = check(&[sluice_artifacts::GOOD]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("plugin good 0.1.0"), "{out}");
-    assert!(out.contains("built against sluice:plugin@0.1.4"), "{out}");
+    assert!(out.contains("built against sluice:plugin@0.1.5"), "{out}");
     assert!(
         out.contains(
             "hooks: on-request-headers, on-request-body, on-response-headers, on-log \
@@ -130,7 +130,7 @@ fn json_reports_the_same_facts() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["loadable"], true);
     assert_eq!(report["plugin"]["name"], "good");
-    assert_eq!(report["plugin"]["wit_version"], "0.1.4");
+    assert_eq!(report["plugin"]["wit_version"], "0.1.5");
     assert_eq!(
         report["plugin"]["packed_hooks"], true,
         "the SDK builds against plugin-packed"

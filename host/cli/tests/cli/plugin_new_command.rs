@@ -73,7 +73,7 @@ fn plugin_wit_writes_the_world_this_host_speaks() {
     let out = tmp.path().join("wit");
     let (ok, text, err) = sluice_cli(["plugin", "wit", out.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(text.contains("sluice:plugin@0.1.4"), "{text}");
+    assert!(text.contains("sluice:plugin@0.1.5"), "{text}");
     let repo_wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
     for file in ["host.wit", "types.wit", "world.wit"] {
         let written = std::fs::read_to_string(out.join(file)).unwrap();

@@ -6,10 +6,12 @@
 use serde_json::{Map, Value};
 
 use crate::capability::Capability;
+use crate::context::PluginContext;
+use crate::memo::AuditReplay;
 use crate::state::HostState;
-use sluice_backends::sink::SinkRow;
-use sluice_bindings::HostError;
+use sluice_backends::sink::{SinkRow, Sinks};
 use sluice_bindings::sluice::plugin::audit::{Event, Host};
+use sluice_bindings::{HostError, RequestHead};
 
 /// The longest `action`.
 const MAX_ACTION: usize = 64;
@@ -80,6 +82,52 @@ fn row(state: &HostState, event: Event) -> Result<SinkRow, String> {
     })
 }
 
+/// Counts `row`'s decision and queues it; the error when the writer's queue is full.
+fn send(plugin: &PluginContext, sinks: &Sinks, row: SinkRow) -> Result<(), HostError> {
+    if let SinkRow::AuditLog {
+        action,
+        outcome,
+        details,
+        ..
+    } = &row
+    {
+        let reason = details.get("reason").and_then(Value::as_str);
+        let reason = reason.filter(|r| is_code(r, MAX_OUTCOME)).unwrap_or("-");
+        plugin.metrics.count_decision(action, outcome, reason);
+    }
+    if sinks.emit(row) {
+        Ok(())
+    } else {
+        Err(HostError::Limit(
+            "audit: the writer's queue is full; the event was dropped (counted and logged)".into(),
+        ))
+    }
+}
+
+/// Emits `events` again for `req`, a request a kept verdict answered: each row stamped with
+/// this request's time, client IP, request id and route, and counted as `emit` counts it. A
+/// full queue drops the row as `emit` does (the sink counts and logs it).
+pub(crate) fn replay(plugin: &PluginContext, events: &[AuditReplay], req: &RequestHead) {
+    let Some(sinks) = plugin.backends.sinks.as_ref() else {
+        return;
+    };
+    let present = |s: &str| (!s.is_empty() && s != "-").then(|| s.to_string());
+    for event in events {
+        let row = SinkRow::AuditLog {
+            occurred_at_us: sluice_backends::sink::now_us(),
+            actor: event.actor.clone(),
+            action: event.action.clone(),
+            subject: event.subject.clone(),
+            outcome: event.outcome.clone(),
+            client_ip: present(&req.client_ip),
+            correlation_id: present(&req.request_id),
+            route: present(&req.route),
+            details: event.details.clone(),
+        };
+        let _ = send(plugin, sinks, row);
+    }
+}
+
 impl Host for HostState {
     fn emit(&mut self, event: Event) -> Result<(), HostError> {
         let p = &self.plugin;
@@ -88,24 +136,25 @@ impl Host for HostState {
             return Err(p.not_configured(Capability::Audit));
         };
         let row = row(self, event).map_err(|why| self.plugin.invalid(Capability::Audit, why))?;
-        if let SinkRow::AuditLog {
-            action,
-            outcome,
-            details,
-            ..
-        } = &row
+        if self.memo.recording
+            && let SinkRow::AuditLog {
+                action,
+                outcome,
+                actor,
+                subject,
+                details,
+                ..
+            } = &row
         {
-            let reason = details.get("reason").and_then(Value::as_str);
-            let reason = reason.filter(|r| is_code(r, MAX_OUTCOME)).unwrap_or("-");
-            self.plugin.metrics.count_decision(action, outcome, reason);
+            self.memo.audit.push(AuditReplay {
+                action: action.clone(),
+                outcome: outcome.clone(),
+                actor: actor.clone(),
+                subject: subject.clone(),
+                details: details.clone(),
+            });
         }
-        if sinks.emit(row) {
-            Ok(())
-        } else {
-            Err(HostError::Limit(
-                "audit: the writer's queue is full; the event was dropped (counted and logged)".into(),
-            ))
-        }
+        send(&self.plugin, &sinks, row)
     }
 }
 

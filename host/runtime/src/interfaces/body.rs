@@ -10,6 +10,7 @@ use sluice_core::decompress::DecompressRequest;
 
 impl Host for HostState {
     fn decompress_request(&mut self, max_bytes: u64, max_ratio: u32) -> Result<(), HostError> {
+        self.per_request("body.decompress-request");
         let p = &self.plugin;
         if !self.in_request_headers {
             return Err(p.invalid(

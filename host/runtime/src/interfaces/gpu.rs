@@ -74,6 +74,7 @@ impl HostState {
 
 impl Host for HostState {
     async fn acquire(&mut self, spec: InferenceSpec) -> Result<Lease, HostError> {
+        self.per_request("gpu.acquire");
         self.reserve_guarded(spec)?;
         let guard = self.directives.leases.last_mut().expect("reserve_guarded pushed it");
         let bound = guard.scheduler().max_wait();
@@ -94,10 +95,12 @@ impl Host for HostState {
     }
 
     async fn reserve(&mut self, spec: InferenceSpec) -> Result<u64, HostError> {
+        self.per_request("gpu.reserve");
         Ok(self.reserve_guarded(spec)?.id())
     }
 
     async fn release(&mut self, id: u64, usage: Usage) -> Result<(), HostError> {
+        self.per_request("gpu.release");
         let p = &self.plugin;
         p.require(Capability::Gpu)?;
         if p.backends.gpu.is_none() {

@@ -1,14 +1,19 @@
-//! `head`: what an instance's hooks read of the request head. Always granted; callable only
-//! from `init`. The declaration is checked and left in the instance's [`HostState`]; when
-//! `init` returns the instance takes it, and passes its request hooks and response hook a
-//! [`Reads::view`] for the rest of its life.
+//! `head`: what an instance's hooks read of the request head, and which verdicts the host may
+//! reuse. Always granted. `reads` is callable only from `init`: the declaration is checked and
+//! left in the instance's [`HostState`]; when `init` returns the instance takes it, and passes
+//! its request hooks and response hook a [`Reads::view`] for the rest of its life. `memo` is
+//! callable only from `on-request-headers` of such an instance: the request is left in the
+//! call's [`MemoCall`](crate::memo::MemoCall), and kept when the call ends
+//! ([`VerdictMemo`](crate::memo::VerdictMemo)).
 
 use crate::capability::Capability;
+use crate::memo::Asked;
 use crate::reads::{MAX_READS, Reads};
 use crate::state::HostState;
 use crate::verdict::{MAX_NAME, is_token};
 use sluice_bindings::HostError;
-use sluice_bindings::sluice::plugin::head::Host;
+use sluice_bindings::sluice::plugin::head::{Host, MemoKey};
+use std::time::Duration;
 
 /// Why `headers` and `context` cannot be a declaration, if they cannot.
 fn refusal(headers: &[String], context: &[String]) -> Option<String> {
@@ -41,6 +46,26 @@ impl Host for HostState {
             return Err(p.invalid(Capability::Head, why));
         }
         self.reads = Some(Reads::new(headers, context));
+        Ok(())
+    }
+
+    fn memo(&mut self, ttl_ms: u32, key: MemoKey) -> Result<(), HostError> {
+        let p = &self.plugin;
+        if !self.in_request_headers {
+            return Err(p.invalid(Capability::Head, "memo can only be called from on-request-headers"));
+        }
+        if !self.memo.eligible {
+            return Err(p.invalid(
+                Capability::Head,
+                "memo needs the instance's reads declared from init (head.reads)",
+            ));
+        }
+        self.memo.asked = Some(Asked {
+            ttl: Duration::from_millis(ttl_ms.into()),
+            key,
+            charged: false,
+            fields: None,
+        });
         Ok(())
     }
 }

@@ -115,6 +115,7 @@ impl Host for HostState {
     }
 
     async fn serve(&mut self, key: String, how: ServeAs, edits: HeaderEdits) -> Result<bool, HostError> {
+        self.per_request("http-cache.serve");
         let (cache, base, request) = http_cache_call(&self.plugin, self.request.as_ref(), &self.route, "serve", &key)?;
         let p = &self.plugin;
         if !self.in_request_headers {
@@ -225,6 +226,7 @@ impl Host for HostState {
     }
 
     async fn claim_fill(&mut self, key: String, hold_ms: u32, wait_ms: u32) -> Result<Fill, HostError> {
+        self.per_request("http-cache.claim-fill");
         let (cache, base, request) =
             http_cache_call(&self.plugin, self.request.as_ref(), &self.route, "claim-fill", &key)?;
         let p = &self.plugin;

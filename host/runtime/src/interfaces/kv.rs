@@ -39,6 +39,7 @@ impl Host for HostState {
     }
 
     async fn increment(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, HostError> {
+        self.per_request("kv.increment");
         let p = &self.plugin;
         p.require(Capability::Kv)?;
         match &p.backends.shared_kv {

@@ -7,6 +7,7 @@ use sluice_bindings::sluice::plugin::metrics::Host;
 
 impl Host for HostState {
     fn counter_add(&mut self, name: String, value: u64) -> Result<(), HostError> {
+        self.per_request("metrics.counter-add");
         self.plugin.metrics.counter_add(&name, value)
     }
 
@@ -15,6 +16,7 @@ impl Host for HostState {
     }
 
     fn histogram_record(&mut self, name: String, value: f64) -> Result<(), HostError> {
+        self.per_request("metrics.histogram-record");
         self.plugin.metrics.histogram_record(&name, value)
     }
 }

@@ -2,10 +2,14 @@
 //! per call, shared by every instance), else in memory; checked against the grant and the
 //! bounds in the WIT first.
 
+use std::time::Duration;
+
 use crate::capability::Capability;
+use crate::memo::Asked;
 use crate::state::HostState;
 use sluice_backends::rate_limit::{LimitSpec, Mode as BackendMode};
 use sluice_bindings::HostError;
+use sluice_bindings::sluice::plugin::head::MemoKey;
 use sluice_bindings::sluice::plugin::rate_limit::{Decision, Host, Limit, LimitState, Mode};
 
 /// The most limits one call may charge.
@@ -87,6 +91,7 @@ impl Host for HostState {
                     .await
             }
         };
+        self.memo.checked(&specs, cost, local_share, d.allowed);
         Ok(Decision {
             allowed: d.allowed,
             retry_after_ms: d.retry_after_ms,
@@ -106,6 +111,71 @@ impl Host for HostState {
             },
         })
     }
+
+    async fn memo(&mut self, ttl_ms: u32, key: MemoKey, fields: Option<Vec<String>>) -> Result<(), HostError> {
+        self.rate_limit_memo(ttl_ms, key, fields)
+    }
+}
+
+impl HostState {
+    /// `rate-limit.memo`: checked against the call, the grant and the check it repeats, then
+    /// left in the call's memo bookkeeping for when it ends.
+    pub(crate) fn rate_limit_memo(
+        &mut self,
+        ttl_ms: u32,
+        key: MemoKey,
+        fields: Option<Vec<String>>,
+    ) -> Result<(), HostError> {
+        let p = &self.plugin;
+        p.require(Capability::RateLimit)?;
+        if !self.in_request_headers || !self.memo.eligible {
+            return Err(p.invalid(
+                Capability::RateLimit,
+                "memo can only be called from on-request-headers of an instance that declared its reads",
+            ));
+        }
+        let Some(charge) = self.memo.charge.as_ref().filter(|_| self.memo.checks == 1) else {
+            return Err(p.invalid(
+                Capability::RateLimit,
+                "memo must follow exactly one check, which admitted the request",
+            ));
+        };
+        if let Some(names) = &fields {
+            if names.len() != charge.specs.len() {
+                return Err(p.invalid(
+                    Capability::RateLimit,
+                    format!(
+                        "fields names {} limits; the check had {}",
+                        names.len(),
+                        charge.specs.len()
+                    ),
+                ));
+            }
+            if let Some(bad) = names.iter().find(|n| !is_field_string(n)) {
+                return Err(p.invalid(
+                    Capability::RateLimit,
+                    format!(
+                        "{bad:?} cannot be a policy name (printable ASCII, no '\"' or '\\', at most {MAX_KEY} bytes)"
+                    ),
+                ));
+            }
+        }
+        self.memo.asked = Some(Asked {
+            ttl: Duration::from_millis(ttl_ms.into()),
+            key,
+            charged: true,
+            fields,
+        });
+        Ok(())
+    }
+}
+
+/// Whether `name` can be written inside a Structured Field string without escapes.
+fn is_field_string(name: &str) -> bool {
+    name.len() <= MAX_KEY
+        && name
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 #[cfg(test)]
@@ -119,6 +189,17 @@ mod tests {
             period_ms,
             burst,
         }
+    }
+
+    #[test]
+    fn policy_names_must_be_plain_structured_field_strings() {
+        assert!(is_field_string("per-key"));
+        assert!(is_field_string("tokens per day"));
+        assert!(!is_field_string("a\"b"));
+        assert!(!is_field_string("a\\b"));
+        assert!(!is_field_string("tab\there"));
+        assert!(!is_field_string("caf\u{e9}"));
+        assert!(!is_field_string(&"k".repeat(MAX_KEY + 1)));
     }
 
     #[test]

@@ -64,7 +64,7 @@ async fn a_component_of_another_world_lists_the_missing_exports() {
 async fn a_component_of_another_major_wit_version_is_named() {
     let text = load_error(wasm::WRONG_VERSION, "").await;
     assert!(text.contains("built against sluice:plugin@1.0.0"), "{text}");
-    assert!(text.contains("this host speaks sluice:plugin@0.1.4"), "{text}");
+    assert!(text.contains("this host speaks sluice:plugin@0.1.5"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
