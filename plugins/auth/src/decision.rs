@@ -20,9 +20,9 @@ pub struct KeyIdentity {
     /// When a rotated-out key stops working, in ms since the epoch.
     pub grace_until_ms: Option<u64>,
     /// How long (ms) the decision this request got may be reused by the host for the same
-    /// credential (`head.memo`): as long as it may be cached when it was just made (a static
-    /// key, a fresh lookup or verification), 0 when it came from the cache (its age is not
-    /// known). Never cached itself.
+    /// credential (`head.memo`, further capped by `reuse_ms`): as long as it may be cached
+    /// when it was just made (a static key, a fresh lookup or verification), 0 when it came
+    /// from the cache (its age is not known). Never cached itself.
     #[serde(skip)]
     pub reuse_ms: u64,
 }

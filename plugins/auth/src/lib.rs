@@ -213,12 +213,12 @@ impl Plugin for Auth {
                     return answer::deny(Denial::InsufficientScope, req, &realm, &missing);
                 }
                 record("allow", "ok", Some(actor(&identity)), method);
-                if identity.reuse_ms > 0 {
+                let reuse_ms = identity.reuse_ms.min(self.settings.reuse_ms);
+                if reuse_ms > 0 {
                     // The decision depends on the credential headers alone (declared in
                     // `reads`): the host may give it, and this audit event, to the next
                     // requests with the same credential without calling this hook.
-                    let ttl = u32::try_from(identity.reuse_ms).unwrap_or(u32::MAX);
-                    let _ = head::memo(ttl, head::MemoKey::empty());
+                    let _ = head::memo(u32::try_from(reuse_ms).unwrap_or(u32::MAX), head::MemoKey::empty());
                 }
                 self.allow(&identity, &header, method)
             }

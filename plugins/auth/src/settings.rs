@@ -195,6 +195,12 @@ pub struct Settings {
     /// grace end). Default 1200 (20 min).
     #[serde(default = "default_key_cache_ttl_s")]
     pub key_cache_ttl_s: u64,
+    /// How long the host may reuse an allowed decision just made for the same credential
+    /// (`head.memo`), in ms, at most as long as it is cached; 0: never. Default 1000: short,
+    /// so that an instance that missed a revocation message still sees the revocation mark
+    /// another instance left in the shared cache within a second, as without reuse.
+    #[serde(default = "default_reuse_ms")]
+    pub reuse_ms: u64,
     /// Scopes a caller must hold for this route (all of them).
     #[serde(default)]
     pub required_scopes: Vec<String>,
@@ -226,6 +232,8 @@ pub struct Settings {
 
 /// The longest cache lifetime accepted, in seconds (a day).
 const MAX_TTL_S: u64 = 86_400;
+/// The longest reuse of a decision by the host, in ms (an hour, the host's own cap).
+const MAX_REUSE_MS: u64 = 3_600_000;
 
 fn default_key_headers() -> Vec<String> {
     vec!["x-api-key".into(), "authorization".into()]
@@ -238,6 +246,9 @@ fn default_touch() -> String {
 }
 fn default_key_cache_ttl_s() -> u64 {
     1200
+}
+fn default_reuse_ms() -> u64 {
+    1000
 }
 fn default_revocation_channel() -> String {
     "auth-revocations".into()
@@ -270,6 +281,9 @@ impl Settings {
         }
         if self.key_cache_ttl_s > MAX_TTL_S {
             return Err(format!("key_cache_ttl_s may be at most {MAX_TTL_S}"));
+        }
+        if self.reuse_ms > MAX_REUSE_MS {
+            return Err(format!("reuse_ms may be at most {MAX_REUSE_MS} (an hour)"));
         }
         if let Some(jwt) = &self.jwt
             && [jwt.cache_ttl_s, jwt.jwks_refresh_s, jwt.jwks_refetch_min_s, jwt.skew_s]
@@ -318,5 +332,17 @@ mod tests {
         );
         assert!(key(Some("a"), Some("YQ")).secret_bytes().is_err());
         assert!(key(None, None).secret_bytes().is_err());
+    }
+
+    #[test]
+    fn decisions_are_reused_for_a_second_unless_configured_and_an_hour_at_most() {
+        let parse = |extra: &str| {
+            serde_json::from_str::<super::Settings>(&format!(r#"{{"secret":"0123456789abcdef"{extra}}}"#))
+                .unwrap()
+                .validate()
+        };
+        assert_eq!(parse("").unwrap().reuse_ms, 1000);
+        assert_eq!(parse(r#","reuse_ms":0"#).unwrap().reuse_ms, 0);
+        assert!(parse(r#","reuse_ms":3600001"#).unwrap_err().contains("reuse_ms"));
     }
 }

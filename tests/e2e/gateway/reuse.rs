@@ -42,10 +42,12 @@ async fn an_allowed_key_is_answered_by_the_host_with_its_own_audit_rows_until_re
          [sinks]\nflush_ms = 100\n[upstreams.app]\ntargets = [\"{}\"]\n\
          [plugins.auth]\nmodule = {:?}\n\
          grants = {{ kv = true, audit = true, redis = {{ subscribe = [\"auth-revocations\"] }} }}\n\
-         [[routes]]\nname = \"data\"\nupstream = \"app\"\nplugins = [{DEMO_AUTH}]\n",
+         [[routes]]\nname = \"data\"\nupstream = \"app\"\nplugins = [{}]\n",
         db.url,
         upstream.addr,
-        wasm::AUTH
+        wasm::AUTH,
+        // A minute rather than the default second, so a slow machine still reuses every time.
+        DEMO_AUTH.replace("required_scopes", "reuse_ms = 60000, required_scopes"),
     ))
     .await;
     let backends = gw.running.state.runtime().backends().clone();
