@@ -18,6 +18,7 @@ use super::packed;
 use super::state::{CallRequest, Directives, HostState};
 use super::verdict;
 use crate::context::PluginContext;
+use sluice_backends::rate_limit::Decision as RateDecision;
 use sluice_bindings::{Hook, LogEntry, RequestHead, RequestVerdict, ResponseHead, ResponseVerdict};
 use sluice_config::{FailPolicy, InstanceMode, Limits, PoolSettings};
 use sluice_core::telemetry::metrics::{Counter, Histogram};
@@ -235,10 +236,11 @@ impl PluginInstance {
         &self,
         req: &RequestHead,
     ) -> Result<(RequestVerdict, Directives), PluginFailure> {
-        if let Some(reused) = self.memo.reuse(req)
-            && let Some(answer) = self.answer_reused(req, reused).await
-        {
-            return Ok(answer);
+        if let Some(reused) = self.memo.reuse(req) {
+            let decision = self.charge_reused(&reused).await;
+            if let Some(answer) = self.answer_reused(req, &reused, decision) {
+                return Ok(answer);
+            }
         }
         match self.invoke(&req.request_id, Call::RequestHeaders(req)).await? {
             Reply::Request(v, mut directives) => {
@@ -246,7 +248,7 @@ impl PluginInstance {
                 if let Some(memo) = directives.memo.take() {
                     let only_edits = directives.only_edits();
                     self.memo
-                        .keep(req, memo, &verdict, directives.response.as_ref(), only_edits);
+                        .keep(req, *memo, &verdict, directives.response.as_ref(), only_edits);
                 }
                 Ok((verdict, directives))
             }
@@ -254,22 +256,31 @@ impl PluginInstance {
         }
     }
 
-    /// Answers `req` with a kept verdict: charges its rate-limit check first, when it has one
-    /// (`None` when the limits deny: the hook decides that request), then emits its audit
-    /// events again and hands back the verdict with its response edits.
-    async fn answer_reused(&self, req: &RequestHead, reused: Arc<Reused>) -> Option<(RequestVerdict, Directives)> {
+    /// Charges a kept verdict's rate-limit check, when it has one: `None` without one, else
+    /// the decision. In memory this is a plain call; only a check in Redis waits, boxed,
+    /// so that the future of every request hook call does not carry the Redis call's size.
+    async fn charge_reused(&self, reused: &Reused) -> Option<RateDecision> {
+        let charge = reused.charge.as_ref()?;
+        let limiter = &self.context.backends.rate_limit;
+        let plugin = &self.context.name;
+        Some(match limiter.check_in_memory(plugin, &charge.specs, charge.cost) {
+            Some(decided) => decided,
+            None => Box::pin(limiter.check(plugin, &charge.specs, charge.cost, charge.local_share)).await,
+        })
+    }
+
+    /// Answers `req` with a kept verdict given its charge's `decision` (`None` when the
+    /// limits deny: the hook decides that request): emits its audit events again and hands
+    /// back the verdict with its response edits, the `RateLimit` field written from the
+    /// decision when the plugin named its policies.
+    fn answer_reused(
+        &self,
+        req: &RequestHead,
+        reused: &Reused,
+        decision: Option<RateDecision>,
+    ) -> Option<(RequestVerdict, Directives)> {
         let mut response = reused.response.clone();
-        if let Some(charge) = &reused.charge {
-            let limiter = &self.context.backends.rate_limit;
-            let plugin = &self.context.name;
-            let decision = match limiter.check_in_memory(plugin, &charge.specs, charge.cost) {
-                Some(decided) => decided,
-                None => {
-                    limiter
-                        .check(plugin, &charge.specs, charge.cost, charge.local_share)
-                        .await
-                }
-            };
+        if let (Some(charge), Some(decision)) = (&reused.charge, decision) {
             if !decision.allowed {
                 return None;
             }

@@ -116,7 +116,7 @@ impl MemoCall {
 
     /// What the finished call asked to keep, with `reads` (the instance's declaration), or
     /// `None` when it did not ask, withdrew, or spoiled the memo.
-    pub(crate) fn finish(&mut self, reads: Option<&Reads>) -> Option<MemoRequest> {
+    pub(crate) fn finish(&mut self, reads: Option<&Reads>) -> Option<Box<MemoRequest>> {
         let asked = self.asked.take()?;
         if let Some(call) = self.spoiled {
             tracing::debug!(call, "memo ignored: the call used a host call a reuse would skip");
@@ -136,13 +136,13 @@ impl MemoCall {
                 return None;
             }
         };
-        Some(MemoRequest {
+        Some(Box::new(MemoRequest {
             ttl: asked.ttl,
             key: asked.key,
             reads: reads?.clone(),
             audit: std::mem::take(&mut self.audit),
             charge,
-        })
+        }))
     }
 }
 

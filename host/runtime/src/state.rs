@@ -135,8 +135,9 @@ pub struct Directives {
     pub leases: Vec<sluice_backends::gpu::LeaseGuard>,
     /// The edits `response.edit` asked for (request hooks), merged in call order.
     pub response: Option<HeaderEdits>,
-    /// `head.memo`: the call's verdict may be reused (`on-request-headers`).
-    pub memo: Option<MemoRequest>,
+    /// `head.memo`: the call's verdict may be reused (`on-request-headers`). Boxed: the
+    /// directives move with every hook call's reply.
+    pub memo: Option<Box<MemoRequest>>,
 }
 
 impl Directives {
