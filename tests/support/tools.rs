@@ -5,9 +5,15 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Held while a test installs a package: tests run in parallel, and two apt-gets at once
+/// fail on dpkg's lock (the dashboard test's Chromium beside the rules test's promtool).
+static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Makes sure `command` runs (`command probe…` succeeds); when it does not, installs Debian's
-/// `package` with apt-get, or fails the test saying what to install.
+/// `package` with apt-get, or fails the test saying what to install. Installs are one at a
+/// time in this process, and wait for dpkg's lock when another process holds it.
 pub fn ensure_debian_package(command: &str, probe: &[&str], package: &str) {
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let runs = || {
         Command::new(command)
             .args(probe)
@@ -18,7 +24,10 @@ pub fn ensure_debian_package(command: &str, probe: &[&str], package: &str) {
         return;
     }
     eprintln!("{command} is missing: installing Debian's {package} package with apt-get");
-    let script = format!("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package}");
+    let script = format!(
+        "apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq {package}"
+    );
     let installed = Command::new("sh")
         .args(["-c", &script])
         .status()
