@@ -45,8 +45,10 @@ pub struct MemoCall {
     pub(crate) charge: Option<Charge>,
 }
 
-/// An audit event a hook emitted, kept with its verdict to be emitted again, stamped anew
-/// (`interfaces::audit::replay`), for each request the verdict is reused for.
+/// An audit event as a hook emitted it, checked, before the host stamps it with the time and
+/// the request: what `audit.emit` stamps and queues, and what a kept verdict holds to be
+/// stamped anew and queued again (`interfaces::audit::replay`) for each request it is reused
+/// for.
 #[derive(Debug, Clone)]
 pub struct AuditReplay {
     pub(crate) action: String,

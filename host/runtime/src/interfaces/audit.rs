@@ -48,8 +48,9 @@ fn details(text: &str, plugin: &str) -> Result<Map<String, Value>, String> {
     Ok(map)
 }
 
-/// The audit row for `event` from the call described by `state`, or why the event is invalid.
-fn row(state: &HostState, event: Event) -> Result<SinkRow, String> {
+/// `event` checked, with its details parsed and the plugin named in them (`plugin`), or why
+/// the event is invalid.
+fn checked(plugin: &str, event: Event) -> Result<AuditReplay, String> {
     if !is_code(&event.action, MAX_ACTION) {
         return Err(format!(
             "action '{}' must be 1 to {MAX_ACTION} of a-z, 0-9, '.', '_' and '-'",
@@ -67,19 +68,31 @@ fn row(state: &HostState, event: Event) -> Result<SinkRow, String> {
             return Err(format!("{what} is longer than {MAX_NAME} bytes"));
         }
     }
-    let details = details(&event.details, &state.plugin.name)?;
+    let details = details(&event.details, plugin)?;
+    Ok(AuditReplay {
+        action: event.action,
+        outcome: event.outcome,
+        actor: event.actor,
+        subject: event.subject,
+        details: Value::Object(details),
+    })
+}
+
+/// The audit row of `event`, stamped by the host with the time and the request's client IP,
+/// request id and route (each left out when empty or `-`, outside a request).
+fn stamped(event: AuditReplay, client_ip: &str, request_id: &str, route: &str) -> SinkRow {
     let present = |s: &str| (!s.is_empty() && s != "-").then(|| s.to_string());
-    Ok(SinkRow::AuditLog {
+    SinkRow::AuditLog {
         occurred_at_us: sluice_backends::sink::now_us(),
         actor: event.actor,
         action: event.action,
         subject: event.subject,
         outcome: event.outcome,
-        client_ip: present(&state.client_ip),
-        correlation_id: present(&state.request_id),
-        route: present(&state.route),
-        details: Value::Object(details),
-    })
+        client_ip: present(client_ip),
+        correlation_id: present(request_id),
+        route: present(route),
+        details: event.details,
+    }
 }
 
 /// Counts `row`'s decision and queues it; the error when the writer's queue is full.
@@ -111,19 +124,8 @@ pub(crate) fn replay(plugin: &PluginContext, events: &[AuditReplay], req: &Reque
     let Some(sinks) = plugin.backends.sinks.as_ref() else {
         return;
     };
-    let present = |s: &str| (!s.is_empty() && s != "-").then(|| s.to_string());
     for event in events {
-        let row = SinkRow::AuditLog {
-            occurred_at_us: sluice_backends::sink::now_us(),
-            actor: event.actor.clone(),
-            action: event.action.clone(),
-            subject: event.subject.clone(),
-            outcome: event.outcome.clone(),
-            client_ip: present(&req.client_ip),
-            correlation_id: present(&req.request_id),
-            route: present(&req.route),
-            details: event.details.clone(),
-        };
+        let row = stamped(event.clone(), &req.client_ip, &req.request_id, &req.route);
         let _ = send(plugin, sinks, row);
     }
 }
@@ -135,25 +137,11 @@ impl Host for HostState {
         let Some(sinks) = p.backends.sinks.clone() else {
             return Err(p.not_configured(Capability::Audit));
         };
-        let row = row(self, event).map_err(|why| self.plugin.invalid(Capability::Audit, why))?;
-        if self.memo.recording
-            && let SinkRow::AuditLog {
-                action,
-                outcome,
-                actor,
-                subject,
-                details,
-                ..
-            } = &row
-        {
-            self.memo.audit.push(AuditReplay {
-                action: action.clone(),
-                outcome: outcome.clone(),
-                actor: actor.clone(),
-                subject: subject.clone(),
-                details: details.clone(),
-            });
+        let event = checked(&p.name, event).map_err(|why| p.invalid(Capability::Audit, why))?;
+        if self.memo.recording {
+            self.memo.audit.push(event.clone());
         }
+        let row = stamped(event, &self.client_ip, &self.request_id, &self.route);
         send(&self.plugin, &sinks, row)
     }
 }

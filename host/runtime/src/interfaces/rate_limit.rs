@@ -134,7 +134,8 @@ impl HostState {
                 "memo can only be called from on-request-headers of an instance that declared its reads",
             ));
         }
-        let Some(charge) = self.memo.charge.as_ref().filter(|_| self.memo.checks == 1) else {
+        // Kept only by a first check that admitted: a second check drops it.
+        let Some(charge) = self.memo.charge.as_ref() else {
             return Err(p.invalid(
                 Capability::RateLimit,
                 "memo must follow exactly one check, which admitted the request",
