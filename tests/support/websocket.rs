@@ -181,3 +181,21 @@ where
     };
     tokio::time::timeout(Duration::from_secs(5), wait).await.ok().flatten()
 }
+
+/// Ends `ws` the way RFC 6455 §7.1.1 has a client do it: sends a close frame, reads until the
+/// server's close reply, then waits (up to 5 s) until the server's side of the connection has
+/// ended before letting go of its own. A test that then waits for the gateway to count the
+/// tunnel closed does not depend on the gateway's linger after the upstream's close.
+pub async fn close<S>(mut ws: WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let _ = ws.close(None).await;
+    let ended = async {
+        while let Some(Ok(_)) = ws.next().await {}
+        let mut rest = [0u8; 256];
+        while matches!(ws.get_mut().read(&mut rest).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), ended).await;
+}

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::sinks::{metric, metrics};
-use sluice_e2e::websocket::{WsOrigin, connect, echo, next_data};
+use sluice_e2e::websocket::{WsOrigin, close, connect, echo, next_data};
 use sluice_e2e::{DEMO_AUTH, DEMO_KEY};
 use sluice_e2e::{Gateway, get, start_gateway};
 
@@ -108,8 +108,7 @@ async fn messages_cross_the_tunnel_and_the_cache_and_dedup_stay_out_of_it() {
     assert_eq!(origin.plain_requests(), 1, "the plain GET went upstream once");
     eventually(&gw, "sluice_tunnels_open ", 2).await;
 
-    first.close(None).await.unwrap();
-    second.close(None).await.unwrap();
+    tokio::join!(close(first), close(second));
     eventually(&gw, "sluice_tunnels_open ", 0).await;
     let page = metrics(&gw).await;
     assert_eq!(metric(&page, "sluice_tunnels_opened_total{route=\"ws\"}"), 2);
@@ -254,7 +253,7 @@ async fn websocket_over_http2_reaches_an_http1_origin() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0]["upgrade"], "websocket", "the origin got an HTTP/1.1 upgrade");
     assert!(seen[0].contains_key("sec-websocket-key"));
-    ws.close(None).await.unwrap();
+    close(ws).await;
     eventually(&gw, "sluice_tunnels_open ", 0).await;
     let page = get(&gw.admin_url("/admin/stats")).await.json();
     assert_eq!(page["tunnels"]["open"], 0);
