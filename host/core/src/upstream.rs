@@ -1,7 +1,7 @@
-//! Upstreams: targets behind one pooled hyper client, with round-robin or least-in-flight
-//! balancing, a circuit breaker and an optional active health check per target, retries for
-//! requests that can be replayed within a retry budget, connect and response timeouts, and
-//! errors that say which upstream and why.
+//! Upstreams: targets reached over each request worker's own connections (`connections.rs`),
+//! with round-robin or least-in-flight balancing, a circuit breaker and an optional active
+//! health check per target, retries for requests that can be replayed within a retry budget,
+//! connect and response timeouts, and errors that say which upstream and why.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -10,9 +10,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::http::uri::{Authority, PathAndQuery, Scheme};
 use hyper::{HeaderMap, Method, Request, Response, Uri};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use http_body_util::BodyExt;
 
@@ -21,11 +19,16 @@ use super::breaker::{Admit, Breaker};
 use super::pool::{self, ConnectionStats, CountingConnector};
 use crate::telemetry::metrics::{Counter, Registry};
 use crate::workers;
+use connections::{Connections, SendError};
 use sluice_config::{Balance, HealthCheck, UpstreamDef};
+
+mod connections;
 
 /// One target of an upstream.
 #[derive(Debug)]
 pub struct Target {
+    /// Its place among the upstream's targets.
+    index: usize,
     /// `host:port`.
     pub authority: String,
     /// `authority`, parsed once.
@@ -143,9 +146,9 @@ pub struct Upstream {
     /// The upstream's name in the config.
     pub name: String,
     targets: Vec<Arc<Target>>,
-    /// One pooled client per request worker (so a worker's requests reuse connections that
-    /// worker drives), then one for everything else (health checks, tests).
-    clients: Vec<Client<CountingConnector, ProxyBody>>,
+    /// The connections of each request worker (so a worker's requests reuse connections that
+    /// worker drives), then of everything else (health checks, tests).
+    connections: Vec<Arc<Connections>>,
     balance: Balance,
     next: AtomicUsize,
     request_timeout: Duration,
@@ -169,7 +172,8 @@ impl Upstream {
         let targets: Vec<Arc<Target>> = def
             .targets
             .iter()
-            .map(|t| {
+            .enumerate()
+            .map(|(index, t)| {
                 let authority = t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/').to_string();
                 let labels = [("upstream", name), ("target", authority.as_str())];
                 // Checked by config validation; an unparsable one fails each request with 502.
@@ -177,6 +181,7 @@ impl Upstream {
                     .parse()
                     .unwrap_or_else(|_| Authority::from_static("invalid.target.invalid"));
                 Arc::new(Target {
+                    index,
                     in_flight: AtomicUsize::new(0),
                     requests: registry.counter("sluice_upstream_requests_total", &labels),
                     failures: AtomicU64::new(0),
@@ -195,20 +200,22 @@ impl Upstream {
             .map(|t| (t.authority.clone(), t.connections.clone()))
             .collect();
         let connector = CountingConnector::new(connector, counted);
-        let clients = (0..=workers)
+        let idle_timeout = Duration::from_millis(def.idle_timeout_ms);
+        let connections = (0..=workers)
             .map(|_| {
-                Client::builder(TokioExecutor::new())
-                    .pool_max_idle_per_host(def.max_idle_per_target)
-                    .pool_idle_timeout(Duration::from_millis(def.idle_timeout_ms))
-                    .pool_timer(TokioTimer::new())
-                    .http2_only(def.http2)
-                    .build(connector.clone())
+                Arc::new(Connections::new(
+                    connector.clone(),
+                    targets.len(),
+                    def.http2,
+                    def.max_idle_per_target,
+                    idle_timeout,
+                ))
             })
             .collect();
         let upstream = Arc::new(Upstream {
             name: name.to_string(),
             targets,
-            clients,
+            connections,
             balance: def.balance,
             next: AtomicUsize::new(0),
             request_timeout: Duration::from_millis(def.request_timeout_ms),
@@ -220,13 +227,17 @@ impl Upstream {
         if let Some(check) = &def.health_check {
             tokio::spawn(health_checks(Arc::downgrade(&upstream), check.clone()));
         }
+        // Off a runtime (a config check) nothing is ever sent, so nothing idles.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(close_idle(Arc::downgrade(&upstream), idle_timeout));
+        }
         upstream
     }
 
-    /// The connection pool of the calling thread's worker (the shared one off the workers).
-    fn client(&self) -> &Client<CountingConnector, ProxyBody> {
-        let shared = self.clients.len() - 1;
-        &self.clients[workers::current().map_or(shared, |i| i.min(shared))]
+    /// The connections of the calling thread's worker (the shared ones off the workers).
+    fn connections(&self) -> &Arc<Connections> {
+        let shared = self.connections.len() - 1;
+        &self.connections[workers::current().map_or(shared, |i| i.min(shared))]
     }
 
     /// The targets.
@@ -349,24 +360,31 @@ impl Upstream {
         target.requests.add(1);
         target.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(target.clone());
-        let result = tokio::time::timeout(timeout, self.client().request(req)).await;
-        let error = match result {
-            Ok(Ok(resp)) => {
+        let sending = self.connections().send(target.index, &target.parsed, req);
+        let error = match tokio::time::timeout(timeout, sending).await {
+            Ok(Ok((resp, lent))) => {
                 target.breaker.success();
                 return Ok(resp.map(|body: Incoming| {
                     let body: ProxyBody = body.map_err(|e| Box::new(e) as BoxError).boxed();
-                    observed(body, move |_, _| drop(guard)).boxed()
+                    observed(body, move |_, completed| {
+                        drop(guard);
+                        // Read to its end, the connection can carry the next request.
+                        if let Some(lent) = lent.filter(|_| completed) {
+                            lent.give_back();
+                        }
+                    })
+                    .boxed()
                 }));
             }
             Err(_) => UpstreamError::Timeout {
                 target: target.authority.clone(),
                 timeout_ms: timeout.as_millis() as u64,
             },
-            Ok(Err(e)) if e.is_connect() => UpstreamError::Connect {
+            Ok(Err(SendError::Connect(e))) => UpstreamError::Connect {
                 target: target.authority.clone(),
-                reason: source_chain(&e),
+                reason: source_chain(&*e),
             },
-            Ok(Err(e)) => UpstreamError::Failed {
+            Ok(Err(SendError::Failed(e))) => UpstreamError::Failed {
                 target: target.authority.clone(),
                 reason: source_chain(&e),
             },
@@ -388,16 +406,29 @@ async fn health_checks(upstream: Weak<Upstream>, check: HealthCheck) {
             let Ok(uri) = uri.parse::<Uri>() else { continue };
             let mut req = Request::new(empty());
             *req.uri_mut() = uri;
-            let ok = matches!(
-                tokio::time::timeout(timeout, up.client().request(req)).await,
-                Ok(Ok(resp)) if resp.status().is_success()
-            );
+            let sent = tokio::time::timeout(timeout, up.connections().send(target.index, &target.parsed, req)).await;
+            let ok = matches!(&sent, Ok(Ok((resp, _))) if resp.status().is_success());
+            // The check's answer is not read: its connection is not reused.
+            drop(sent);
             if target.healthy.swap(ok, Ordering::Relaxed) != ok {
                 tracing::warn!(upstream = %up.name, target = %target.authority, healthy = ok, "health changed");
             }
         }
         drop(up);
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// Closes each worker's idle connections once they have waited `idle_timeout`, until the
+/// upstream is dropped.
+async fn close_idle(upstream: Weak<Upstream>, idle_timeout: Duration) {
+    let every = idle_timeout.clamp(Duration::from_millis(100), Duration::from_secs(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(up) = upstream.upgrade() else { return };
+        for connections in &up.connections {
+            connections.close_expired();
+        }
     }
 }
 
