@@ -8,12 +8,34 @@ use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
+
+/// How often a worker's timer fires for nothing (see [`keep_timer_armed`]).
+const TIMER_HEARTBEAT: Duration = Duration::from_secs(1);
 
 thread_local! {
     /// The index of the worker running on this thread, if it is one.
     static WORKER: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Keeps a timer due within [`TIMER_HEARTBEAT`] on the worker, for as long as it runs.
+///
+/// tokio's timer wakes its driver (a write to the runtime's eventfd, then one more
+/// `epoll_wait`) whenever a deadline is armed that is earlier than the driver's next planned
+/// wake-up, or when none is planned. On a worker whose only timers are its requests' own (the
+/// request head's read timeout, the upstream's response timeout), none is planned while it
+/// waits for the next request, so every request paid those two system calls. With this
+/// heartbeat the next wake-up is always at most a second away, and arming a deadline seconds
+/// ahead wakes nothing. A deadline shorter than the heartbeat still wakes the driver, as
+/// before.
+async fn keep_timer_armed() {
+    let mut heartbeat = tokio::time::interval(TIMER_HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        heartbeat.tick().await;
+    }
 }
 
 /// The index of the worker the calling thread belongs to (`None` off the workers).
@@ -67,6 +89,7 @@ impl Workers {
                 .name(format!("sluice-worker-{index}"))
                 .spawn(move || {
                     WORKER.with(|w| w.set(Some(index)));
+                    runtime.spawn(keep_timer_armed());
                     // Runs the tasks handed to this worker until the pool is dropped.
                     let _ = runtime.block_on(stopped);
                 })
