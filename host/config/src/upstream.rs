@@ -2,7 +2,8 @@
 
 use serde::Deserialize;
 
-/// An upstream: one or more targets behind a pooled client.
+/// An upstream: one or more targets, reached over keep-alive connections each request worker
+/// keeps for itself.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamDef {
