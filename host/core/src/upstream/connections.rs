@@ -35,12 +35,14 @@ pub(super) enum SendError {
 }
 
 /// An idle HTTP/1.1 connection and since when it has been idle.
+#[derive(Debug)]
 struct Idle {
     sender: http1::SendRequest<ProxyBody>,
     since: Instant,
 }
 
 /// One worker's connections to the targets of one upstream (targets by index).
+#[derive(Debug)]
 pub(super) struct Connections {
     connector: CountingConnector,
     http2: bool,
@@ -50,15 +52,6 @@ pub(super) struct Connections {
     idle: Mutex<Vec<Vec<Idle>>>,
     /// Per target, the HTTP/2 connection the worker's requests share.
     shared: Mutex<Vec<Option<http2::SendRequest<ProxyBody>>>>,
-}
-
-impl std::fmt::Debug for Connections {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connections")
-            .field("http2", &self.http2)
-            .field("max_idle", &self.max_idle)
-            .finish_non_exhaustive()
-    }
 }
 
 /// An HTTP/1.1 connection lent to one request; [`Lent::give_back`] returns it to its worker's
@@ -147,7 +140,7 @@ impl Connections {
     pub(super) fn close_expired(&self) {
         let now = Instant::now();
         for list in self.idle.lock().iter_mut() {
-            list.retain(|idle| now.duration_since(idle.since) < self.idle_timeout);
+            self.drop_expired(list, now);
         }
         for shared in self.shared.lock().iter_mut() {
             if shared.as_ref().is_some_and(http2::SendRequest::is_closed) {
@@ -174,13 +167,18 @@ impl Connections {
     fn take_idle(&self, target: usize) -> Option<http1::SendRequest<ProxyBody>> {
         let mut idle = self.idle.lock();
         let list = &mut idle[target];
-        let now = Instant::now();
+        self.drop_expired(list, Instant::now());
+        list.pop().map(|idle| idle.sender)
+    }
+
+    /// Closes the connections of `list` (oldest first) that have been idle for the idle
+    /// timeout by `now`.
+    fn drop_expired(&self, list: &mut Vec<Idle>, now: Instant) {
         let expired = list
             .iter()
             .take_while(|idle| now.duration_since(idle.since) >= self.idle_timeout)
             .count();
         list.drain(..expired);
-        list.pop().map(|idle| idle.sender)
     }
 
     async fn connect(&self, authority: &Authority) -> Result<crate::pool::CountedConnection, SendError> {
